@@ -1,0 +1,180 @@
+//! The one mapping from errors to HTTP: every error has a stable snake_case code and a status,
+//! rendered as RFC 9457 problem+json. 5xx bodies never echo internals.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+/// Errors surfaced by the service (HTTP and CLI alike).
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Missing or malformed `Authorization: Bearer` header, or unknown key.
+    #[error("missing or invalid API key")]
+    Unauthorized,
+    /// The key lacks the scope the route needs.
+    #[error("this API key lacks the '{0}' scope")]
+    Forbidden(&'static str),
+    /// Malformed request (missing field, bad JSON, bad parameter).
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// Upload larger than `server.max_upload_bytes`.
+    #[error("upload exceeds the {limit} byte limit")]
+    PayloadTooLarge {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// Media type not recognised or not supported for the operation.
+    #[error("{0}")]
+    UnsupportedMedia(String),
+    /// Recognised but undecodable media.
+    #[error("{0}")]
+    CorruptMedia(String),
+    /// Media over a decoding limit (pixels, duration, channels).
+    #[error("{0}")]
+    MediaLimit(String),
+    /// Media too small to carry a watermark.
+    #[error("{0}")]
+    MediaTooSmall(String),
+    /// Resource not found.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// Too much work queued; retry later.
+    #[error("the service is overloaded, retry later")]
+    Overloaded,
+    /// Unexpected server-side failure; details go to the log only.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    code: &'a str,
+    detail: String,
+}
+
+impl ApiError {
+    /// Stable machine-readable code and HTTP status.
+    pub fn code_and_status(&self) -> (&'static str, StatusCode, &'static str) {
+        match self {
+            Self::Unauthorized => ("unauthorized", StatusCode::UNAUTHORIZED, "Unauthorized"),
+            Self::Forbidden(_) => ("insufficient_scope", StatusCode::FORBIDDEN, "Forbidden"),
+            Self::InvalidRequest(_) => (
+                "invalid_request",
+                StatusCode::BAD_REQUEST,
+                "Invalid request",
+            ),
+            Self::PayloadTooLarge { .. } => (
+                "payload_too_large",
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Payload too large",
+            ),
+            Self::UnsupportedMedia(_) => (
+                "unsupported_media_type",
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Unsupported media type",
+            ),
+            Self::CorruptMedia(_) => (
+                "corrupt_media",
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Corrupt or truncated media",
+            ),
+            Self::MediaLimit(_) => (
+                "media_limit_exceeded",
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Media exceeds a limit",
+            ),
+            Self::MediaTooSmall(_) => (
+                "media_too_small",
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Media too small to watermark",
+            ),
+            Self::NotFound(_) => ("not_found", StatusCode::NOT_FOUND, "Not found"),
+            Self::Overloaded => ("overloaded", StatusCode::SERVICE_UNAVAILABLE, "Overloaded"),
+            Self::Internal(_) => (
+                "internal",
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal error",
+            ),
+        }
+    }
+
+    /// Wraps any error as an internal one.
+    pub fn internal(e: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.code_and_status().1
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (code, status, title) = self.code_and_status();
+        if let Self::Internal(e) = self {
+            tracing::error!(error = ?e, "internal error");
+        }
+        let body = Problem {
+            kind: format!("https://hallmark.dev/problems/{code}"),
+            title,
+            status: status.as_u16(),
+            code,
+            detail: self.to_string(),
+        };
+        let mut resp = HttpResponse::build(status);
+        resp.insert_header((header::CONTENT_TYPE, "application/problem+json"));
+        if matches!(self, Self::Overloaded) {
+            resp.insert_header((header::RETRY_AFTER, "5"));
+        }
+        if matches!(self, Self::Unauthorized) {
+            resp.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        resp.json(body)
+    }
+}
+
+impl From<hallmark_media::MediaError> for ApiError {
+    fn from(e: hallmark_media::MediaError) -> Self {
+        use hallmark_media::MediaError as M;
+        match e {
+            M::UnknownFormat | M::Unsupported { .. } => Self::UnsupportedMedia(e.to_string()),
+            M::LimitExceeded(_) => Self::MediaLimit(e.to_string()),
+            M::Corrupt { .. } => Self::CorruptMedia(e.to_string()),
+            M::Encode { .. } => Self::Internal(e.into()),
+        }
+    }
+}
+
+impl From<hallmark_store::StoreError> for ApiError {
+    fn from(e: hallmark_store::StoreError) -> Self {
+        match e {
+            hallmark_store::StoreError::NotFound(_) => Self::NotFound("resource"),
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+/// Renders a JSON extractor or query error as problem+json `invalid_request`.
+pub fn json_config() -> actix_web::web::JsonConfig {
+    actix_web::web::JsonConfig::default()
+        .limit(64 * 1024)
+        .error_handler(|err, _| {
+            ApiError::InvalidRequest(format!("invalid JSON body: {err}")).into()
+        })
+}
+
+/// Renders a query-string error as problem+json `invalid_request`.
+pub fn query_config() -> actix_web::web::QueryConfig {
+    actix_web::web::QueryConfig::default()
+        .error_handler(|err, _| ApiError::InvalidRequest(format!("invalid query: {err}")).into())
+}
+
+/// Renders a path error as problem+json `invalid_request`.
+pub fn path_config() -> actix_web::web::PathConfig {
+    actix_web::web::PathConfig::default()
+        .error_handler(|err, _| ApiError::InvalidRequest(format!("invalid path: {err}")).into())
+}

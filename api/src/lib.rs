@@ -1,0 +1,14 @@
+//! Hallmark service: HTTP API (actix-web) and CLI over one set of domain functions.
+//!
+//! This is the only crate that sees actix-web. Handlers are thin: extract, call one function in
+//! [`service`], map the result; every error goes through [`error::ApiError`].
+
+pub mod auth;
+pub mod error;
+pub mod report;
+pub mod routes;
+pub mod sandbox;
+pub mod server;
+pub mod service;
+pub mod settings;
+pub mod state;

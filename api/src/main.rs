@@ -1,0 +1,262 @@
+//! `hallmark`: the service and its offline CLI.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use hallmark_api::auth::{create_key, Scope};
+use hallmark_api::service::{self, SignMetadata};
+use hallmark_api::settings::Settings;
+use hallmark_api::state::AppState;
+
+#[derive(Parser)]
+#[command(
+    name = "hallmark",
+    version,
+    about = "Content provenance and synthetic-media detection"
+)]
+struct Cli {
+    /// Settings file (default: ./hallmark.toml when present).
+    #[arg(long, global = true, env = "HALLMARK_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP service.
+    Serve,
+    /// Watermark and sign a generated image or audio file (same code path as POST /v1/sign).
+    Sign {
+        /// Input file (JPEG, PNG, WebP, WAV, MP3).
+        input: PathBuf,
+        /// Output file.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Product or service that generated the media.
+        #[arg(long)]
+        generator: Option<String>,
+        /// Model that generated the media (the manifest's softwareAgent).
+        #[arg(long, default_value = "unknown-model")]
+        model: String,
+        /// Model version.
+        #[arg(long)]
+        model_version: Option<String>,
+        /// IPTC digital source type.
+        #[arg(long, default_value = "trainedAlgorithmicMedia")]
+        digital_source_type: String,
+        /// Title recorded in the manifest.
+        #[arg(long)]
+        title: Option<String>,
+    },
+    /// Verify a file (same report as POST /v1/verify; the report is stored).
+    Verify {
+        /// File to verify.
+        file: PathBuf,
+        /// Print the full report JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Certificates.
+    Certs {
+        #[command(subcommand)]
+        command: CertsCommand,
+    },
+    /// Internal commands (used by the service itself).
+    #[command(hide = true)]
+    Internal {
+        #[command(subcommand)]
+        command: InternalCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create an API key and print it once.
+    Create {
+        /// Comma-separated scopes: sign, verify, moderate, audit.
+        #[arg(long)]
+        scopes: String,
+        /// A name to recognise the key by.
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum CertsCommand {
+    /// Write a development CA and signing certificate (untrusted outside this instance).
+    Dev {
+        /// Output directory.
+        #[arg(long, default_value = "./data/signing")]
+        dir: PathBuf,
+        /// Organization (O=) of both certificates.
+        #[arg(long, default_value = "Hallmark Development")]
+        organization: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum InternalCommand {
+    /// Validate a C2PA manifest read from stdin under resource limits.
+    C2paVerify {
+        #[arg(long)]
+        format: String,
+        #[arg(long)]
+        memory_bytes: u64,
+        #[arg(long)]
+        cpu_seconds: u64,
+    },
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HALLMARK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn read_input(path: &PathBuf, limit: usize) -> anyhow::Result<Vec<u8>> {
+    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    if meta.len() > limit as u64 {
+        anyhow::bail!(
+            "{} is {} bytes, over the {limit} byte limit (server.max_upload_bytes)",
+            path.display(),
+            meta.len()
+        );
+    }
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut settings = Settings::load(cli.config.as_deref()).context("loading settings")?;
+    match cli.command {
+        Command::Internal {
+            command:
+                InternalCommand::C2paVerify {
+                    format,
+                    memory_bytes,
+                    cpu_seconds,
+                },
+        } => hallmark_api::sandbox::child_main(&format, memory_bytes, cpu_seconds),
+        Command::Certs {
+            command: CertsCommand::Dev { dir, organization },
+        } => {
+            let p = hallmark_provenance::generate_dev_identity(&dir, &organization)?;
+            println!("CA certificate:    {}", p.ca_cert.display());
+            println!("signing chain:     {}", p.chain.display());
+            println!("signing key:       {}", p.key.display());
+            println!("These are DEVELOPMENT credentials: signatures validate but are untrusted elsewhere.");
+            Ok(())
+        }
+        Command::Serve => {
+            let state = AppState::init(settings).await?;
+            hallmark_api::server::serve(state).await
+        }
+        Command::Keys {
+            command: KeysCommand::Create { scopes, name },
+        } => {
+            let scopes = Scope::parse_list(&scopes).map_err(anyhow::Error::msg)?;
+            settings.detectors.enabled = false;
+            let state = AppState::init(settings).await?;
+            let (id, secret) = create_key(&state, &name, &scopes).await?;
+            eprintln!(
+                "created key {id} ({name}) with scopes {}; it is shown once:",
+                scopes
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            println!("{secret}");
+            Ok(())
+        }
+        Command::Sign {
+            input,
+            output,
+            generator,
+            model,
+            model_version,
+            digital_source_type,
+            title,
+        } => {
+            let bytes = read_input(&input, settings.server.max_upload_bytes)?;
+            settings.detectors.enabled = false;
+            let state = AppState::init(settings).await?;
+            let out = service::sign(
+                &state,
+                bytes,
+                SignMetadata {
+                    generator,
+                    model,
+                    model_version,
+                    digital_source_type: Some(digital_source_type),
+                    title,
+                },
+                "cli",
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{} ({})", e, e.code_and_status().0))?;
+            let tmp = output.with_extension("hallmark-tmp");
+            std::fs::write(&tmp, &out.bytes)
+                .with_context(|| format!("writing {}", tmp.display()))?;
+            std::fs::rename(&tmp, &output)
+                .with_context(|| format!("writing {}", output.display()))?;
+            println!("asset {}", out.asset_id);
+            println!("manifest {}", out.manifest_label);
+            println!("watermark payload {}", out.payload);
+            Ok(())
+        }
+        Command::Verify { file, json } => {
+            let bytes = read_input(&file, settings.server.max_upload_bytes)?;
+            let state = AppState::init(settings).await?;
+            let report = service::verify(&state, bytes, "cli")
+                .await
+                .map_err(|e| anyhow::anyhow!("{} ({})", e, e.code_and_status().0))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!("verification {}", report.id);
+                println!("verdict: {}", report.verdict.label);
+                for r in &report.verdict.reasons {
+                    println!("  - {r}");
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let internal = matches!(cli.command, Command::Internal { .. });
+    if !internal {
+        init_tracing();
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! The verification report: one JSON document per verified file, stored and served again.
+
+use hallmark_detectors::DetectorScore;
+use hallmark_provenance::C2paReport;
+use serde::{Deserialize, Serialize};
+
+/// Watermark part of a report.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct WatermarkReport {
+    /// Detected at the configured false-positive rate (p < 1e-6).
+    pub detected: bool,
+    /// Decoded payload (16 hex digits) when detected.
+    pub payload: Option<String>,
+    /// Probability that an unmarked file scores this high.
+    pub p_value: f64,
+    /// Fraction of coded bits agreeing with the decoded codeword.
+    pub bit_agreement: Option<f64>,
+    /// The Hallmark asset the payload identifies, if this instance signed it.
+    pub asset_id: Option<String>,
+    /// Why no detection was attempted or possible (`too_small`, `unsupported_format`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_checked: Option<String>,
+    /// Time ranges (seconds) carrying the mark, for audio.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub ranges: Vec<(f64, f64)>,
+}
+
+/// What the watermark recovered about a file Hallmark signed earlier.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RecoveredAsset {
+    /// Hallmark asset id.
+    pub asset_id: String,
+    /// Label of the manifest Hallmark signed for it (served by `GET /v1/manifests/{label}`).
+    pub manifest_label: Option<String>,
+    /// Generator named at signing.
+    pub generator: Option<String>,
+    /// Model named at signing.
+    pub model: Option<String>,
+    /// Model version named at signing.
+    pub model_version: Option<String>,
+    /// Digital source type declared at signing.
+    pub digital_source_type: Option<String>,
+    /// When it was signed.
+    pub signed_at: String,
+    /// The file still carries the manifest Hallmark signed.
+    pub manifest_in_file: bool,
+    /// The file is byte-identical to what Hallmark returned.
+    pub bytes_unchanged: bool,
+    /// Human-readable statement.
+    pub note: String,
+}
+
+/// The verdict: a label and the reasons behind it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Verdict {
+    /// `ai_generated`, `likely_ai_generated`, `tampered`, `provenance_valid`, or `no_evidence`.
+    pub label: String,
+    /// Each piece of evidence, in words.
+    pub reasons: Vec<String>,
+}
+
+/// A complete verification report.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VerificationReport {
+    /// Verification id (UUID v7).
+    pub id: String,
+    /// RFC 3339 time of verification.
+    pub created_at: String,
+    /// SHA-256 of the uploaded bytes (hex).
+    pub sha256: String,
+    /// Sniffed MIME type.
+    pub media_type: String,
+    /// Upload size in bytes.
+    pub size_bytes: u64,
+    /// C2PA validation.
+    pub c2pa: C2paReport,
+    /// Watermark detection.
+    pub watermark: WatermarkReport,
+    /// Asset recovered through the watermark, when the payload is known here.
+    pub recovered: Option<RecoveredAsset>,
+    /// Detector scores (probability-like, 1 = synthetic).
+    pub detectors: Vec<DetectorScore>,
+    /// Verdict.
+    pub verdict: Verdict,
+}
+
+/// Digital source types that declare AI generation (IPTC vocabulary).
+pub fn is_ai_source_type(iri: &str) -> bool {
+    let term = iri.rsplit('/').next().unwrap_or(iri);
+    matches!(
+        term,
+        "trainedAlgorithmicMedia"
+            | "compositeWithTrainedAlgorithmicMedia"
+            | "algorithmicMedia"
+            | "compositeSynthetic"
+    )
+}
+
+/// Combines the evidence into a verdict. Order of strength: an invalid manifest (tampered),
+/// declared or watermarked AI origin, detector scores, a valid non-AI manifest, nothing.
+pub fn verdict(
+    c2pa: &C2paReport,
+    watermark: &WatermarkReport,
+    recovered: Option<&RecoveredAsset>,
+    detectors: &[DetectorScore],
+    threshold: f32,
+) -> Verdict {
+    use hallmark_provenance::ValidationState as V;
+    let mut reasons = Vec::new();
+    let mut label = "no_evidence";
+    let declared_ai = c2pa
+        .digital_source_type
+        .as_deref()
+        .is_some_and(is_ai_source_type);
+    match c2pa.validation_state {
+        Some(V::Invalid) => {
+            label = "tampered";
+            reasons.push(format!(
+                "C2PA manifest is invalid: {}",
+                c2pa.failure_codes.join(", ")
+            ));
+        }
+        Some(state) => {
+            let trust = if state == V::Trusted {
+                "trusted signer"
+            } else {
+                "signer not on a trust list"
+            };
+            if declared_ai {
+                label = "ai_generated";
+                reasons.push(format!(
+                    "valid C2PA manifest ({trust}) declares digital source type {}",
+                    c2pa.digital_source_type.as_deref().unwrap_or_default()
+                ));
+            } else {
+                label = "provenance_valid";
+                reasons.push(format!("valid C2PA manifest ({trust})"));
+            }
+        }
+        None => {
+            if let Some(e) = &c2pa.read_error {
+                if e.code != "no_manifest" {
+                    reasons.push(format!("C2PA manifest unreadable: {}", e.code));
+                }
+            }
+        }
+    }
+    if watermark.detected {
+        if label != "tampered" {
+            label = "ai_generated";
+        }
+        match recovered {
+            Some(r) => reasons.push(format!(
+                "Hallmark watermark identifies asset {} ({}){}",
+                r.asset_id,
+                r.model.as_deref().unwrap_or("unknown model"),
+                if r.manifest_in_file {
+                    String::new()
+                } else {
+                    "; its C2PA manifest was stripped from this file".into()
+                }
+            )),
+            None => reasons.push(format!(
+                "Hallmark watermark detected (payload {}, p = {:.2e}) but not issued by this instance",
+                watermark.payload.as_deref().unwrap_or("?"),
+                watermark.p_value
+            )),
+        }
+    }
+    if !detectors.is_empty() {
+        let mean = detectors.iter().map(|d| d.score).sum::<f32>() / detectors.len() as f32;
+        if mean >= threshold {
+            if label == "no_evidence" || label == "provenance_valid" {
+                label = "likely_ai_generated";
+            }
+            reasons.push(format!(
+                "detector score {mean:.2} ≥ threshold {threshold:.2}"
+            ));
+        } else {
+            reasons.push(format!(
+                "detector score {mean:.2} < threshold {threshold:.2}"
+            ));
+        }
+    }
+    if reasons.is_empty() {
+        reasons.push("no provenance, watermark or detector evidence".into());
+    }
+    Verdict {
+        label: label.into(),
+        reasons,
+    }
+}

@@ -1,0 +1,23 @@
+//! `POST /v1/decisions`.
+
+use actix_web::{web, HttpResponse};
+
+use crate::auth::{Caller, Scope};
+use crate::error::ApiError;
+use crate::service::{self, DecisionRequest};
+use crate::state::AppState;
+
+async fn create(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Json<DecisionRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Moderate)?;
+    let out = service::decide(&state, body.into_inner(), &caller.key_id).await?;
+    Ok(HttpResponse::Created().json(out))
+}
+
+/// `POST /v1/decisions`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/decisions", web::post().to(create));
+}

@@ -1,0 +1,47 @@
+//! `POST /v1/sign`: multipart `file` + JSON `metadata` → the signed file.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::upload::read_upload;
+use crate::auth::{Caller, Scope};
+use crate::error::ApiError;
+use crate::service::{self, SignMetadata};
+use crate::state::AppState;
+
+async fn sign(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Sign)?;
+    let upload = read_upload(&req, payload, state.settings.server.max_upload_bytes, false).await?;
+    let file = upload
+        .file
+        .ok_or_else(|| ApiError::InvalidRequest("missing multipart field 'file'".into()))?;
+    let metadata: SignMetadata =
+        serde_json::from_str(upload.metadata.as_deref().ok_or_else(|| {
+            ApiError::InvalidRequest("missing multipart field 'metadata'".into())
+        })?)
+        .map_err(|e| ApiError::InvalidRequest(format!("invalid metadata JSON: {e}")))?;
+    let out = service::sign(&state, file, metadata, &caller.key_id).await?;
+    Ok(HttpResponse::Ok()
+        .content_type(out.format.mime())
+        .insert_header(("Hallmark-Asset-Id", out.asset_id.clone()))
+        .insert_header(("Hallmark-Manifest-Label", out.manifest_label.clone()))
+        .insert_header(("Hallmark-Watermark-Payload", out.payload.clone()))
+        .insert_header((
+            "Content-Disposition",
+            format!(
+                "attachment; filename=\"{}.{}\"",
+                out.asset_id,
+                out.format.extension()
+            ),
+        ))
+        .body(out.bytes))
+}
+
+/// `POST /v1/sign`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/sign", web::post().to(sign));
+}

@@ -1,0 +1,48 @@
+//! `POST /v1/verify` (multipart `file` or a raw body) and `GET /v1/verifications/{id}`.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::upload::read_upload;
+use crate::auth::{Caller, Scope};
+use crate::error::ApiError;
+use crate::service;
+use crate::state::AppState;
+
+async fn verify(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Verify)?;
+    let upload = read_upload(&req, payload, state.settings.server.max_upload_bytes, true).await?;
+    let file = upload
+        .file
+        .ok_or_else(|| ApiError::InvalidRequest("missing multipart field 'file'".into()))?;
+    let report = service::verify(&state, file, &caller.key_id).await?;
+    // Serialise through a JSON value, as stored, so the response and GET are byte-identical.
+    let body = serde_json::to_value(&report).map_err(ApiError::internal)?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/v1/verifications/{}", report.id)))
+        .json(body))
+}
+
+async fn get_verification(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Verify)?;
+    let record = state
+        .store
+        .get_verification(&id)
+        .await?
+        .ok_or(ApiError::NotFound("verification"))?;
+    Ok(HttpResponse::Ok().json(record.report))
+}
+
+/// `POST /v1/verify`, `GET /v1/verifications/{id}`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/verify", web::post().to(verify))
+        .route("/v1/verifications/{id}", web::get().to(get_verification));
+}

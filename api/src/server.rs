@@ -1,0 +1,95 @@
+//! The HTTP server.
+
+use std::io::Write as _;
+use std::net::TcpListener;
+use std::time::Instant;
+
+use actix_web::dev::Service as _;
+use actix_web::{web, App, HttpServer};
+use anyhow::Context as _;
+
+use crate::auth::{create_key, Scope};
+use crate::error::{json_config, path_config, query_config, ApiError};
+use crate::state::AppState;
+
+async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::NotFound("route"))
+}
+
+/// Creates the bootstrap admin key when the instance has no key at all, returning it.
+///
+/// # Errors
+/// Database failures.
+pub async fn bootstrap_key(state: &AppState) -> anyhow::Result<Option<String>> {
+    if state.store.count_api_keys().await? > 0 {
+        return Ok(None);
+    }
+    let (_, secret) = create_key(state, "bootstrap-admin", &Scope::ALL)
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the bootstrap key: {e}"))?;
+    Ok(Some(secret))
+}
+
+/// Binds, prints the listening address (and, on a fresh instance, the bootstrap admin key) to
+/// stdout, and serves until SIGINT/SIGTERM.
+///
+/// # Errors
+/// Bind failures and start-up failures.
+pub async fn serve(state: AppState) -> anyhow::Result<()> {
+    let s = state.settings.clone();
+    let listener = TcpListener::bind((s.server.host.as_str(), s.server.port))
+        .with_context(|| format!("binding {}:{}", s.server.host, s.server.port))?;
+    let addr = listener.local_addr()?;
+    if let Some(key) = bootstrap_key(&state).await? {
+        println!("bootstrap admin API key (shown once, store it now): {key}");
+    }
+    println!("hallmark listening on http://{addr}");
+    std::io::stdout().flush()?;
+    tracing::info!(%addr, database = %redact(&s.database_url()), "serving");
+
+    let data = web::Data::new(state);
+    let workers = if s.server.workers == 0 {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    } else {
+        s.server.workers
+    };
+    HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(json_config())
+            .app_data(query_config())
+            .app_data(path_config())
+            .wrap_fn(|req, srv| {
+                let start = Instant::now();
+                let method = req.method().clone();
+                let path = req.path().to_owned();
+                let fut = srv.call(req);
+                async move {
+                    let res = fut.await?;
+                    tracing::info!(%method, %path, status = res.status().as_u16(), ms = start.elapsed().as_millis() as u64, "request");
+                    Ok(res)
+                }
+            })
+            .configure(crate::routes::configure)
+            .default_service(web::to(not_found))
+    })
+    .workers(workers)
+    .listen(listener)?
+    .run()
+    .await?;
+    Ok(())
+}
+
+/// Hides the password of a database URL for logging.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}

@@ -1,0 +1,118 @@
+//! Moderation decisions: recorded with who decided, each appended to the audit log.
+
+use hallmark_store::NewDecision;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// What a moderator decided.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DecisionAction {
+    /// Leave the content up, unlabelled.
+    Allow,
+    /// Leave it up with an AI-generated / provenance label.
+    Label,
+    /// Limit its reach.
+    Restrict,
+    /// Take it down.
+    Remove,
+    /// Send it to a senior reviewer.
+    Escalate,
+}
+
+impl DecisionAction {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Label => "label",
+            Self::Restrict => "restrict",
+            Self::Remove => "remove",
+            Self::Escalate => "escalate",
+        }
+    }
+}
+
+/// Body of `POST /v1/decisions`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionRequest {
+    /// The verification the decision is about.
+    pub verification_id: String,
+    /// The action taken.
+    pub action: DecisionAction,
+    /// Policy invoked (e.g. "synthetic-media-v2").
+    pub policy: String,
+    /// Free-text reason.
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// A recorded decision and its audit-log position.
+#[derive(Debug, Clone, Serialize)]
+pub struct DecisionResponse {
+    /// Decision id.
+    pub id: String,
+    /// The verification decided on.
+    pub verification_id: String,
+    /// Action.
+    pub action: String,
+    /// Policy.
+    pub policy: String,
+    /// Reason.
+    pub reason: String,
+    /// API key id of the moderator.
+    pub decided_by: String,
+    /// RFC 3339 time.
+    pub created_at: String,
+    /// Sequence number of the audit entry.
+    pub audit_seq: u64,
+    /// Hash of the audit entry (hex SHA-256).
+    pub audit_entry_hash: String,
+}
+
+/// Records `req` by `actor` and appends it to the audit log in one transaction.
+///
+/// # Errors
+/// `InvalidRequest` for an empty policy or over-long fields, `NotFound` for an unknown
+/// verification.
+pub async fn decide(
+    state: &AppState,
+    req: DecisionRequest,
+    actor: &str,
+) -> Result<DecisionResponse, ApiError> {
+    if req.policy.trim().is_empty() {
+        return Err(ApiError::InvalidRequest("policy must not be empty".into()));
+    }
+    if req.policy.len() > 200 || req.reason.len() > 4000 || req.verification_id.len() > 64 {
+        return Err(ApiError::InvalidRequest(
+            "policy (≤ 200 bytes), reason (≤ 4000 bytes) or verification_id too long".into(),
+        ));
+    }
+    let (decision, entry) = state
+        .store
+        .record_decision(&NewDecision {
+            verification_id: req.verification_id.clone(),
+            action: req.action.as_str().into(),
+            policy: req.policy.clone(),
+            reason: req.reason.clone(),
+            decided_by: actor.into(),
+        })
+        .await
+        .map_err(|e| match e {
+            hallmark_store::StoreError::NotFound(_) => ApiError::NotFound("verification"),
+            other => ApiError::internal(other),
+        })?;
+    Ok(DecisionResponse {
+        id: decision.id,
+        verification_id: decision.verification_id,
+        action: decision.action,
+        policy: decision.policy,
+        reason: decision.reason,
+        decided_by: decision.decided_by,
+        created_at: super::rfc3339(decision.created_at),
+        audit_seq: entry.seq,
+        audit_entry_hash: entry.entry_hash,
+    })
+}

@@ -1,0 +1,54 @@
+//! Domain orchestration shared by the HTTP handlers and the CLI: one code path for each of
+//! sign, verify and decide.
+
+mod decide;
+mod generate;
+mod sign;
+mod verify;
+
+pub use decide::{decide, DecisionAction, DecisionRequest, DecisionResponse};
+pub use generate::{generate, GenerateBody};
+pub use sign::{sign, SignMetadata, SignOutput};
+pub use verify::{analyse, verify};
+
+use std::time::Duration;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes))
+}
+
+/// RFC 3339 UTC timestamp with millisecond precision.
+pub fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Takes a job slot, waiting up to 10 s; a saturated instance answers 503 `overloaded`.
+async fn job_permit(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    match tokio::time::timeout(Duration::from_secs(10), state.jobs.clone().acquire_owned()).await {
+        Ok(Ok(p)) => Ok(p),
+        _ => Err(ApiError::Overloaded),
+    }
+}
+
+/// Runs CPU-bound work off the async runtime.
+async fn blocking<T, F>(f: F) -> Result<T, ApiError>
+where
+    F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(ApiError::internal)?
+}
+
+fn detector_error(e: hallmark_detectors::DetectorError) -> ApiError {
+    match e {
+        hallmark_detectors::DetectorError::Overloaded
+        | hallmark_detectors::DetectorError::Timeout => ApiError::Overloaded,
+        other => ApiError::internal(other),
+    }
+}

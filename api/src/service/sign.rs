@@ -1,0 +1,219 @@
+//! Sign: watermark the provider's media, then embed a signed C2PA manifest.
+
+use hallmark_media::{MediaFormat, MediaKind};
+use hallmark_provenance::{ManifestRequest, ProvenanceError, SoftBinding};
+use hallmark_store::{AssetRecord, ManifestRecord};
+use serde::{Deserialize, Serialize};
+
+use super::{blocking, job_permit, sha256_hex};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Watermark algorithm identifiers recorded in `c2pa.soft-binding`.
+pub const IMAGE_WATERMARK_ALG: &str = "io.hallmark.watermark.image.v1";
+/// See [`IMAGE_WATERMARK_ALG`].
+pub const AUDIO_WATERMARK_ALG: &str = "io.hallmark.watermark.audio.v1";
+
+/// The `metadata` part of a sign request.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignMetadata {
+    /// Product or service that generated the media.
+    #[serde(default)]
+    pub generator: Option<String>,
+    /// Model that generated the media (required).
+    pub model: String,
+    /// Model version.
+    #[serde(default)]
+    pub model_version: Option<String>,
+    /// IPTC digital source type term or IRI; default `trainedAlgorithmicMedia`.
+    #[serde(default)]
+    pub digital_source_type: Option<String>,
+    /// Title recorded in the manifest.
+    #[serde(default)]
+    pub title: Option<String>,
+}
+
+/// Result of signing.
+#[derive(Debug, Clone)]
+pub struct SignOutput {
+    /// New asset id (UUID v7).
+    pub asset_id: String,
+    /// The signed file.
+    pub bytes: Vec<u8>,
+    /// Its format (same as the input's).
+    pub format: MediaFormat,
+    /// Label of the embedded manifest.
+    pub manifest_label: String,
+    /// Watermark payload (16 hex digits).
+    pub payload: String,
+}
+
+fn random_payload() -> Result<u64, ApiError> {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 8];
+    ring::rand::SystemRandom::new()
+        .fill(&mut b)
+        .map_err(|_| ApiError::internal(anyhow::anyhow!("system RNG unavailable")))?;
+    Ok(u64::from_be_bytes(b).max(1))
+}
+
+/// Watermarks and signs `bytes` (JPEG, PNG, WebP, WAV or MP3) for `actor` (API key id or
+/// "cli"), stores the asset and its manifest, and returns the signed file in the input's format.
+///
+/// # Errors
+/// `UnsupportedMedia` (415) for other formats, `CorruptMedia`/`MediaLimit` for bad input,
+/// `MediaTooSmall` when the media can't carry the watermark, `InvalidRequest` for bad metadata.
+pub async fn sign(
+    state: &AppState,
+    bytes: Vec<u8>,
+    metadata: SignMetadata,
+    actor: &str,
+) -> Result<SignOutput, ApiError> {
+    if metadata.model.trim().is_empty() {
+        return Err(ApiError::InvalidRequest(
+            "metadata.model must not be empty".into(),
+        ));
+    }
+    let format = hallmark_media::sniff(&bytes).ok_or_else(|| {
+        ApiError::UnsupportedMedia(
+            "unrecognised media format; sign accepts JPEG, PNG, WebP, WAV, MP3".into(),
+        )
+    })?;
+    if !format.signable() {
+        return Err(ApiError::UnsupportedMedia(format!(
+            "{} cannot be signed; sign accepts JPEG, PNG, WebP, WAV, MP3",
+            format.mime()
+        )));
+    }
+    let _permit = job_permit(state).await?;
+    let payload = random_payload()?;
+    let payload_hex = format!("{payload:016x}");
+    let request = ManifestRequest {
+        generator: metadata.generator.clone().unwrap_or_default(),
+        model: metadata.model.clone(),
+        model_version: metadata.model_version.clone(),
+        digital_source_type: metadata
+            .digital_source_type
+            .clone()
+            .unwrap_or_else(|| "trainedAlgorithmicMedia".into()),
+        title: metadata.title.clone(),
+        soft_binding: Some(SoftBinding {
+            alg: if format.kind() == MediaKind::Image {
+                IMAGE_WATERMARK_ALG
+            } else {
+                AUDIO_WATERMARK_ALG
+            }
+            .into(),
+            value: payload_hex.clone(),
+        }),
+        hallmark_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    let input_sha256 = sha256_hex(&bytes);
+    let st = state.clone();
+    let req = request.clone();
+    let signed = blocking(move || {
+        let marked = watermark_and_encode(&st, &bytes, format, payload)?;
+        hallmark_provenance::sign_media(&marked, format.mime(), &req, &st.identity).map_err(|e| {
+            match e {
+                ProvenanceError::InvalidRequest(m) => ApiError::InvalidRequest(m),
+                ProvenanceError::UnsupportedFormat(m) => ApiError::UnsupportedMedia(m),
+                other => ApiError::internal(other),
+            }
+        })
+    })
+    .await?;
+
+    let asset_id = uuid::Uuid::now_v7().to_string();
+    let created_at = hallmark_store::now();
+    state
+        .store
+        .insert_asset(&AssetRecord {
+            id: asset_id.clone(),
+            created_at,
+            media_type: format.mime().into(),
+            input_sha256: Some(input_sha256),
+            output_sha256: sha256_hex(&signed.bytes),
+            watermark_payload: Some(payload_hex.clone()),
+            manifest_label: Some(signed.manifest_label.clone()),
+            generator: metadata.generator.clone().unwrap_or_default(),
+            model: metadata.model.clone(),
+            model_version: metadata.model_version.clone().unwrap_or_default(),
+            digital_source_type: request.digital_source_type.clone(),
+            created_by: actor.into(),
+        })
+        .await?;
+    state
+        .store
+        .insert_manifest(&ManifestRecord {
+            label: signed.manifest_label.clone(),
+            asset_id: asset_id.clone(),
+            format: format.mime().into(),
+            store_bytes: signed.manifest_store.clone(),
+            created_at,
+        })
+        .await?;
+    tracing::info!(%asset_id, payload = %payload_hex, media_type = format.mime(), "signed");
+    Ok(SignOutput {
+        asset_id,
+        bytes: signed.bytes,
+        format,
+        manifest_label: signed.manifest_label,
+        payload: payload_hex,
+    })
+}
+
+fn watermark_and_encode(
+    state: &AppState,
+    bytes: &[u8],
+    format: MediaFormat,
+    payload: u64,
+) -> Result<Vec<u8>, ApiError> {
+    let limits = state.settings.media_limits();
+    let key = &state.watermark_key;
+    let too_small = |e: hallmark_watermark::WatermarkError| match e {
+        hallmark_watermark::WatermarkError::TooSmall { .. } => {
+            ApiError::MediaTooSmall(e.to_string())
+        }
+        other => ApiError::InvalidRequest(other.to_string()),
+    };
+    match format.kind() {
+        MediaKind::Image => {
+            let decoded = hallmark_media::decode_image(bytes, format, &limits)?;
+            let marked = hallmark_watermark::image::embed(
+                &decoded.image,
+                key,
+                payload,
+                &hallmark_watermark::image::ImageEmbedParams::default(),
+            )
+            .map_err(too_small)?;
+            Ok(hallmark_media::encode_image(
+                &marked,
+                format,
+                state.settings.signing.jpeg_quality,
+            )?)
+        }
+        MediaKind::Audio => {
+            let mut clip = hallmark_media::decode_audio(bytes, format, &limits)?;
+            hallmark_watermark::audio::embed(
+                &mut clip.channels,
+                clip.sample_rate,
+                key,
+                payload,
+                &hallmark_watermark::audio::AudioEmbedParams::default(),
+            )
+            .map_err(too_small)?;
+            match format {
+                MediaFormat::Mp3 => Ok(hallmark_media::encode_mp3(
+                    &clip,
+                    state.settings.signing.mp3_kbps,
+                )?),
+                _ => Ok(hallmark_media::encode_wav(&clip)?),
+            }
+        }
+        _ => Err(ApiError::UnsupportedMedia(format!(
+            "{} cannot be signed",
+            format.mime()
+        ))),
+    }
+}

@@ -1,0 +1,279 @@
+//! Verify: C2PA validation (sandboxed), watermark detection and the detector pool, combined
+//! into a stored report.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hallmark_detectors::DetectorScore;
+use hallmark_media::{MediaFormat, MediaKind};
+use hallmark_provenance::C2paReport;
+use hallmark_store::VerificationRecord;
+use serde::{Deserialize, Serialize};
+
+use super::{blocking, detector_error, job_permit, sha256_hex};
+use crate::error::ApiError;
+use crate::report::{verdict, RecoveredAsset, VerificationReport, WatermarkReport};
+use crate::sandbox::{verify_sandboxed, SandboxLimits};
+use crate::state::AppState;
+
+/// The content-derived part of a report: a pure function of the bytes and the instance's
+/// analysis configuration, so it is cached by SHA-256.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Analysis {
+    /// Sniffed MIME type.
+    pub media_type: String,
+    /// C2PA validation.
+    pub c2pa: C2paReport,
+    /// Watermark detection (without the asset lookup).
+    pub watermark: WatermarkReport,
+    /// Detector scores.
+    pub detectors: Vec<DetectorScore>,
+}
+
+enum Decoded {
+    Image(Arc<image::DynamicImage>),
+    Audio(Arc<hallmark_media::AudioClip>),
+}
+
+async fn c2pa_report(state: &AppState, bytes: &Arc<Vec<u8>>, format: MediaFormat) -> C2paReport {
+    let c = &state.settings.c2pa;
+    if c.sandbox {
+        let limits = SandboxLimits {
+            timeout: Duration::from_secs(c.timeout_seconds.max(1)),
+            memory_bytes: c.memory_limit_mb.saturating_mul(1024 * 1024),
+        };
+        verify_sandboxed(bytes, format.mime(), &state.trust, &limits).await
+    } else {
+        let (b, trust) = (bytes.clone(), state.trust.clone());
+        let mime = format.mime();
+        let job = tokio::task::spawn_blocking(move || {
+            hallmark_provenance::verify_media(&b, mime, &trust)
+        });
+        match tokio::time::timeout(Duration::from_secs(c.timeout_seconds.max(1)), job).await {
+            Ok(Ok(Ok(r))) => r,
+            Ok(Ok(Err(e))) => C2paReport::from_read_error("read_failed", e.to_string()),
+            Ok(Err(_)) => C2paReport::from_read_error("read_failed", "validator crashed"),
+            Err(_) => C2paReport::from_read_error("resource_limit", "validation timed out"),
+        }
+    }
+}
+
+fn not_checked(reason: &str) -> WatermarkReport {
+    WatermarkReport {
+        detected: false,
+        payload: None,
+        p_value: 1.0,
+        bit_agreement: None,
+        asset_id: None,
+        not_checked: Some(reason.into()),
+        ranges: Vec::new(),
+    }
+}
+
+fn watermark_report(d: hallmark_watermark::Detection) -> WatermarkReport {
+    WatermarkReport {
+        detected: d.detected,
+        payload: d
+            .payload
+            .filter(|_| d.detected)
+            .map(|p| format!("{p:016x}")),
+        p_value: d.p_value,
+        bit_agreement: d.bit_agreement,
+        asset_id: None,
+        not_checked: d.too_small.then(|| "too_small".to_string()),
+        ranges: d.ranges.iter().map(|r| (r.start_s, r.end_s)).collect(),
+    }
+}
+
+/// Analyses `bytes` (cached by SHA-256 and the analysis configuration).
+///
+/// # Errors
+/// `UnsupportedMedia` for unrecognised bytes; `CorruptMedia`/`MediaLimit` when the media can't
+/// be decoded and C2PA found nothing either; `Overloaded` when the detector queue is full.
+pub async fn analyse(
+    state: &AppState,
+    bytes: Arc<Vec<u8>>,
+    sha256: &str,
+) -> Result<Analysis, ApiError> {
+    let format = hallmark_media::sniff(&bytes).ok_or_else(|| {
+        ApiError::UnsupportedMedia(
+            "unrecognised media format (images: JPEG, PNG, WebP, GIF, TIFF, HEIF, AVIF; audio: WAV, MP3, FLAC, OGG, M4A; also MP4, MOV, AVI, PDF, SVG, .c2pa)".into(),
+        )
+    })?;
+    let cache_key = format!("analysis:{}:{sha256}", state.analysis_fingerprint);
+    if let Some(hit) = state.cache.get(&cache_key).await {
+        if let Ok(a) = serde_json::from_slice::<Analysis>(&hit) {
+            return Ok(a);
+        }
+    }
+    let _permit = job_permit(state).await?;
+
+    let decode = {
+        let (st, b) = (state.clone(), bytes.clone());
+        async move {
+            if !format.decodable() {
+                return Ok(None);
+            }
+            blocking(move || {
+                let limits = st.settings.media_limits();
+                Ok(match format.kind() {
+                    MediaKind::Image => Decoded::Image(Arc::new(
+                        hallmark_media::decode_image(&b, format, &limits)?.image,
+                    )),
+                    _ => {
+                        Decoded::Audio(Arc::new(hallmark_media::decode_audio(&b, format, &limits)?))
+                    }
+                })
+            })
+            .await
+            .map(Some)
+        }
+    };
+    let (c2pa, decoded) = tokio::join!(c2pa_report(state, &bytes, format), decode);
+
+    let (watermark, detectors) = match decoded {
+        Ok(None) => (not_checked("unsupported_format"), Vec::new()),
+        Err(e) => {
+            // Undecodable media is still a report when C2PA has something to say about it.
+            // (a manifest, or a manifest that exists but can't be validated).
+            let manifest_evidence = c2pa.present
+                || c2pa.read_error.as_ref().is_some_and(|r| {
+                    matches!(
+                        r.code.as_str(),
+                        "remote_manifest_unavailable"
+                            | "unknown_signature_algorithm"
+                            | "invalid_jumbf"
+                            | "prerelease_manifest"
+                    )
+                });
+            if manifest_evidence {
+                (not_checked("undecodable"), Vec::new())
+            } else {
+                return Err(e);
+            }
+        }
+        Ok(Some(decoded)) => {
+            let key = state.watermark_key.clone();
+            let wm = {
+                let d = match &decoded {
+                    Decoded::Image(i) => Decoded::Image(i.clone()),
+                    Decoded::Audio(a) => Decoded::Audio(a.clone()),
+                };
+                blocking(move || {
+                    Ok(match d {
+                        Decoded::Image(i) => hallmark_watermark::image::detect(&i, &key),
+                        Decoded::Audio(a) => {
+                            hallmark_watermark::audio::detect(&a.channels, a.sample_rate, &key)
+                        }
+                    })
+                })
+            };
+            let scores = async {
+                match (&state.detectors, &decoded) {
+                    (None, _) => Ok(Vec::new()),
+                    (Some(p), Decoded::Image(i)) => {
+                        p.score_image(i.clone()).await.map_err(detector_error)
+                    }
+                    (Some(p), Decoded::Audio(a)) => {
+                        p.score_audio(a.clone()).await.map_err(detector_error)
+                    }
+                }
+            };
+            let (wm, scores) = tokio::join!(wm, scores);
+            (watermark_report(wm?), scores?)
+        }
+    };
+    let analysis = Analysis {
+        media_type: format.mime().into(),
+        c2pa,
+        watermark,
+        detectors,
+    };
+    if let Ok(json) = serde_json::to_vec(&analysis) {
+        let ttl = Duration::from_secs(state.settings.storage.cache_ttl_seconds);
+        state.cache.set(&cache_key, &json, ttl).await;
+    }
+    Ok(analysis)
+}
+
+/// Verifies `bytes` for `actor`, stores the report and returns it.
+///
+/// # Errors
+/// See [`analyse`]; database failures are internal errors.
+pub async fn verify(
+    state: &AppState,
+    bytes: Vec<u8>,
+    actor: &str,
+) -> Result<VerificationReport, ApiError> {
+    if bytes.is_empty() {
+        return Err(ApiError::InvalidRequest("empty upload".into()));
+    }
+    let sha256 = sha256_hex(&bytes);
+    let size_bytes = bytes.len() as u64;
+    let bytes = Arc::new(bytes);
+    let mut analysis = analyse(state, bytes, &sha256).await?;
+
+    let mut recovered = None;
+    if let Some(payload) = analysis.watermark.payload.clone() {
+        if let Some(asset) = state.store.find_asset_by_payload(&payload).await? {
+            let label = asset.manifest_label.clone().unwrap_or_default();
+            let manifest_in_file = asset.manifest_label.is_some()
+                && analysis.c2pa.active_manifest.as_deref() == asset.manifest_label.as_deref();
+            let bytes_unchanged = asset.output_sha256 == sha256;
+            let note = if manifest_in_file {
+                "the file carries the manifest Hallmark signed for this asset".to_string()
+            } else {
+                format!(
+                    "the C2PA manifest was stripped or replaced; the watermark links this file to asset {} and manifest {}. Its hard binding no longer matches: the content changed after signing",
+                    asset.id, label
+                )
+            };
+            analysis.watermark.asset_id = Some(asset.id.clone());
+            recovered = Some(RecoveredAsset {
+                asset_id: asset.id,
+                manifest_label: asset.manifest_label,
+                generator: Some(asset.generator).filter(|g| !g.is_empty()),
+                model: Some(asset.model),
+                model_version: Some(asset.model_version).filter(|v| !v.is_empty()),
+                digital_source_type: Some(asset.digital_source_type),
+                signed_at: super::rfc3339(asset.created_at),
+                manifest_in_file,
+                bytes_unchanged,
+                note,
+            });
+        }
+    }
+    let verdict = verdict(
+        &analysis.c2pa,
+        &analysis.watermark,
+        recovered.as_ref(),
+        &analysis.detectors,
+        state.settings.detectors.verdict_threshold,
+    );
+    let created_at = hallmark_store::now();
+    let report = VerificationReport {
+        id: hallmark_store::new_id(),
+        created_at: super::rfc3339(created_at),
+        sha256: sha256.clone(),
+        media_type: analysis.media_type.clone(),
+        size_bytes,
+        c2pa: analysis.c2pa,
+        watermark: analysis.watermark,
+        recovered,
+        detectors: analysis.detectors,
+        verdict,
+    };
+    state
+        .store
+        .insert_verification(&VerificationRecord {
+            id: report.id.clone(),
+            created_at,
+            sha256,
+            media_type: report.media_type.clone(),
+            asset_id: report.recovered.as_ref().map(|r| r.asset_id.clone()),
+            requested_by: actor.into(),
+            report: serde_json::to_value(&report).map_err(ApiError::internal)?,
+        })
+        .await?;
+    Ok(report)
+}

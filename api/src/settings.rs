@@ -1,0 +1,226 @@
+//! Typed settings: embedded defaults → `hallmark.toml` (or `--config`) → environment
+//! (`HALLMARK__SECTION__KEY`, plus the conventional `DATABASE_URL`, `REDIS_URL`).
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Embedded defaults; every key is documented in README.md.
+pub const DEFAULTS: &str = include_str!("../hallmark.default.toml");
+
+/// All settings of a Hallmark instance.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// HTTP server.
+    pub server: ServerSettings,
+    /// Databases and cache.
+    pub storage: StorageSettings,
+    /// Signing identity.
+    pub signing: SigningSettings,
+    /// Watermark key.
+    pub watermark: WatermarkSettings,
+    /// C2PA validation.
+    pub c2pa: C2paSettings,
+    /// ONNX detector pool.
+    pub detectors: DetectorSettings,
+    /// ONNX generator models.
+    pub generators: GeneratorSettings,
+    /// Decoding limits.
+    pub limits: LimitSettings,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    /// Bind address.
+    pub host: String,
+    /// Port; 0 picks a free one (the bound address is printed).
+    pub port: u16,
+    /// HTTP worker threads (0 = number of CPUs).
+    pub workers: usize,
+    /// Largest accepted upload in bytes (413 beyond).
+    pub max_upload_bytes: usize,
+    /// Most sign/verify jobs processed at once; more wait, then get 503 `overloaded`.
+    pub max_concurrent_jobs: usize,
+}
+
+/// `[storage]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct StorageSettings {
+    /// Directory for the embedded database, generated keys and certificates.
+    pub data_dir: PathBuf,
+    /// `postgres://…` or `sqlite://…`; empty = SQLite file `hallmark.db` in `data_dir`.
+    /// `DATABASE_URL` overrides it.
+    pub database_url: String,
+    /// `redis://…`; empty = in-process cache. `REDIS_URL` overrides it.
+    pub redis_url: String,
+    /// Seconds an analysed file's result stays in the cache.
+    pub cache_ttl_seconds: u64,
+}
+
+/// `[signing]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct SigningSettings {
+    /// PEM certificate chain (leaf first). Empty = generated development identity.
+    pub chain_path: String,
+    /// PKCS#8 PEM private key matching the chain's leaf.
+    pub key_path: String,
+    /// Organization (O=) of a generated development identity.
+    pub dev_organization: String,
+    /// RFC 3161 time-stamp authority URL; empty = no timestamp.
+    pub tsa_url: String,
+    /// JPEG quality of signed JPEG output (1–100).
+    pub jpeg_quality: u8,
+    /// MP3 bitrate of signed MP3 output (kbit/s).
+    pub mp3_kbps: u32,
+}
+
+/// `[watermark]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct WatermarkSettings {
+    /// Hex-encoded secret (≥ 16 bytes). Empty = generated into `data_dir/watermark.key`.
+    pub key: String,
+}
+
+/// `[c2pa]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct C2paSettings {
+    /// PEM bundle of trust anchors; empty = none (best state `Valid`).
+    pub trust_anchors: String,
+    /// PEM bundle of individually trusted signing certificates.
+    pub allowed_list: String,
+    /// File of allowed EKU OIDs (c2pa-rs `store.cfg` format).
+    pub allowed_ekus: String,
+    /// Trust this instance's own development CA (so its signatures report `Trusted` here).
+    pub trust_own_dev_ca: bool,
+    /// Validate uploads in a child process with time and memory limits.
+    pub sandbox: bool,
+    /// Wall-clock limit of one validation, seconds.
+    pub timeout_seconds: u64,
+    /// Address-space limit of the validation child, MiB.
+    pub memory_limit_mb: u64,
+}
+
+/// `[detectors]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct DetectorSettings {
+    /// Run the detector pool at all.
+    pub enabled: bool,
+    /// Model registry file.
+    pub registry: PathBuf,
+    /// Path of `libonnxruntime.so`; `ORT_DYLIB_PATH` overrides it.
+    pub onnxruntime: PathBuf,
+    /// `cpu` or `cuda`.
+    pub provider: String,
+    /// CUDA device id.
+    pub cuda_device: i32,
+    /// Bounded queue per model; full → 503 `overloaded`.
+    pub queue_capacity: usize,
+    /// ONNX Runtime intra-op threads per model.
+    pub intra_threads: usize,
+    /// Seconds before an inference request times out.
+    pub timeout_seconds: u64,
+    /// Mean detector score at or above which the verdict says "likely AI-generated".
+    pub verdict_threshold: f32,
+}
+
+/// `[generators]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct GeneratorSettings {
+    /// Serve `POST /v1/generate` from the registered generator models.
+    pub enabled: bool,
+    /// Generator registry file.
+    pub registry: PathBuf,
+}
+
+/// `[limits]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct LimitSettings {
+    /// Largest image area, pixels.
+    pub max_pixels: u64,
+    /// Largest image side, pixels.
+    pub max_dimension: u32,
+    /// Longest audio, seconds.
+    pub max_audio_seconds: f64,
+    /// Most audio channels.
+    pub max_channels: usize,
+}
+
+impl Settings {
+    /// Loads defaults, then `config_file` (or `./hallmark.toml` if present), then environment.
+    ///
+    /// # Errors
+    /// A `config::ConfigError` naming the bad key or file.
+    pub fn load(config_file: Option<&Path>) -> Result<Self, config::ConfigError> {
+        let mut b = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        match config_file {
+            Some(p) => b = b.add_source(config::File::from(p).required(true)),
+            None => b = b.add_source(config::File::with_name("hallmark.toml").required(false)),
+        }
+        b = b.add_source(
+            config::Environment::with_prefix("HALLMARK")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true),
+        );
+        if let Ok(url) = std::env::var("DATABASE_URL") {
+            if !url.is_empty() {
+                b = b.set_override("storage.database_url", url)?;
+            }
+        }
+        if let Ok(url) = std::env::var("REDIS_URL") {
+            if !url.is_empty() {
+                b = b.set_override("storage.redis_url", url)?;
+            }
+        }
+        if let Ok(p) = std::env::var("ORT_DYLIB_PATH") {
+            if !p.is_empty() {
+                b = b.set_override("detectors.onnxruntime", p)?;
+            }
+        }
+        b.build()?.try_deserialize()
+    }
+
+    /// The database URL in effect (SQLite file under `data_dir` when none is configured).
+    pub fn database_url(&self) -> String {
+        if self.storage.database_url.trim().is_empty() {
+            format!(
+                "sqlite://{}",
+                self.storage.data_dir.join("hallmark.db").display()
+            )
+        } else {
+            self.storage.database_url.clone()
+        }
+    }
+
+    /// Media decoding limits.
+    pub fn media_limits(&self) -> hallmark_media::Limits {
+        hallmark_media::Limits {
+            max_bytes: self.server.max_upload_bytes,
+            max_pixels: self.limits.max_pixels,
+            max_dimension: self.limits.max_dimension,
+            max_audio_seconds: self.limits.max_audio_seconds,
+            max_channels: self.limits.max_channels,
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_parse() {
+        let s: Settings = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml))
+            .build()
+            .unwrap()
+            .try_deserialize()
+            .unwrap();
+        assert_eq!(s.server.max_upload_bytes, 64 * 1024 * 1024);
+        assert!(s.database_url().starts_with("sqlite://"));
+        assert!(s.detectors.enabled);
+    }
+}

@@ -1,0 +1,205 @@
+//! Start-up: everything a Hallmark instance needs, built once from [`Settings`] and shared.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use hallmark_detectors::{DetectorPool, DetectorPoolConfig, ExecutionProvider};
+use hallmark_generators::{GeneratorConfig, GeneratorRegistry};
+use hallmark_provenance::{SigningIdentity, TrustConfig};
+use hallmark_store::{Cache, Store};
+use hallmark_watermark::WatermarkKey;
+use tokio::sync::Semaphore;
+
+use crate::settings::Settings;
+
+/// Shared state of a running instance (HTTP server or CLI command).
+#[derive(Clone)]
+pub struct AppState {
+    /// Settings in effect.
+    pub settings: Arc<Settings>,
+    /// Database.
+    pub store: Store,
+    /// Cache (Redis or in-process).
+    pub cache: Cache,
+    /// Signing identity (configured or development).
+    pub identity: Arc<SigningIdentity>,
+    /// The identity is the generated development one.
+    pub identity_is_dev: bool,
+    /// Watermark key.
+    pub watermark_key: Arc<WatermarkKey>,
+    /// Detector pool (`None` when disabled).
+    pub detectors: Option<DetectorPool>,
+    /// Generator models (`None` when disabled).
+    pub generators: Option<GeneratorRegistry>,
+    /// C2PA trust configuration.
+    pub trust: Arc<TrustConfig>,
+    /// Bounds concurrent sign/verify jobs.
+    pub jobs: Arc<Semaphore>,
+    /// Fingerprint of the analysis configuration (models, key, trust), part of cache keys.
+    pub analysis_fingerprint: String,
+}
+
+fn read_opt(path: &str) -> anyhow::Result<Option<String>> {
+    if path.trim().is_empty() {
+        return Ok(None);
+    }
+    std::fs::read_to_string(path)
+        .map(Some)
+        .with_context(|| format!("reading {path}"))
+}
+
+fn load_watermark_key(settings: &Settings) -> anyhow::Result<(WatermarkKey, Vec<u8>)> {
+    let hex_key = if settings.watermark.key.trim().is_empty() {
+        let path = settings.storage.data_dir.join("watermark.key");
+        if !path.exists() {
+            use ring::rand::SecureRandom;
+            let mut secret = [0u8; 32];
+            ring::rand::SystemRandom::new()
+                .fill(&mut secret)
+                .map_err(|_| anyhow::anyhow!("system RNG unavailable"))?;
+            write_private(&path, hex::encode(secret).as_bytes())?;
+            tracing::warn!(path = %path.display(), "generated a new watermark key; back it up: marks made with it can only be read with it");
+        }
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?
+    } else {
+        settings.watermark.key.clone()
+    };
+    let secret = hex::decode(hex_key.trim()).context("watermark.key must be hex")?;
+    let key =
+        WatermarkKey::from_secret(&secret).map_err(|e| anyhow::anyhow!("watermark key: {e}"))?;
+    let id = ring::digest::digest(&ring::digest::SHA256, &secret);
+    Ok((key, id.as_ref().to_vec()))
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+fn load_identity(settings: &Settings) -> anyhow::Result<(SigningIdentity, bool, Option<String>)> {
+    let s = &settings.signing;
+    let tsa = Some(s.tsa_url.clone()).filter(|u| !u.trim().is_empty());
+    if !s.chain_path.trim().is_empty() || !s.key_path.trim().is_empty() {
+        let id = SigningIdentity::from_pem_files(Path::new(&s.chain_path), Path::new(&s.key_path))
+            .context(
+                "loading the configured signing identity (signing.chain_path, signing.key_path)",
+            )?;
+        return Ok((id.with_time_authority(tsa), false, None));
+    }
+    let dir = settings.storage.data_dir.join("signing");
+    let paths = hallmark_provenance::generate_dev_identity(&dir, &s.dev_organization)
+        .context("generating the development signing identity")?;
+    let id = SigningIdentity::from_pem_files(&paths.chain, &paths.key)?;
+    tracing::warn!(
+        ca = %paths.ca_cert.display(),
+        "signing with a generated DEVELOPMENT certificate: its signatures validate but are untrusted outside this instance; configure signing.chain_path/key_path for production"
+    );
+    let ca = std::fs::read_to_string(&paths.ca_cert).ok();
+    Ok((id.with_time_authority(tsa), true, ca))
+}
+
+impl AppState {
+    /// Builds the state: creates the data directory, connects and migrates the database,
+    /// connects the cache, loads or generates the signing identity and watermark key, and
+    /// loads the detector pool.
+    ///
+    /// # Errors
+    /// Any start-up failure, with context naming the setting involved.
+    pub async fn init(settings: Settings) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&settings.storage.data_dir).with_context(|| {
+            format!("creating data dir {}", settings.storage.data_dir.display())
+        })?;
+        let store = Store::connect(&settings.database_url())
+            .await
+            .context("connecting the database")?;
+        let redis = Some(settings.storage.redis_url.as_str()).filter(|u| !u.trim().is_empty());
+        let cache = Cache::connect(redis)
+            .await
+            .context("connecting the cache")?;
+        let (identity, identity_is_dev, dev_ca) = load_identity(&settings)?;
+        let (watermark_key, key_id) = load_watermark_key(&settings)?;
+
+        let mut anchors = read_opt(&settings.c2pa.trust_anchors)?;
+        if settings.c2pa.trust_own_dev_ca {
+            if let Some(ca) = dev_ca {
+                anchors = Some(anchors.unwrap_or_default() + &ca);
+            }
+        }
+        let trust = TrustConfig {
+            trust_anchors_pem: anchors,
+            allowed_list_pem: read_opt(&settings.c2pa.allowed_list)?,
+            allowed_ekus: read_opt(&settings.c2pa.allowed_ekus)?,
+        };
+
+        let detectors = if settings.detectors.enabled {
+            let d = &settings.detectors;
+            let provider = match d.provider.as_str() {
+                "cuda" => ExecutionProvider::Cuda {
+                    device_id: d.cuda_device,
+                },
+                _ => ExecutionProvider::Cpu,
+            };
+            let cfg = DetectorPoolConfig {
+                registry_path: d.registry.clone(),
+                onnxruntime_path: d.onnxruntime.clone(),
+                queue_capacity: d.queue_capacity,
+                intra_threads: d.intra_threads,
+                execution_provider: provider,
+                timeout: Duration::from_secs(d.timeout_seconds),
+            };
+            let pool = tokio::task::spawn_blocking(move || DetectorPool::load(&cfg))
+                .await?
+                .context("loading the detector pool (run scripts/fetch-onnxruntime.sh, or set detectors.enabled=false)")?;
+            Some(pool)
+        } else {
+            tracing::warn!("detectors disabled: reports will carry no detector scores");
+            None
+        };
+
+        let generators = if settings.generators.enabled {
+            let cfg = GeneratorConfig {
+                registry_path: settings.generators.registry.clone(),
+                onnxruntime_path: settings.detectors.onnxruntime.clone(),
+            };
+            let reg = tokio::task::spawn_blocking(move || GeneratorRegistry::load(&cfg))
+                .await?
+                .context("loading the generator registry (or set generators.enabled=false)")?;
+            Some(reg)
+        } else {
+            None
+        };
+
+        let mut fp = ring::digest::Context::new(&ring::digest::SHA256);
+        fp.update(&key_id);
+        fp.update(serde_json::to_string(&trust)?.as_bytes());
+        if let Some(p) = &detectors {
+            for m in p.models() {
+                fp.update(m.sha256.as_bytes());
+            }
+        }
+        let analysis_fingerprint = hex::encode(&fp.finish().as_ref()[..8]);
+
+        Ok(Self {
+            jobs: Arc::new(Semaphore::new(settings.server.max_concurrent_jobs.max(1))),
+            settings: Arc::new(settings),
+            store,
+            cache,
+            identity: Arc::new(identity),
+            identity_is_dev,
+            watermark_key: Arc::new(watermark_key),
+            detectors,
+            generators,
+            trust: Arc::new(trust),
+            analysis_fingerprint,
+        })
+    }
+}

@@ -1,0 +1,356 @@
+//! Audio decoding (symphonia) and encoding (WAV via hound, MP3 via LAME).
+
+/// Decoded PCM audio, planar, samples in [-1, 1].
+///
+/// `channels[c][n]` is sample `n` of channel `c`; every channel has the same length.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AudioClip {
+    /// Sample rate in Hz.
+    pub sample_rate: u32,
+    /// Planar samples, one `Vec` per channel.
+    pub channels: Vec<Vec<f32>>,
+}
+
+impl AudioClip {
+    /// Number of sample frames (samples per channel).
+    pub fn frames(&self) -> usize {
+        self.channels.first().map_or(0, Vec::len)
+    }
+
+    /// Duration in seconds.
+    pub fn duration_seconds(&self) -> f64 {
+        if self.sample_rate == 0 {
+            return 0.0;
+        }
+        self.frames() as f64 / f64::from(self.sample_rate)
+    }
+}
+
+use std::io::Cursor;
+
+use symphonia::core::audio::SampleBuffer;
+use symphonia::core::codecs::{DecoderOptions, CODEC_TYPE_NULL};
+use symphonia::core::errors::Error as SymError;
+use symphonia::core::formats::FormatOptions;
+use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
+use symphonia::core::meta::MetadataOptions;
+use symphonia::core::probe::Hint;
+
+use crate::{Limits, MediaError, MediaFormat};
+
+/// Most consecutive undecodable packets tolerated before the stream is declared corrupt.
+const MAX_CONSECUTIVE_DECODE_ERRORS: usize = 32;
+
+/// Decodes the first audio track of `bytes` (a sniffed audio `format`) to planar f32 with
+/// symphonia, within `limits` (duration and channel count are checked from the header when it
+/// declares them, and enforced again while decoding).
+///
+/// # Errors
+/// [`MediaError::Unsupported`] for non-audio formats or codecs symphonia lacks,
+/// [`MediaError::LimitExceeded`] for too many channels or too long a stream,
+/// [`MediaError::Corrupt`] when no audio can be decoded.
+pub fn decode_audio(
+    bytes: &[u8],
+    format: MediaFormat,
+    limits: &Limits,
+) -> Result<AudioClip, MediaError> {
+    if bytes.len() > limits.max_bytes {
+        return Err(MediaError::LimitExceeded(format!(
+            "{} bytes > {} byte limit",
+            bytes.len(),
+            limits.max_bytes
+        )));
+    }
+    if format.kind() != crate::MediaKind::Audio {
+        return Err(MediaError::Unsupported {
+            format: format.mime(),
+            operation: "audio decoding",
+        });
+    }
+    let corrupt = |detail: String| MediaError::Corrupt {
+        format: format.mime(),
+        detail,
+    };
+    let mut hint = Hint::new();
+    hint.with_extension(format.extension());
+    let mss = MediaSourceStream::new(
+        Box::new(Cursor::new(bytes.to_vec())),
+        MediaSourceStreamOptions::default(),
+    );
+    let probed = symphonia::default::get_probe()
+        .format(
+            &hint,
+            mss,
+            &FormatOptions::default(),
+            &MetadataOptions::default(),
+        )
+        .map_err(|e| corrupt(e.to_string()))?;
+    let mut reader = probed.format;
+    let track = reader
+        .tracks()
+        .iter()
+        .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
+        .ok_or_else(|| corrupt("no audio track".into()))?;
+    let track_id = track.id;
+    let params = track.codec_params.clone();
+    let declared_rate = params.sample_rate.unwrap_or(0);
+    if let Some(ch) = params.channels {
+        if ch.count() > limits.max_channels {
+            return Err(MediaError::LimitExceeded(format!(
+                "{} channels > {} channel limit",
+                ch.count(),
+                limits.max_channels
+            )));
+        }
+    }
+    if let (Some(frames), true) = (params.n_frames, declared_rate > 0) {
+        let seconds = frames as f64 / f64::from(declared_rate);
+        if seconds > limits.max_audio_seconds {
+            return Err(MediaError::LimitExceeded(format!(
+                "{seconds:.1} s > {} s duration limit",
+                limits.max_audio_seconds
+            )));
+        }
+    }
+    let mut decoder = symphonia::default::get_codecs()
+        .make(&params, &DecoderOptions::default())
+        .map_err(|e| match e {
+            SymError::Unsupported(_) => MediaError::Unsupported {
+                format: format.mime(),
+                operation: "audio decoding (codec)",
+            },
+            other => corrupt(other.to_string()),
+        })?;
+
+    let mut channels: Vec<Vec<f32>> = Vec::new();
+    let mut sample_rate = declared_rate;
+    let mut errors = 0usize;
+    let mut sample_buf: Option<SampleBuffer<f32>> = None;
+    loop {
+        let packet = match reader.next_packet() {
+            Ok(p) => p,
+            Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(SymError::ResetRequired) => break,
+            Err(e) => {
+                if channels.is_empty() {
+                    return Err(corrupt(e.to_string()));
+                }
+                break;
+            }
+        };
+        if packet.track_id() != track_id {
+            continue;
+        }
+        let decoded = match decoder.decode(&packet) {
+            Ok(d) => d,
+            Err(SymError::DecodeError(_)) | Err(SymError::IoError(_)) => {
+                errors += 1;
+                if errors > MAX_CONSECUTIVE_DECODE_ERRORS {
+                    return Err(corrupt("too many undecodable packets".into()));
+                }
+                continue;
+            }
+            Err(e) => return Err(corrupt(e.to_string())),
+        };
+        errors = 0;
+        let spec = *decoded.spec();
+        let n_ch = spec.channels.count();
+        if n_ch == 0 || n_ch > limits.max_channels {
+            return Err(MediaError::LimitExceeded(format!(
+                "{n_ch} channels (limit {})",
+                limits.max_channels
+            )));
+        }
+        if channels.is_empty() {
+            channels = vec![Vec::new(); n_ch];
+            sample_rate = spec.rate;
+        } else if channels.len() != n_ch || sample_rate != spec.rate {
+            return Err(corrupt("channel layout or rate changes mid-stream".into()));
+        }
+        let frames = decoded.frames();
+        let buf = match &mut sample_buf {
+            Some(b) if b.capacity() >= frames * n_ch => b,
+            _ => sample_buf.insert(SampleBuffer::new(decoded.capacity() as u64, spec)),
+        };
+        buf.copy_planar_ref(decoded);
+        let samples = buf.samples();
+        for (c, ch) in channels.iter_mut().enumerate() {
+            ch.extend(samples[c * frames..(c + 1) * frames].iter().map(|s| {
+                if s.is_finite() {
+                    s.clamp(-1.0, 1.0)
+                } else {
+                    0.0
+                }
+            }));
+        }
+        if sample_rate > 0
+            && channels[0].len() as f64 / f64::from(sample_rate) > limits.max_audio_seconds
+        {
+            return Err(MediaError::LimitExceeded(format!(
+                "audio longer than the {} s duration limit",
+                limits.max_audio_seconds
+            )));
+        }
+    }
+    if channels.is_empty() || channels[0].is_empty() || sample_rate == 0 {
+        return Err(corrupt("no decodable audio".into()));
+    }
+    Ok(AudioClip {
+        sample_rate,
+        channels,
+    })
+}
+
+fn to_i16(s: f32) -> i16 {
+    (s.clamp(-1.0, 1.0) * 32767.0).round() as i16
+}
+
+/// Encodes `clip` as 16-bit PCM WAV.
+///
+/// # Errors
+/// [`MediaError::Encode`] for an empty clip or a hound failure.
+pub fn encode_wav(clip: &AudioClip) -> Result<Vec<u8>, MediaError> {
+    let err = |detail: String| MediaError::Encode {
+        format: "audio/wav",
+        detail,
+    };
+    let n_ch = u16::try_from(clip.channels.len()).map_err(|_| err("too many channels".into()))?;
+    if n_ch == 0 || clip.sample_rate == 0 {
+        return Err(err("empty clip".into()));
+    }
+    let spec = hound::WavSpec {
+        channels: n_ch,
+        sample_rate: clip.sample_rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut out = Cursor::new(Vec::new());
+    let mut w = hound::WavWriter::new(&mut out, spec).map_err(|e| err(e.to_string()))?;
+    for i in 0..clip.frames() {
+        for ch in &clip.channels {
+            w.write_sample(to_i16(ch[i]))
+                .map_err(|e| err(e.to_string()))?;
+        }
+    }
+    w.finalize().map_err(|e| err(e.to_string()))?;
+    Ok(out.into_inner())
+}
+
+/// Encodes `clip` as CBR MP3 with LAME at `kbps` (128, 160, 192, 256 or 320). More than two
+/// channels are downmixed to stereo. LAME accepts sample rates of 8–48 kHz.
+///
+/// # Errors
+/// [`MediaError::Encode`] for an unsupported rate or bitrate or a LAME failure.
+pub fn encode_mp3(clip: &AudioClip, kbps: u32) -> Result<Vec<u8>, MediaError> {
+    use mp3lame_encoder::{Bitrate, Builder, DualPcm, FlushNoGap, MonoPcm, Quality};
+    let err = |detail: String| MediaError::Encode {
+        format: "audio/mpeg",
+        detail,
+    };
+    let brate = match kbps {
+        128 => Bitrate::Kbps128,
+        160 => Bitrate::Kbps160,
+        192 => Bitrate::Kbps192,
+        256 => Bitrate::Kbps256,
+        320 => Bitrate::Kbps320,
+        other => return Err(err(format!("unsupported bitrate {other} kbps"))),
+    };
+    if clip.channels.is_empty() {
+        return Err(err("empty clip".into()));
+    }
+    let stereo: Option<(Vec<f32>, Vec<f32>)> = match clip.channels.len() {
+        1 => None,
+        2 => Some((clip.channels[0].clone(), clip.channels[1].clone())),
+        n => {
+            // Downmix: even channels left, odd channels right.
+            let frames = clip.frames();
+            let mut l = vec![0.0f32; frames];
+            let mut r = vec![0.0f32; frames];
+            for (c, ch) in clip.channels.iter().enumerate() {
+                let dst = if c % 2 == 0 { &mut l } else { &mut r };
+                for (d, s) in dst.iter_mut().zip(ch) {
+                    *d += s * 2.0 / n as f32;
+                }
+            }
+            Some((l, r))
+        }
+    };
+    let channels_out: u8 = if stereo.is_some() { 2 } else { 1 };
+    let mut b = Builder::new().ok_or_else(|| err("LAME init failed".into()))?;
+    b.set_num_channels(channels_out)
+        .map_err(|e| err(format!("channels: {e:?}")))?;
+    b.set_sample_rate(clip.sample_rate)
+        .map_err(|e| err(format!("sample rate {}: {e:?}", clip.sample_rate)))?;
+    b.set_brate(brate)
+        .map_err(|e| err(format!("bitrate: {e:?}")))?;
+    b.set_quality(Quality::Best)
+        .map_err(|e| err(format!("quality: {e:?}")))?;
+    let mut enc = b.build().map_err(|e| err(format!("LAME build: {e:?}")))?;
+    let mut out = Vec::new();
+    let frames = clip.frames();
+    out.reserve(mp3lame_encoder::max_required_buffer_size(frames));
+    match &stereo {
+        None => enc.encode_to_vec(MonoPcm(clip.channels[0].as_slice()), &mut out),
+        Some((l, r)) => enc.encode_to_vec(DualPcm { left: l, right: r }, &mut out),
+    }
+    .map_err(|e| err(format!("LAME encode: {e:?}")))?;
+    enc.flush_to_vec::<FlushNoGap>(&mut out)
+        .map_err(|e| err(format!("LAME flush: {e:?}")))?;
+    Ok(out)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn tone(rate: u32, seconds: f32, channels: usize) -> AudioClip {
+        let n = (rate as f32 * seconds) as usize;
+        let ch: Vec<f32> = (0..n)
+            .map(|i| 0.3 * (i as f32 * 440.0 * std::f32::consts::TAU / rate as f32).sin())
+            .collect();
+        AudioClip {
+            sample_rate: rate,
+            channels: vec![ch; channels],
+        }
+    }
+
+    #[test]
+    fn wav_and_mp3_round_trip() {
+        let clip = tone(44_100, 1.0, 2);
+        let wav = encode_wav(&clip).unwrap();
+        assert_eq!(crate::sniff(&wav), Some(MediaFormat::Wav));
+        let back = decode_audio(&wav, MediaFormat::Wav, &Limits::default()).unwrap();
+        assert_eq!(back.sample_rate, 44_100);
+        assert_eq!(back.channels.len(), 2);
+        assert_eq!(back.frames(), clip.frames());
+        let err: f32 = back.channels[0]
+            .iter()
+            .zip(&clip.channels[0])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(err < 1e-4, "max error {err}");
+
+        let mp3 = encode_mp3(&clip, 128).unwrap();
+        assert_eq!(crate::sniff(&mp3), Some(MediaFormat::Mp3));
+        let back = decode_audio(&mp3, MediaFormat::Mp3, &Limits::default()).unwrap();
+        assert_eq!(back.sample_rate, 44_100);
+        assert!(back.frames() >= clip.frames());
+    }
+
+    #[test]
+    fn rejects_long_and_corrupt_audio() {
+        let clip = tone(8_000, 3.0, 1);
+        let wav = encode_wav(&clip).unwrap();
+        let limits = Limits {
+            max_audio_seconds: 1.0,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            decode_audio(&wav, MediaFormat::Wav, &limits),
+            Err(MediaError::LimitExceeded(_))
+        ));
+        assert!(decode_audio(&wav[..40], MediaFormat::Wav, &Limits::default()).is_err());
+        assert!(decode_audio(b"ID3garbage", MediaFormat::Mp3, &Limits::default()).is_err());
+    }
+}

@@ -1,0 +1,186 @@
+//! Bounded image decoding and encoding through the `image` crate.
+
+use std::io::Cursor;
+
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
+
+use crate::{Limits, MediaError, MediaFormat};
+
+/// A decoded image, upright (EXIF orientation applied).
+#[derive(Debug, Clone)]
+pub struct DecodedImage {
+    /// Pixels in the decoder's native color type (8/16-bit, gray/RGB, with or without alpha).
+    pub image: DynamicImage,
+    /// Container format it was decoded from.
+    pub format: MediaFormat,
+    /// The file carried an EXIF orientation other than "normal", now applied to the pixels.
+    pub reoriented: bool,
+}
+
+fn image_format(format: MediaFormat) -> Option<ImageFormat> {
+    Some(match format {
+        MediaFormat::Jpeg => ImageFormat::Jpeg,
+        MediaFormat::Png => ImageFormat::Png,
+        MediaFormat::Webp => ImageFormat::WebP,
+        MediaFormat::Gif => ImageFormat::Gif,
+        MediaFormat::Tiff => ImageFormat::Tiff,
+        _ => return None,
+    })
+}
+
+/// Decodes an image of the given (sniffed) format within `limits`.
+///
+/// Dimensions are read from the header and checked against `max_dimension` and `max_pixels`
+/// before any pixel is decoded; the decoder's allocation is capped too.
+///
+/// # Errors
+/// [`MediaError::Unsupported`] for non-image formats, [`MediaError::LimitExceeded`] when a limit
+/// is exceeded, [`MediaError::Corrupt`] for truncated or invalid data.
+pub fn decode_image(
+    bytes: &[u8],
+    format: MediaFormat,
+    limits: &Limits,
+) -> Result<DecodedImage, MediaError> {
+    if bytes.len() > limits.max_bytes {
+        return Err(MediaError::LimitExceeded(format!(
+            "{} bytes > {} byte limit",
+            bytes.len(),
+            limits.max_bytes
+        )));
+    }
+    let Some(fmt) = image_format(format) else {
+        return Err(MediaError::Unsupported {
+            format: format.mime(),
+            operation: "image decoding",
+        });
+    };
+    let corrupt = |e: image::ImageError| match e {
+        image::ImageError::Limits(l) => MediaError::LimitExceeded(l.to_string()),
+        other => MediaError::Corrupt {
+            format: format.mime(),
+            detail: other.to_string(),
+        },
+    };
+    let mut img_limits = image::Limits::default();
+    img_limits.max_image_width = Some(limits.max_dimension);
+    img_limits.max_image_height = Some(limits.max_dimension);
+    // Worst case 4 channels × 32-bit float per pixel, plus headroom for the decoder.
+    img_limits.max_alloc = Some(
+        limits
+            .max_pixels
+            .saturating_mul(16)
+            .saturating_add(64 << 20),
+    );
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), fmt);
+    reader.limits(img_limits);
+    let mut decoder = reader.into_decoder().map_err(corrupt)?;
+    let (w, h) = decoder.dimensions();
+    if w == 0 || h == 0 {
+        return Err(MediaError::Corrupt {
+            format: format.mime(),
+            detail: "zero-sized image".into(),
+        });
+    }
+    if u64::from(w) * u64::from(h) > limits.max_pixels {
+        return Err(MediaError::LimitExceeded(format!(
+            "{w}x{h} pixels > {} pixel limit",
+            limits.max_pixels
+        )));
+    }
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut image = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
+    let reoriented = orientation != image::metadata::Orientation::NoTransforms;
+    image.apply_orientation(orientation);
+    Ok(DecodedImage {
+        image,
+        format,
+        reoriented,
+    })
+}
+
+/// Encodes `image` as `format`. JPEG uses `jpeg_quality` (1–100) and drops alpha and 16-bit
+/// depth (JPEG can carry neither); PNG keeps depth and alpha; WebP is lossless (the `image`
+/// crate's encoder), keeping alpha.
+///
+/// # Errors
+/// [`MediaError::Unsupported`] for formats Hallmark does not write, [`MediaError::Encode`] when
+/// the encoder fails.
+pub fn encode_image(
+    image: &DynamicImage,
+    format: MediaFormat,
+    jpeg_quality: u8,
+) -> Result<Vec<u8>, MediaError> {
+    let mut out = Cursor::new(Vec::new());
+    let err = |e: image::ImageError| MediaError::Encode {
+        format: format.mime(),
+        detail: e.to_string(),
+    };
+    match format {
+        MediaFormat::Jpeg => {
+            let rgb: DynamicImage = if image.color().has_color() {
+                DynamicImage::ImageRgb8(image.to_rgb8())
+            } else {
+                DynamicImage::ImageLuma8(image.to_luma8())
+            };
+            let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(
+                &mut out,
+                jpeg_quality.clamp(1, 100),
+            );
+            rgb.write_with_encoder(enc).map_err(err)?;
+        }
+        MediaFormat::Png => {
+            let enc = image::codecs::png::PngEncoder::new(&mut out);
+            image.write_with_encoder(enc).map_err(err)?;
+        }
+        MediaFormat::Webp => {
+            let rgba: DynamicImage = if image.color().has_alpha() {
+                DynamicImage::ImageRgba8(image.to_rgba8())
+            } else {
+                DynamicImage::ImageRgb8(image.to_rgb8())
+            };
+            let enc = image::codecs::webp::WebPEncoder::new_lossless(&mut out);
+            rgba.write_with_encoder(enc).map_err(err)?;
+        }
+        other => {
+            return Err(MediaError::Unsupported {
+                format: other.mime(),
+                operation: "image encoding",
+            })
+        }
+    }
+    Ok(out.into_inner())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_enforces_limits() {
+        let img = DynamicImage::ImageRgb8(image::RgbImage::from_fn(64, 48, |x, y| {
+            image::Rgb([(x * 4) as u8, (y * 5) as u8, 128])
+        }));
+        for f in [MediaFormat::Png, MediaFormat::Jpeg, MediaFormat::Webp] {
+            let bytes = encode_image(&img, f, 95).unwrap();
+            assert_eq!(crate::sniff(&bytes), Some(f));
+            let d = decode_image(&bytes, f, &Limits::default()).unwrap();
+            assert_eq!((d.image.width(), d.image.height()), (64, 48));
+        }
+        let png = encode_image(&img, MediaFormat::Png, 95).unwrap();
+        let tight = Limits {
+            max_pixels: 1000,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            decode_image(&png, MediaFormat::Png, &tight),
+            Err(MediaError::LimitExceeded(_))
+        ));
+        assert!(matches!(
+            decode_image(&png[..png.len() / 2], MediaFormat::Png, &Limits::default()),
+            Err(MediaError::Corrupt { .. })
+        ));
+    }
+}

@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Interop check: files signed by Hallmark must validate in the reference C2PA reader.
+
+Usage: check_reference.py ORIGINAL SIGNED [ORIGINAL SIGNED ...]
+
+For each signed file, the reference reader (c2pa-python, which bundles c2pa-rs) must report:
+a validation state of Valid or Trusted, `claimSignature.validated` among the active manifest's
+success codes, and a `c2pa.created` action with digitalSourceType trainedAlgorithmicMedia.
+For images, the PSNR of signed vs original must be >= 38 dB. Exits non-zero on any failure.
+"""
+import json
+import math
+import sys
+
+import numpy as np
+from PIL import Image
+
+import c2pa
+
+TRAINED = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+IMAGE_EXT = (".jpg", ".jpeg", ".png", ".webp")
+
+
+def psnr(a_path, b_path):
+    a = np.asarray(Image.open(a_path).convert("RGB"), dtype=np.float64)
+    b = np.asarray(Image.open(b_path).convert("RGB"), dtype=np.float64)
+    if a.shape != b.shape:
+        raise SystemExit(f"{b_path}: size changed {a.shape} -> {b.shape}")
+    mse = np.mean((a - b) ** 2)
+    return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
+
+
+def check(original, signed):
+    with c2pa.Reader(signed) as reader:
+        store = json.loads(reader.json())
+    state = store.get("validation_state")
+    active = store["manifests"][store["active_manifest"]]
+    results = store.get("validation_results", {}).get("activeManifest", {})
+    success = [s["code"] for s in results.get("success", [])]
+    failure = [s["code"] for s in results.get("failure", [])]
+    actions = []
+    for a in active.get("assertions", []):
+        if a["label"].startswith("c2pa.actions"):
+            actions.extend(a["data"].get("actions", []))
+    created = [a for a in actions if a.get("action") == "c2pa.created"]
+    problems = []
+    if state not in ("Valid", "Trusted"):
+        problems.append(f"validation_state={state} failures={failure}")
+    if "claimSignature.validated" not in success:
+        problems.append(f"claimSignature.validated missing (success={success})")
+    if not created or created[0].get("digitalSourceType") != TRAINED:
+        problems.append(f"no c2pa.created with trainedAlgorithmicMedia: {actions}")
+    line = f"{signed}: state={state} alg={active.get('signature_info', {}).get('alg')} generator={active.get('claim_generator_info', [{}])[0].get('name')}"
+    if signed.lower().endswith(IMAGE_EXT):
+        q = psnr(original, signed)
+        line += f" psnr={q:.2f}dB"
+        if q < 38.0:
+            problems.append(f"PSNR {q:.2f} dB < 38 dB")
+    print(line + (" FAIL: " + "; ".join(problems) if problems else " OK"))
+    return not problems
+
+
+def main():
+    args = sys.argv[1:]
+    if not args or len(args) % 2:
+        raise SystemExit(__doc__)
+    ok = all([check(args[i], args[i + 1]) for i in range(0, len(args), 2)])
+    print(f"reference reader: {len(args) // 2} files, {'all valid' if ok else 'FAILURES'}")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

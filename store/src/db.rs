@@ -1,0 +1,893 @@
+//! The relational store: one code path over [`sqlx::AnyPool`].
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use hallmark_audit::{
+    format_timestamp, AuditEntry, ChainFailure, ChainHead, ChainReport, ChainVerifier, EntryBody,
+    FailureReason, StoredEntry,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
+
+use crate::error::StoreError;
+use crate::models::{
+    ApiKeyRecord, AssetRecord, DecisionRecord, ManifestRecord, NewApiKey, NewDecision,
+    VerificationRecord,
+};
+
+static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("../migrations/postgres");
+static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("../migrations/sqlite");
+
+/// Key of the transaction-scoped Postgres advisory lock that serialises audit
+/// appends (ASCII "HALLMARK").
+pub const AUDIT_ADVISORY_LOCK_KEY: i64 = 0x4841_4c4c_4d41_524b;
+
+/// Page size used by [`Store::verify_audit_chain`].
+pub const VERIFY_PAGE_SIZE: u32 = 500;
+
+/// Largest page [`Store::list_audit_entries`] returns.
+pub const MAX_AUDIT_PAGE: u32 = 10_000;
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// PostgreSQL (`postgres://`, `postgresql://`).
+    Postgres,
+    /// SQLite (`sqlite://path`, `sqlite::memory:`).
+    Sqlite,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Postgres => "postgres",
+            Backend::Sqlite => "sqlite",
+        })
+    }
+}
+
+/// Current time truncated to millisecond precision — the precision at which
+/// the store persists timestamps, so values round-trip exactly.
+pub fn now() -> DateTime<Utc> {
+    truncate_millis(Utc::now())
+}
+
+/// A fresh UUID v7 (time-ordered) as a lowercase hyphenated string.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+fn truncate_millis(ts: DateTime<Utc>) -> DateTime<Utc> {
+    let ms = ts.timestamp_millis();
+    DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or(ts)
+}
+
+fn ts_text(ts: DateTime<Utc>) -> String {
+    format_timestamp(ts)
+}
+
+fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("bad timestamp {s:?}: {e}")))
+}
+
+fn parse_opt_ts(s: Option<String>) -> Result<Option<DateTime<Utc>>, StoreError> {
+    s.as_deref().map(parse_ts).transpose()
+}
+
+fn to_u64(v: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative {what}: {v}")))
+}
+
+fn to_i64(v: u64, what: &str) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Invalid(format!("{what} out of range: {v}")))
+}
+
+fn is_lower_hex(s: &str, len: usize) -> bool {
+    s.len() == len
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn check_sha256(field: &str, v: &str) -> Result<(), StoreError> {
+    if is_lower_hex(v, 64) {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "{field} must be 64 lowercase hex characters"
+        )))
+    }
+}
+
+fn check_non_empty(field: &str, v: &str) -> Result<(), StoreError> {
+    if v.is_empty() {
+        Err(StoreError::Invalid(format!("{field} must not be empty")))
+    } else {
+        Ok(())
+    }
+}
+
+/// Parsed database URL.
+struct Target {
+    backend: Backend,
+    url: String,
+    sqlite_memory: bool,
+}
+
+async fn resolve_url(url: &str) -> Result<Target, StoreError> {
+    let lower = url.to_ascii_lowercase();
+    if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+        return Ok(Target {
+            backend: Backend::Postgres,
+            url: url.to_string(),
+            sqlite_memory: false,
+        });
+    }
+    let rest = if let Some(r) = url.strip_prefix("sqlite://") {
+        r
+    } else if let Some(r) = url.strip_prefix("sqlite:") {
+        r
+    } else {
+        let scheme = url.split(':').next().unwrap_or_default();
+        return Err(StoreError::UnsupportedUrl(format!(
+            "scheme {scheme:?} (expected postgres://, postgresql:// or sqlite://)"
+        )));
+    };
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    if path.is_empty() {
+        return Err(StoreError::UnsupportedUrl(
+            "sqlite url without a path".into(),
+        ));
+    }
+    let memory = path == ":memory:" || query.is_some_and(|q| q.contains("mode=memory"));
+    if memory {
+        return Ok(Target {
+            backend: Backend::Sqlite,
+            url: "sqlite::memory:".to_string(),
+            sqlite_memory: true,
+        });
+    }
+    if let Some(parent) = std::path::Path::new(path).parent() {
+        if !parent.as_os_str().is_empty() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(StoreError::Io)?;
+        }
+    }
+    let query = match query {
+        Some(q) if q.split('&').any(|kv| kv.starts_with("mode=")) => q.to_string(),
+        Some(q) if !q.is_empty() => format!("{q}&mode=rwc"),
+        _ => "mode=rwc".to_string(),
+    };
+    Ok(Target {
+        backend: Backend::Sqlite,
+        url: format!("sqlite://{path}?{query}"),
+        sqlite_memory: false,
+    })
+}
+
+/// Handle to the relational database. Cheap to clone (shares the pool).
+///
+/// See the crate documentation for the storage conventions and the
+/// concurrency design of the audit chain.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    /// Serialises audit appends within this process on SQLite (SQLite has a
+    /// single writer anyway; this avoids busy-waiting on `BEGIN IMMEDIATE`).
+    append_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+const API_KEY_COLS: &str = "id, name, key_hash, scopes, created_at, revoked_at";
+const ASSET_COLS: &str = "id, created_at, media_type, input_sha256, output_sha256, \
+     watermark_payload, manifest_label, generator, model, model_version, \
+     digital_source_type, created_by";
+const MANIFEST_COLS: &str = "label, asset_id, format, store_bytes, created_at";
+const VERIFICATION_COLS: &str =
+    "id, created_at, sha256, media_type, asset_id, requested_by, report";
+const DECISION_COLS: &str =
+    "id, verification_id, action, policy, reason, decided_by, created_at, audit_seq";
+const AUDIT_COLS: &str = "seq, prev_hash, entry_hash, body";
+
+impl Store {
+    /// Connect and apply the backend's embedded migrations.
+    ///
+    /// * `postgres://…` / `postgresql://…` → PostgreSQL.
+    /// * `sqlite://path/to/file.db` (relative) or `sqlite:///abs/path.db` →
+    ///   SQLite; the parent directory and the file are created (`mode=rwc`).
+    ///   Every connection enables WAL, foreign keys and a 5 s busy timeout.
+    /// * `sqlite::memory:` → a private in-memory SQLite database (single
+    ///   connection; for tests and demos).
+    ///
+    /// Migrations are tracked in `_sqlx_migrations`, so connecting again is a
+    /// no-op for already-applied migrations.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let target = resolve_url(url).await?;
+        let mut opts = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
+        match target.backend {
+            Backend::Postgres => {
+                opts = opts.max_connections(10);
+            }
+            Backend::Sqlite => {
+                opts = opts
+                    .max_connections(if target.sqlite_memory { 1 } else { 8 })
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            conn.execute(
+                                "PRAGMA journal_mode = WAL; \
+                                 PRAGMA foreign_keys = ON; \
+                                 PRAGMA busy_timeout = 5000; \
+                                 PRAGMA synchronous = NORMAL;",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    });
+                if target.sqlite_memory {
+                    opts = opts
+                        .min_connections(1)
+                        .idle_timeout(None)
+                        .max_lifetime(None);
+                }
+            }
+        }
+        let pool = opts
+            .connect(&target.url)
+            .await
+            .map_err(StoreError::Database)?;
+        let migrator = match target.backend {
+            Backend::Postgres => &POSTGRES_MIGRATOR,
+            Backend::Sqlite => &SQLITE_MIGRATOR,
+        };
+        migrator.run(&pool).await?;
+        tracing::debug!(backend = %target.backend, "store connected and migrated");
+        Ok(Store {
+            pool,
+            backend: target.backend,
+            append_lock: Arc::new(tokio::sync::Mutex::new(())),
+        })
+    }
+
+    /// Which backend this store uses.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Round-trip to the database (`SELECT 1`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Close the pool (waits for connections to be returned).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Execute arbitrary SQL (possibly several statements) — for tamper tests
+    /// only. Available with the `testing` feature.
+    #[cfg(any(test, feature = "testing"))]
+    pub async fn execute_raw(&self, sql: &str) -> Result<u64, StoreError> {
+        let r = self.pool.execute(sql).await?;
+        Ok(r.rows_affected())
+    }
+
+    // ----------------------------------------------------------------- keys
+
+    /// Insert an API key (`created_at` = now). Duplicate id or key hash →
+    /// [`StoreError::Conflict`].
+    pub async fn create_api_key(&self, key: &NewApiKey) -> Result<ApiKeyRecord, StoreError> {
+        check_non_empty("id", &key.id)?;
+        check_non_empty("key_hash", &key.key_hash)?;
+        for s in &key.scopes {
+            if s.is_empty() || s.contains(',') || s.chars().any(char::is_whitespace) {
+                return Err(StoreError::Invalid(format!(
+                    "scope {s:?} must be non-empty without commas or whitespace"
+                )));
+            }
+        }
+        let created_at = now();
+        sqlx::query(
+            "INSERT INTO api_keys (id, name, key_hash, scopes, created_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, NULL)",
+        )
+        .bind(&key.id)
+        .bind(&key.name)
+        .bind(&key.key_hash)
+        .bind(key.scopes.join(","))
+        .bind(ts_text(created_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(ApiKeyRecord {
+            id: key.id.clone(),
+            name: key.name.clone(),
+            key_hash: key.key_hash.clone(),
+            scopes: key.scopes.clone(),
+            created_at,
+            revoked_at: None,
+        })
+    }
+
+    /// The non-revoked key with this hash.
+    pub async fn find_api_key_by_hash(
+        &self,
+        key_hash: &str,
+    ) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {API_KEY_COLS} FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL"
+        );
+        let row = sqlx::query(&sql)
+            .bind(key_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| api_key_from_row(&r)).transpose()
+    }
+
+    /// Any key (revoked or not) by id.
+    pub async fn get_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let sql = format!("SELECT {API_KEY_COLS} FROM api_keys WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| api_key_from_row(&r)).transpose()
+    }
+
+    /// Mark a key revoked (idempotent: keeps the first revocation time).
+    /// Unknown id → [`StoreError::NotFound`].
+    pub async fn revoke_api_key(&self, id: &str) -> Result<(), StoreError> {
+        let r =
+            sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
+                .bind(ts_text(now()))
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("api key {id}")));
+        }
+        Ok(())
+    }
+
+    /// Number of API keys (including revoked ones) — e.g. to decide whether
+    /// to bootstrap an admin key.
+    pub async fn count_api_keys(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM api_keys")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<i64, _>("n")?)
+    }
+
+    // --------------------------------------------------------------- assets
+
+    /// Insert an asset. Duplicate id or watermark payload →
+    /// [`StoreError::Conflict`]. Hashes must be 64 lowercase hex characters,
+    /// the payload 16.
+    pub async fn insert_asset(&self, a: &AssetRecord) -> Result<(), StoreError> {
+        check_non_empty("id", &a.id)?;
+        check_sha256("output_sha256", &a.output_sha256)?;
+        if let Some(i) = &a.input_sha256 {
+            check_sha256("input_sha256", i)?;
+        }
+        if let Some(p) = &a.watermark_payload {
+            if !is_lower_hex(p, 16) {
+                return Err(StoreError::Invalid(
+                    "watermark_payload must be 16 lowercase hex characters".into(),
+                ));
+            }
+        }
+        let sql = format!(
+            "INSERT INTO assets ({ASSET_COLS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        );
+        sqlx::query(&sql)
+            .bind(&a.id)
+            .bind(ts_text(a.created_at))
+            .bind(&a.media_type)
+            .bind(a.input_sha256.clone())
+            .bind(&a.output_sha256)
+            .bind(a.watermark_payload.clone())
+            .bind(a.manifest_label.clone())
+            .bind(&a.generator)
+            .bind(&a.model)
+            .bind(&a.model_version)
+            .bind(&a.digital_source_type)
+            .bind(&a.created_by)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Asset by id.
+    pub async fn get_asset(&self, id: &str) -> Result<Option<AssetRecord>, StoreError> {
+        let sql = format!("SELECT {ASSET_COLS} FROM assets WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| asset_from_row(&r)).transpose()
+    }
+
+    /// Asset by watermark payload (16 hex characters; matched
+    /// case-insensitively by lower-casing the argument).
+    pub async fn find_asset_by_payload(
+        &self,
+        payload_hex: &str,
+    ) -> Result<Option<AssetRecord>, StoreError> {
+        let sql = format!("SELECT {ASSET_COLS} FROM assets WHERE watermark_payload = $1");
+        let row = sqlx::query(&sql)
+            .bind(payload_hex.to_ascii_lowercase())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| asset_from_row(&r)).transpose()
+    }
+
+    /// Most recent asset whose output has this SHA-256 (hex, matched
+    /// case-insensitively).
+    pub async fn find_asset_by_output_sha256(
+        &self,
+        sha256_hex: &str,
+    ) -> Result<Option<AssetRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {ASSET_COLS} FROM assets WHERE output_sha256 = $1 \
+             ORDER BY created_at DESC, id DESC LIMIT 1"
+        );
+        let row = sqlx::query(&sql)
+            .bind(sha256_hex.to_ascii_lowercase())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| asset_from_row(&r)).transpose()
+    }
+
+    // ------------------------------------------------------------ manifests
+
+    /// Insert a manifest. Duplicate label → [`StoreError::Conflict`]; unknown
+    /// asset → [`StoreError::InvalidReference`].
+    pub async fn insert_manifest(&self, m: &ManifestRecord) -> Result<(), StoreError> {
+        check_non_empty("label", &m.label)?;
+        let sql = format!("INSERT INTO manifests ({MANIFEST_COLS}) VALUES ($1, $2, $3, $4, $5)");
+        sqlx::query(&sql)
+            .bind(&m.label)
+            .bind(&m.asset_id)
+            .bind(&m.format)
+            .bind(m.store_bytes.clone())
+            .bind(ts_text(m.created_at))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Manifest by label.
+    pub async fn get_manifest(&self, label: &str) -> Result<Option<ManifestRecord>, StoreError> {
+        let sql = format!("SELECT {MANIFEST_COLS} FROM manifests WHERE label = $1");
+        let row = sqlx::query(&sql)
+            .bind(label)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| manifest_from_row(&r)).transpose()
+    }
+
+    // -------------------------------------------------------- verifications
+
+    /// Insert a verification. Duplicate id → [`StoreError::Conflict`].
+    pub async fn insert_verification(&self, v: &VerificationRecord) -> Result<(), StoreError> {
+        check_non_empty("id", &v.id)?;
+        let report = serde_json::to_string(&v.report)
+            .map_err(|e| StoreError::Invalid(format!("report: {e}")))?;
+        let sql = format!(
+            "INSERT INTO verifications ({VERIFICATION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        );
+        sqlx::query(&sql)
+            .bind(&v.id)
+            .bind(ts_text(v.created_at))
+            .bind(v.sha256.to_ascii_lowercase())
+            .bind(&v.media_type)
+            .bind(v.asset_id.clone())
+            .bind(&v.requested_by)
+            .bind(report)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Verification by id.
+    pub async fn get_verification(
+        &self,
+        id: &str,
+    ) -> Result<Option<VerificationRecord>, StoreError> {
+        let sql = format!("SELECT {VERIFICATION_COLS} FROM verifications WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| verification_from_row(&r)).transpose()
+    }
+
+    // ------------------------------------------------------------ decisions
+
+    /// Record a decision and append its audit entry in ONE transaction.
+    ///
+    /// The audit entry has `kind = "decision"`, `actor = decided_by`,
+    /// `timestamp = created_at` and `data = {id, verification_id, action,
+    /// policy, reason, decided_by}`; its predecessor is the current head.
+    /// Appends are serialised (Postgres: `pg_advisory_xact_lock`; SQLite:
+    /// `BEGIN IMMEDIATE` plus an in-process mutex), so concurrent callers
+    /// produce a gap-free chain. Unknown `verification_id` →
+    /// [`StoreError::NotFound`].
+    pub async fn record_decision(
+        &self,
+        d: &NewDecision,
+    ) -> Result<(DecisionRecord, AuditEntry), StoreError> {
+        check_non_empty("action", &d.action)?;
+        check_non_empty("decided_by", &d.decided_by)?;
+        let _guard = self.local_append_guard().await;
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = self.begin_append(&mut conn).await?;
+
+        let exists = sqlx::query("SELECT id FROM verifications WHERE id = $1")
+            .bind(&d.verification_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound(format!(
+                "verification {}",
+                d.verification_id
+            )));
+        }
+
+        let id = new_id();
+        let created_at = now();
+        let body = EntryBody::at(
+            created_at,
+            "decision",
+            d.decided_by.clone(),
+            json!({
+                "id": id,
+                "verification_id": d.verification_id,
+                "action": d.action,
+                "policy": d.policy,
+                "reason": d.reason,
+                "decided_by": d.decided_by,
+            }),
+        );
+        let entry = append_in_tx(&mut tx, body).await?;
+        let record = DecisionRecord {
+            id,
+            verification_id: d.verification_id.clone(),
+            action: d.action.clone(),
+            policy: d.policy.clone(),
+            reason: d.reason.clone(),
+            decided_by: d.decided_by.clone(),
+            created_at,
+            audit_seq: entry.seq,
+        };
+        let sql = format!(
+            "INSERT INTO decisions ({DECISION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        );
+        sqlx::query(&sql)
+            .bind(&record.id)
+            .bind(&record.verification_id)
+            .bind(&record.action)
+            .bind(&record.policy)
+            .bind(&record.reason)
+            .bind(&record.decided_by)
+            .bind(ts_text(record.created_at))
+            .bind(to_i64(record.audit_seq, "audit_seq")?)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok((record, entry))
+    }
+
+    /// Decision by id.
+    pub async fn get_decision(&self, id: &str) -> Result<Option<DecisionRecord>, StoreError> {
+        let sql = format!("SELECT {DECISION_COLS} FROM decisions WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| decision_from_row(&r)).transpose()
+    }
+
+    /// All decisions about a verification, oldest first.
+    pub async fn list_decisions_for_verification(
+        &self,
+        verification_id: &str,
+    ) -> Result<Vec<DecisionRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {DECISION_COLS} FROM decisions WHERE verification_id = $1 \
+             ORDER BY audit_seq"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(verification_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(decision_from_row).collect()
+    }
+
+    // ---------------------------------------------------------------- audit
+
+    /// Append a generic audit entry (any `kind`) on its own, serialised like
+    /// [`Store::record_decision`]. Prefer a domain method that writes its
+    /// record and the entry atomically when one exists.
+    pub async fn append_audit_entry(&self, body: EntryBody) -> Result<AuditEntry, StoreError> {
+        check_non_empty("kind", &body.kind)?;
+        let _guard = self.local_append_guard().await;
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = self.begin_append(&mut conn).await?;
+        let entry = append_in_tx(&mut tx, body).await?;
+        tx.commit().await?;
+        Ok(entry)
+    }
+
+    /// Current head of the log (`None` when empty).
+    pub async fn audit_head(&self) -> Result<Option<ChainHead>, StoreError> {
+        read_head(&self.pool).await
+    }
+
+    /// Entries with `seq > after_seq`, ascending, at most `limit` (capped at
+    /// [`MAX_AUDIT_PAGE`]). Bodies are parsed from the stored text; an
+    /// unparsable body → [`StoreError::Corrupt`] (use
+    /// [`Store::verify_audit_chain`] to locate tampering).
+    pub async fn list_audit_entries(
+        &self,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let stored = self.list_stored_audit_entries(after_seq, limit).await?;
+        stored
+            .iter()
+            .map(|s| {
+                s.to_entry()
+                    .map_err(|e| StoreError::Corrupt(format!("audit entry {}: {e}", s.seq)))
+            })
+            .collect()
+    }
+
+    /// Like [`Store::list_audit_entries`] but with bodies as the exact stored
+    /// text (what was hashed).
+    pub async fn list_stored_audit_entries(
+        &self,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredEntry>, StoreError> {
+        let limit = i64::from(limit.min(MAX_AUDIT_PAGE));
+        let sql =
+            format!("SELECT {AUDIT_COLS} FROM audit_entries WHERE seq > $1 ORDER BY seq LIMIT $2");
+        let rows = sqlx::query(&sql)
+            .bind(to_i64(after_seq, "after_seq")?)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(stored_entry_from_row).collect()
+    }
+
+    /// Verify the whole log from genesis, reading pages of
+    /// [`VERIFY_PAGE_SIZE`] rows and feeding the stored body text (not a
+    /// re-serialisation) to [`ChainVerifier::push_stored`].
+    ///
+    /// In addition, the log must reach at least the highest
+    /// `decisions.audit_seq`; otherwise the tail was truncated and the report
+    /// fails with [`FailureReason::SeqGap`] at the first missing seq.
+    pub async fn verify_audit_chain(&self) -> Result<ChainReport, StoreError> {
+        // Read the highest referenced seq *before* the entries: a decision
+        // commits together with its entry, so every seq <= max_ref must be
+        // visible below even if appends continue while we read.
+        let row = sqlx::query("SELECT MAX(audit_seq) AS m FROM decisions")
+            .fetch_one(&self.pool)
+            .await?;
+        let max_ref: Option<i64> = row.try_get("m")?;
+        let mut verifier = ChainVerifier::new();
+        let mut after: i64 = 0;
+        let sql = format!(
+            "SELECT {AUDIT_COLS} FROM audit_entries WHERE seq > $1 ORDER BY seq LIMIT {VERIFY_PAGE_SIZE}"
+        );
+        'pages: loop {
+            let rows = sqlx::query(&sql).bind(after).fetch_all(&self.pool).await?;
+            if rows.is_empty() {
+                break;
+            }
+            for row in &rows {
+                let raw_seq: i64 = row.try_get("seq")?;
+                after = raw_seq;
+                let stored = match stored_entry_from_row(row) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        verifier.fail(ChainFailure {
+                            seq: verifier.next_seq(),
+                            reason: FailureReason::Malformed,
+                            detail: format!("row with seq {raw_seq} unreadable: {e}"),
+                        });
+                        break 'pages;
+                    }
+                };
+                if verifier.push_stored(&stored).is_err() {
+                    break 'pages;
+                }
+            }
+            if rows.len() < VERIFY_PAGE_SIZE as usize {
+                break;
+            }
+        }
+        if verifier.failure().is_none() {
+            if let Some(m) = max_ref {
+                let next = verifier.next_seq();
+                if u64::try_from(m).is_ok_and(|m| m >= next) {
+                    verifier.fail(ChainFailure {
+                        seq: next,
+                        reason: FailureReason::SeqGap { expected: next },
+                        detail: format!(
+                            "log ends at seq {} but decisions reference seq {m}: tail truncated",
+                            next - 1
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(verifier.finish())
+    }
+
+    // -------------------------------------------------------------- helpers
+
+    async fn local_append_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.backend {
+            Backend::Sqlite => Some(self.append_lock.lock().await),
+            Backend::Postgres => None,
+        }
+    }
+
+    /// Begin a transaction that holds the log's write lock until it ends.
+    async fn begin_append<'c>(
+        &self,
+        conn: &'c mut AnyConnection,
+    ) -> Result<sqlx::Transaction<'c, sqlx::Any>, StoreError> {
+        match self.backend {
+            Backend::Postgres => {
+                let mut tx = conn.begin().await?;
+                let sql = format!(
+                    "SELECT pg_advisory_xact_lock({AUDIT_ADVISORY_LOCK_KEY})::text AS locked"
+                );
+                sqlx::query(&sql).execute(&mut *tx).await?;
+                Ok(tx)
+            }
+            Backend::Sqlite => Ok(conn.begin_with("BEGIN IMMEDIATE").await?),
+        }
+    }
+}
+
+async fn read_head<'e, E>(exec: E) -> Result<Option<ChainHead>, StoreError>
+where
+    E: Executor<'e, Database = sqlx::Any>,
+{
+    let row = sqlx::query("SELECT seq, entry_hash FROM audit_entries ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(exec)
+        .await?;
+    match row {
+        None => Ok(None),
+        Some(r) => Ok(Some(ChainHead {
+            seq: to_u64(r.try_get("seq")?, "seq")?,
+            entry_hash: r.try_get("entry_hash")?,
+        })),
+    }
+}
+
+/// Append `body` after the current head inside an open, write-locked
+/// transaction.
+async fn append_in_tx(conn: &mut AnyConnection, body: EntryBody) -> Result<AuditEntry, StoreError> {
+    let head = read_head(&mut *conn).await?;
+    let created_at = ts_text(body.timestamp);
+    let entry = AuditEntry::append_to(head.as_ref(), body)?;
+    let stored = entry.to_stored();
+    sqlx::query(
+        "INSERT INTO audit_entries (seq, prev_hash, entry_hash, body, created_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(to_i64(stored.seq, "seq")?)
+    .bind(&stored.prev_hash)
+    .bind(&stored.entry_hash)
+    .bind(&stored.body)
+    .bind(created_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(entry)
+}
+
+fn api_key_from_row(r: &AnyRow) -> Result<ApiKeyRecord, StoreError> {
+    let scopes: String = r.try_get("scopes")?;
+    Ok(ApiKeyRecord {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        key_hash: r.try_get("key_hash")?,
+        scopes: scopes
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
+        revoked_at: parse_opt_ts(r.try_get("revoked_at")?)?,
+    })
+}
+
+fn asset_from_row(r: &AnyRow) -> Result<AssetRecord, StoreError> {
+    Ok(AssetRecord {
+        id: r.try_get("id")?,
+        created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
+        media_type: r.try_get("media_type")?,
+        input_sha256: r.try_get("input_sha256")?,
+        output_sha256: r.try_get("output_sha256")?,
+        watermark_payload: r.try_get("watermark_payload")?,
+        manifest_label: r.try_get("manifest_label")?,
+        generator: r.try_get("generator")?,
+        model: r.try_get("model")?,
+        model_version: r.try_get("model_version")?,
+        digital_source_type: r.try_get("digital_source_type")?,
+        created_by: r.try_get("created_by")?,
+    })
+}
+
+fn manifest_from_row(r: &AnyRow) -> Result<ManifestRecord, StoreError> {
+    Ok(ManifestRecord {
+        label: r.try_get("label")?,
+        asset_id: r.try_get("asset_id")?,
+        format: r.try_get("format")?,
+        store_bytes: r.try_get("store_bytes")?,
+        created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
+    })
+}
+
+fn verification_from_row(r: &AnyRow) -> Result<VerificationRecord, StoreError> {
+    let id: String = r.try_get("id")?;
+    let report: String = r.try_get("report")?;
+    Ok(VerificationRecord {
+        report: serde_json::from_str(&report)
+            .map_err(|e| StoreError::Corrupt(format!("verification {id} report: {e}")))?,
+        id,
+        created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
+        sha256: r.try_get("sha256")?,
+        media_type: r.try_get("media_type")?,
+        asset_id: r.try_get("asset_id")?,
+        requested_by: r.try_get("requested_by")?,
+    })
+}
+
+fn decision_from_row(r: &AnyRow) -> Result<DecisionRecord, StoreError> {
+    Ok(DecisionRecord {
+        id: r.try_get("id")?,
+        verification_id: r.try_get("verification_id")?,
+        action: r.try_get("action")?,
+        policy: r.try_get("policy")?,
+        reason: r.try_get("reason")?,
+        decided_by: r.try_get("decided_by")?,
+        created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
+        audit_seq: to_u64(r.try_get("audit_seq")?, "audit_seq")?,
+    })
+}
+
+fn stored_entry_from_row(r: &AnyRow) -> Result<StoredEntry, StoreError> {
+    Ok(StoredEntry {
+        seq: to_u64(r.try_get("seq")?, "seq")?,
+        prev_hash: r.try_get("prev_hash")?,
+        entry_hash: r.try_get("entry_hash")?,
+        body: r.try_get("body")?,
+    })
+}

@@ -1,0 +1,66 @@
+//! Error type of the store.
+
+/// Everything that can go wrong in [`crate::Store`] and [`crate::Cache`].
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The requested row (or a row the operation depends on) does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A unique constraint was violated (duplicate id, key hash, watermark
+    /// payload, manifest label, ...).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A foreign key points at a row that does not exist.
+    #[error("invalid reference: {0}")]
+    InvalidReference(String),
+    /// The caller passed a value the store refuses to persist.
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    /// The database URL has an unsupported scheme or is malformed.
+    #[error("unsupported database url: {0}")]
+    UnsupportedUrl(String),
+    /// Any other database error.
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+    /// Applying the embedded migrations failed.
+    #[error("migration failed: {0}")]
+    Migration(#[source] sqlx::migrate::MigrateError),
+    /// Stored data could not be decoded (bad timestamp, bad JSON, negative
+    /// sequence number, ...).
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+    /// Building an audit entry failed (malformed head hash).
+    #[error("audit log error: {0}")]
+    Audit(#[from] hallmark_audit::AuditError),
+    /// Connecting to Redis failed (only [`crate::Cache::connect`] returns
+    /// this; cache operations never fail).
+    #[error("cache error: {0}")]
+    Cache(#[source] redis::RedisError),
+    /// Filesystem error (creating the SQLite directory).
+    #[error("i/o error: {0}")]
+    Io(#[source] std::io::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    /// Maps unique violations to [`StoreError::Conflict`], foreign-key
+    /// violations to [`StoreError::InvalidReference`], `RowNotFound` to
+    /// [`StoreError::NotFound`]; everything else to [`StoreError::Database`].
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::Conflict(db.message().to_string())
+            }
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                StoreError::InvalidReference(db.message().to_string())
+            }
+            sqlx::Error::RowNotFound => StoreError::NotFound("row not found".into()),
+            _ => StoreError::Database(e),
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Migration(e)
+    }
+}

@@ -1,0 +1,58 @@
+//! # hallmark-store — persistence for Hallmark
+//!
+//! The only crate that talks to databases (via `sqlx`) and Redis.
+//!
+//! * [`Store`]: relational data (API keys, assets, manifests, verifications,
+//!   decisions) and the tamper-evident audit log, on **PostgreSQL or SQLite**
+//!   through a single code path over [`sqlx::AnyPool`] with portable SQL
+//!   (`$1` placeholders work on both under sqlx). Each backend has its own
+//!   migration set (`migrations/postgres`, `migrations/sqlite`), embedded at
+//!   compile time and applied by [`Store::connect`].
+//! * [`Cache`]: byte cache on Redis or in-process.
+//!
+//! ## Storage conventions
+//!
+//! * ids are TEXT. Callers supply ids for API keys, assets, manifests
+//!   (label) and verifications (use [`new_id`], a UUID v7 string); the store
+//!   generates the ids of decisions.
+//! * timestamps are TEXT, RFC 3339 UTC, millisecond precision, `Z` suffix
+//!   (`2025-01-31T12:00:00.123Z`): they bind identically on both backends and
+//!   sort lexicographically = chronologically. Values are truncated to
+//!   milliseconds on write; use [`now`] for a timestamp that round-trips.
+//! * JSON is TEXT; bytes are BYTEA (Postgres) / BLOB (SQLite).
+//!
+//! ## Audit log
+//!
+//! The log itself is [`hallmark_audit`] (generic hash chain, RFC 8785
+//! canonical JSON); this crate is its "personality" for decisions.
+//! [`Store::record_decision`] writes the decision row and appends its audit
+//! entry in one transaction that holds the log's write lock
+//! (`pg_advisory_xact_lock` on Postgres, `BEGIN IMMEDIATE` on SQLite), so
+//! concurrent appends form a gap-free chain. [`Store::verify_audit_chain`]
+//! re-verifies the stored bytes page by page. See `store/README.md`.
+
+mod cache;
+mod db;
+mod error;
+mod models;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+#[cfg(test)]
+mod tests;
+
+pub use cache::{Cache, DEFAULT_MEMORY_MAX_BYTES, DEFAULT_MEMORY_MAX_ENTRIES, KEY_PREFIX};
+pub use db::{
+    new_id, now, Backend, Store, AUDIT_ADVISORY_LOCK_KEY, MAX_AUDIT_PAGE, VERIFY_PAGE_SIZE,
+};
+pub use error::StoreError;
+pub use models::{
+    ApiKeyRecord, AssetRecord, DecisionRecord, ManifestRecord, NewApiKey, NewDecision,
+    VerificationRecord,
+};
+
+/// Re-export of the audit types used in this crate's API.
+pub use hallmark_audit::{
+    AuditEntry, ChainFailure, ChainHead, ChainReport, EntryBody, FailureReason,
+};

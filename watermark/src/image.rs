@@ -1,0 +1,397 @@
+//! Keyed invisible image watermark (luma spread spectrum, tiled, perceptually masked).
+//!
+//! # Method
+//! * **Pattern.** A 128×128 px tile of 64×64 chips (2×2 px each). Every chip has a
+//!   keyed carrier sign `w ∈ {±1}`; a keyed permutation assigns 656 chips to a
+//!   *pilot* (value `w`) and 20 chips to each of the 172 coded bits (value
+//!   `w·(1−2b)`). The 172 coded bits are the 64-bit payload + CRC-16 under a
+//!   rate-1/2, K=7 convolutional code (see the crate docs). This is direct-sequence
+//!   spread spectrum (Cox, Kilian, Leighton & Shamoon 1997) repeated as tiles over
+//!   the image (self-reference by tiling, Kutter 1998), so the tile can later be
+//!   re-found after cropping/scaling by autocorrelation.
+//! * **Masking.** The pattern is scaled per pixel by a mask from local activity
+//!   `a = box7(|Y − box5(Y)|)` of the original luma: `m = clamp(a/activity_ref,
+//!   flat_floor, 1)`, i.e. full strength in texture, `flat_floor·strength` in flat
+//!   areas. The luma delta is added identically to R, G and B (chroma untouched),
+//!   alpha is never touched, and the result is quantised back to the input depth.
+//! * **Detection.** High-pass `r = Y − box5(Y)`, normalised by the local activity
+//!   (`r/(a+1)`, clipped) as a cheap locally-optimal weighting, is folded (summed)
+//!   modulo 128×128. The folded tile is whitened in the 2-D FFT domain (phase-only
+//!   correlation) and circularly cross-correlated with the pilot for all 16384
+//!   tile offsets. The score is the z-score of the peak against the mean/std of the
+//!   correlation at all offsets outside a 5×5 neighbourhood of the peak; the
+//!   p-value is `1 − (1 − Φc(z))^16384`. The coded bits are then read at the peak
+//!   offset (chip correlation, summed per bit) and Viterbi-decoded.
+//!
+//! Pixel values are processed on a 0–255 scale whatever the bit depth
+//! (16-bit: value/257, float: value·255).
+
+use ::image::{DynamicImage, ImageBuffer, Pixel};
+use rustfft::num_complex::Complex;
+
+use crate::code::{self, CODED_BITS};
+use crate::dsp::{box_mean, fft2};
+use crate::stats::{max_of_n_sf, mean_std_excluding};
+use crate::{Detection, WatermarkError, WatermarkKey, FALSE_POSITIVE_RATE};
+
+/// Tile side in pixels.
+pub const TILE: usize = 128;
+/// Chip side in pixels.
+pub const CHIP: usize = 2;
+const GRID: usize = TILE / CHIP;
+const N_CHIPS: usize = GRID * GRID;
+const CHIPS_PER_BIT: usize = 20;
+const N_PILOT: usize = N_CHIPS - CHIPS_PER_BIT * CODED_BITS;
+const PILOT: u16 = u16::MAX;
+/// Minimum width and height (pixels) of an image that can carry the mark.
+pub const MIN_SIDE: usize = TILE;
+
+/// Embedding parameters. Units are 8-bit code values (0–255 scale) for every
+/// bit depth.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageEmbedParams {
+    /// Luma amplitude of the ±pattern in fully textured regions (mask = 1),
+    /// in 8-bit code values.
+    pub strength: f32,
+    /// Mask value in perfectly flat regions, as a fraction of `strength`
+    /// (0 = nothing added to flat areas).
+    pub flat_floor: f32,
+    /// Local activity (mean |high-pass| over a 7×7 window, 8-bit code values) at
+    /// which the mask reaches 1.
+    pub activity_ref: f32,
+    /// The pattern is scaled down if needed so that the PSNR of the (unquantised)
+    /// change is at least this, in dB (RMS ≤ 255·10^(−min_psnr_db/20)).
+    pub min_psnr_db: f32,
+}
+
+impl Default for ImageEmbedParams {
+    fn default() -> Self {
+        Self {
+            strength: 3.5,
+            flat_floor: 0.15,
+            activity_ref: 6.0,
+            min_psnr_db: 43.0,
+        }
+    }
+}
+
+struct Layout {
+    carrier: Vec<f32>,
+    /// PILOT or coded-bit index per chip.
+    role: Vec<u16>,
+}
+
+impl Layout {
+    fn new(key: &WatermarkKey) -> Self {
+        let carrier = key.stream("image/v1/carrier").signs(N_CHIPS);
+        let perm = key.stream("image/v1/layout").permutation(N_CHIPS);
+        let mut role = vec![PILOT; N_CHIPS];
+        for (i, &c) in perm.iter().enumerate() {
+            if i >= N_PILOT {
+                role[c] = ((i - N_PILOT) / CHIPS_PER_BIT) as u16;
+            }
+        }
+        Self { carrier, role }
+    }
+
+    /// Chip values (±1) for a payload.
+    fn chips(&self, payload: u64) -> Vec<f32> {
+        let coded = code::encode(payload);
+        (0..N_CHIPS)
+            .map(|c| match self.role[c] {
+                PILOT => self.carrier[c],
+                j => {
+                    let s = if coded[j as usize] == 0 { 1.0 } else { -1.0 };
+                    self.carrier[c] * s
+                }
+            })
+            .collect()
+    }
+}
+
+#[inline]
+fn chip_index(x: usize, y: usize) -> usize {
+    ((y % TILE) / CHIP) * GRID + (x % TILE) / CHIP
+}
+
+trait Sample: Copy {
+    fn to255(self) -> f32;
+    fn from255(v: f32) -> Self;
+}
+impl Sample for u8 {
+    fn to255(self) -> f32 {
+        f32::from(self)
+    }
+    fn from255(v: f32) -> Self {
+        v.round().clamp(0.0, 255.0) as u8
+    }
+}
+impl Sample for u16 {
+    fn to255(self) -> f32 {
+        f32::from(self) / 257.0
+    }
+    fn from255(v: f32) -> Self {
+        (v * 257.0).round().clamp(0.0, 65535.0) as u16
+    }
+}
+impl Sample for f32 {
+    fn to255(self) -> f32 {
+        self * 255.0
+    }
+    fn from255(v: f32) -> Self {
+        v / 255.0
+    }
+}
+
+/// Luma (Rec.601 weights, 0–255 scale) of an interleaved buffer.
+fn luma_of<T: Sample>(raw: &[T], nch: usize, color: bool) -> Vec<f32> {
+    raw.chunks_exact(nch)
+        .map(|p| {
+            if color {
+                0.299 * p[0].to255() + 0.587 * p[1].to255() + 0.114 * p[2].to255()
+            } else {
+                p[0].to255()
+            }
+        })
+        .collect()
+}
+
+fn add_delta<T: Sample>(raw: &mut [T], nch: usize, color: bool, delta: &[f32]) {
+    let ncol = if color { 3 } else { 1 };
+    for (p, &d) in raw.chunks_exact_mut(nch).zip(delta) {
+        for v in p.iter_mut().take(ncol) {
+            *v = T::from255(v.to255() + d);
+        }
+    }
+}
+
+/// Luma plane (0–255 scale) of any supported image.
+fn luma(img: &DynamicImage) -> Result<Vec<f32>, WatermarkError> {
+    Ok(match img {
+        DynamicImage::ImageLuma8(b) => luma_of(b.as_raw(), 1, false),
+        DynamicImage::ImageLumaA8(b) => luma_of(b.as_raw(), 2, false),
+        DynamicImage::ImageRgb8(b) => luma_of(b.as_raw(), 3, true),
+        DynamicImage::ImageRgba8(b) => luma_of(b.as_raw(), 4, true),
+        DynamicImage::ImageLuma16(b) => luma_of(b.as_raw(), 1, false),
+        DynamicImage::ImageLumaA16(b) => luma_of(b.as_raw(), 2, false),
+        DynamicImage::ImageRgb16(b) => luma_of(b.as_raw(), 3, true),
+        DynamicImage::ImageRgba16(b) => luma_of(b.as_raw(), 4, true),
+        DynamicImage::ImageRgb32F(b) => luma_of(b.as_raw(), 3, true),
+        DynamicImage::ImageRgba32F(b) => luma_of(b.as_raw(), 4, true),
+        other => {
+            return Err(WatermarkError::UnsupportedColorType(format!(
+                "{:?}",
+                other.color()
+            )))
+        }
+    })
+}
+
+fn with_delta<P, T>(
+    b: &ImageBuffer<P, Vec<T>>,
+    color: bool,
+    delta: &[f32],
+) -> ImageBuffer<P, Vec<T>>
+where
+    P: Pixel<Subpixel = T>,
+    T: Sample + ::image::Primitive,
+{
+    let mut out = b.clone();
+    let nch = usize::from(P::CHANNEL_COUNT);
+    add_delta(&mut out, nch, color, delta);
+    out
+}
+
+/// Local activity `box7(|Y − box5(Y)|)` and the high-pass `Y − box5(Y)`.
+fn highpass_activity(y: &[f32], w: usize, h: usize) -> (Vec<f32>, Vec<f32>) {
+    let low = box_mean(y, w, h, 2);
+    let hp: Vec<f32> = y.iter().zip(&low).map(|(a, b)| a - b).collect();
+    let abs: Vec<f32> = hp.iter().map(|v| v.abs()).collect();
+    let act = box_mean(&abs, w, h, 3);
+    (hp, act)
+}
+
+/// Embed `payload` into `img`.
+///
+/// Returns an image of the same dimensions and color type; alpha untouched.
+/// Supported: Luma8, LumaA8, Rgb8, Rgba8, Luma16, LumaA16, Rgb16, Rgba16,
+/// Rgb32F, Rgba32F.
+///
+/// # Errors
+/// * [`WatermarkError::TooSmall`] if width or height < [`MIN_SIDE`] (128 px).
+///   Images of at least 256×256 are recommended; robustness grows with area.
+/// * [`WatermarkError::UnsupportedColorType`] for other color types.
+pub fn embed(
+    img: &DynamicImage,
+    key: &WatermarkKey,
+    payload: u64,
+    params: &ImageEmbedParams,
+) -> Result<DynamicImage, WatermarkError> {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    if w < MIN_SIDE || h < MIN_SIDE {
+        return Err(WatermarkError::TooSmall {
+            what: format!("image {w}x{h}, need at least {MIN_SIDE}x{MIN_SIDE}"),
+        });
+    }
+    if !(params.strength.is_finite() && params.strength >= 0.0) {
+        return Err(WatermarkError::InvalidInput("strength must be >= 0".into()));
+    }
+    let y = luma(img)?;
+    let (_, act) = highpass_activity(&y, w, h);
+    let chips = Layout::new(key).chips(payload);
+    let aref = params.activity_ref.max(1e-3);
+    let floor = params.flat_floor.clamp(0.0, 1.0);
+    let mut delta = vec![0f32; w * h];
+    let mut ss = 0f64;
+    for yy in 0..h {
+        for xx in 0..w {
+            let i = yy * w + xx;
+            let m = (act[i] / aref).clamp(floor, 1.0);
+            let d = params.strength * m * chips[chip_index(xx, yy)];
+            delta[i] = d;
+            ss += f64::from(d) * f64::from(d);
+        }
+    }
+    let rms = (ss / (w * h) as f64).sqrt();
+    let max_rms = 255.0 * 10f64.powf(-f64::from(params.min_psnr_db) / 20.0);
+    if rms > max_rms {
+        let s = (max_rms / rms) as f32;
+        delta.iter_mut().for_each(|d| *d *= s);
+    }
+    Ok(match img {
+        DynamicImage::ImageLuma8(b) => DynamicImage::ImageLuma8(with_delta(b, false, &delta)),
+        DynamicImage::ImageLumaA8(b) => DynamicImage::ImageLumaA8(with_delta(b, false, &delta)),
+        DynamicImage::ImageRgb8(b) => DynamicImage::ImageRgb8(with_delta(b, true, &delta)),
+        DynamicImage::ImageRgba8(b) => DynamicImage::ImageRgba8(with_delta(b, true, &delta)),
+        DynamicImage::ImageLuma16(b) => DynamicImage::ImageLuma16(with_delta(b, false, &delta)),
+        DynamicImage::ImageLumaA16(b) => DynamicImage::ImageLumaA16(with_delta(b, false, &delta)),
+        DynamicImage::ImageRgb16(b) => DynamicImage::ImageRgb16(with_delta(b, true, &delta)),
+        DynamicImage::ImageRgba16(b) => DynamicImage::ImageRgba16(with_delta(b, true, &delta)),
+        DynamicImage::ImageRgb32F(b) => DynamicImage::ImageRgb32F(with_delta(b, true, &delta)),
+        DynamicImage::ImageRgba32F(b) => DynamicImage::ImageRgba32F(with_delta(b, true, &delta)),
+        other => {
+            return Err(WatermarkError::UnsupportedColorType(format!(
+                "{:?}",
+                other.color()
+            )))
+        }
+    })
+}
+
+/// Detect the mark. Never panics; images smaller than [`MIN_SIDE`] give
+/// `too_small = true`, unsupported color types give `p_value = 1`, not detected.
+pub fn detect(img: &DynamicImage, key: &WatermarkKey) -> Detection {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    if w < MIN_SIDE || h < MIN_SIDE {
+        return Detection::too_small();
+    }
+    let Ok(y) = luma(img) else {
+        return Detection {
+            too_small: false,
+            ..Detection::too_small()
+        };
+    };
+    detect_luma(&y, w, h, key)
+}
+
+pub(crate) fn detect_luma(y: &[f32], w: usize, h: usize, key: &WatermarkKey) -> Detection {
+    let (hp, act) = highpass_activity(y, w, h);
+    // Fold the normalised residual modulo the tile.
+    let mut fold = vec![0f64; TILE * TILE];
+    for yy in 0..h {
+        let frow = &mut fold[(yy % TILE) * TILE..(yy % TILE + 1) * TILE];
+        let row = yy * w;
+        for xx in 0..w {
+            let r = (hp[row + xx] / (act[row + xx] + 1.0)).clamp(-4.0, 4.0);
+            frow[xx % TILE] += f64::from(r);
+        }
+    }
+    let layout = Layout::new(key);
+    // Whitened folded residual.
+    let mut f: Vec<Complex<f64>> = fold.iter().map(|&v| Complex::new(v, 0.0)).collect();
+    fft2(&mut f, TILE, false);
+    let mean_mag = f.iter().map(|c| c.norm()).sum::<f64>() / f.len() as f64;
+    let eps = 1e-3 * mean_mag + 1e-12;
+    f[0] = Complex::new(0.0, 0.0);
+    for c in f.iter_mut() {
+        let n = c.norm();
+        *c /= n + eps;
+    }
+    // Pilot template.
+    let mut p: Vec<Complex<f64>> = (0..TILE * TILE)
+        .map(|i| {
+            let c = chip_index(i % TILE, i / TILE);
+            let v = if layout.role[c] == PILOT {
+                f64::from(layout.carrier[c])
+            } else {
+                0.0
+            };
+            Complex::new(v, 0.0)
+        })
+        .collect();
+    fft2(&mut p, TILE, false);
+    let mut corr: Vec<Complex<f64>> = f.iter().zip(&p).map(|(a, b)| a * b.conj()).collect();
+    fft2(&mut corr, TILE, true);
+    let raw: Vec<f64> = corr.iter().map(|v| v.re).collect();
+    // Standardise per chip-parity class: shifts that are chip-aligned in x and/or y
+    // have a different null variance when the input carries a 2×2-chip pattern
+    // (e.g. a mark under another key), so each class gets its own empirical null.
+    let class = |i: usize| ((i / TILE) % CHIP) * CHIP + (i % TILE) % CHIP;
+    let mut c = vec![0f64; raw.len()];
+    for k in 0..CHIP * CHIP {
+        let (mu, sd) = mean_std_excluding(&raw, |i| class(i) != k);
+        for (i, v) in c.iter_mut().enumerate() {
+            if class(i) == k {
+                *v = if sd > 0.0 { (raw[i] - mu) / sd } else { 0.0 };
+            }
+        }
+    }
+    let (peak, _) = c
+        .iter()
+        .enumerate()
+        .fold((0usize, f64::NEG_INFINITY), |acc, (i, &v)| {
+            if v > acc.1 {
+                (i, v)
+            } else {
+                acc
+            }
+        });
+    let (py, px) = (peak / TILE, peak % TILE);
+    let near = |i: usize| {
+        let dy = (i / TILE + TILE - py) % TILE;
+        let dx = (i % TILE + TILE - px) % TILE;
+        (dy <= 2 || dy >= TILE - 2) && (dx <= 2 || dx >= TILE - 2)
+    };
+    // Re-estimate the null of the peak's class without the peak neighbourhood.
+    let pk = class(peak);
+    let (mu, sd) = mean_std_excluding(&raw, |i| class(i) != pk || near(i));
+    let score = if sd > 0.0 { (raw[peak] - mu) / sd } else { 0.0 };
+    let p_value = max_of_n_sf(score, TILE * TILE);
+
+    // Read coded bits at the peak offset from the whitened residual.
+    let mut fw = f;
+    fft2(&mut fw, TILE, true);
+    let mut soft = vec![0f64; CODED_BITS];
+    for ty in 0..TILE {
+        for tx in 0..TILE {
+            let ch = chip_index(tx, ty);
+            let role = layout.role[ch];
+            if role == PILOT {
+                continue;
+            }
+            let v = fw[((ty + py) % TILE) * TILE + (tx + px) % TILE].re;
+            soft[role as usize] += v * f64::from(layout.carrier[ch]);
+        }
+    }
+    let dec = code::decode(&soft);
+    let detected = p_value < FALSE_POSITIVE_RATE && dec.payload.is_some();
+    Detection {
+        detected,
+        payload: if detected { dec.payload } else { None },
+        bit_agreement: Some(dec.bit_agreement),
+        p_value,
+        score,
+        too_small: false,
+        ranges: Vec::new(),
+    }
+}

@@ -1,0 +1,191 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Audio watermark tests on deterministic synthetic speech-like signals.
+
+use hallmark_watermark::audio::{detect, embed, AudioEmbedParams, MIN_SECONDS};
+use hallmark_watermark::{WatermarkError, WatermarkKey, FALSE_POSITIVE_RATE};
+
+const PAYLOAD: u64 = 0x0BAD_CAFE_F00D_1234;
+
+fn key() -> WatermarkKey {
+    WatermarkKey::from_secret(b"audio-test-secret-0123").unwrap()
+}
+
+/// Harmonic "syllables" with varying pitch and envelope, noise, exact-zero gaps.
+fn speech(seconds: f64, fs: u32, seed: u64) -> Vec<f32> {
+    let n = (seconds * f64::from(fs)) as usize;
+    let mut s = seed;
+    let mut rnd = || {
+        s = s
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((s >> 40) as f64 / (1u64 << 24) as f64) - 0.5
+    };
+    let mut out = vec![0f32; n];
+    let mut phase = 0.0f64;
+    for (i, o) in out.iter_mut().enumerate() {
+        let t = i as f64 / f64::from(fs);
+        let syl = (t / 0.25).floor();
+        let within = t / 0.25 - syl;
+        if (syl as u64 + seed) % 5 == 4 {
+            continue; // exact digital silence
+        }
+        let env = (std::f64::consts::PI * within).sin().powi(2);
+        let f0 = 110.0 + 40.0 * ((syl * 1.7 + seed as f64).sin()) + 15.0 * (6.0 * t).sin();
+        phase += 2.0 * std::f64::consts::PI * f0 / f64::from(fs);
+        let mut v = 0.0;
+        for h in 1..30 {
+            let fh = f0 * h as f64;
+            if fh > 0.45 * f64::from(fs) {
+                break;
+            }
+            let formant = (-((fh - 700.0 - 200.0 * syl.sin()) / 400.0).powi(2)).exp()
+                + 0.5 * (-((fh - 1800.0) / 500.0).powi(2)).exp()
+                + 0.05;
+            v += formant * (phase * h as f64).sin() / (h as f64).sqrt();
+        }
+        *o = (0.25 * env * v + 0.01 * env * rnd()) as f32;
+    }
+    out
+}
+
+fn quantise16(x: &mut [f32]) {
+    for v in x.iter_mut() {
+        *v = ((*v * 32767.0).round().clamp(-32768.0, 32767.0)) / 32767.0;
+    }
+}
+
+/// Deterministic white noise at `snr_db` below the signal power.
+fn add_noise(x: &mut [f32], snr_db: f64, seed: u64) {
+    let p: f64 = x.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>() / x.len() as f64;
+    let sd = (p / 10f64.powf(snr_db / 10.0)).sqrt();
+    let mut s = seed;
+    let mut u = || {
+        s = s
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (s >> 40) as f64 / (1u64 << 24) as f64
+    };
+    for v in x.iter_mut() {
+        // sum of 12 uniforms − 6 ≈ N(0, 1)
+        let g: f64 = (0..12).map(|_| u()).sum::<f64>() - 6.0;
+        *v += (sd * g) as f32;
+    }
+}
+
+fn shifted(x: &[f32], pad: usize) -> Vec<f32> {
+    let mut v = vec![0f32; pad];
+    v.extend_from_slice(x);
+    v
+}
+
+#[test]
+fn round_trip_16bit_shift_and_leading_silence() {
+    let fs = 16_000;
+    let mut ch = vec![speech(9.0, fs, 1)];
+    let rep = embed(&mut ch, fs, &key(), PAYLOAD, &AudioEmbedParams::default()).unwrap();
+    assert!(rep.snr_db > 20.0 && rep.snr_db < 45.0, "{rep:?}");
+    assert!(rep.marked_seconds > 5.0, "{rep:?}");
+    quantise16(&mut ch[0]);
+    let d = detect(&ch, fs, &key());
+    assert!(d.detected, "{d:?}");
+    assert_eq!(d.payload, Some(PAYLOAD));
+    assert!(d.p_value < FALSE_POSITIVE_RATE);
+    assert!(!d.ranges.is_empty());
+    assert!(d
+        .ranges
+        .iter()
+        .all(|r| r.start_s >= 0.0 && r.end_s <= 9.0 && r.start_s < r.end_s));
+    // 0.3 s of leading silence + 1234-sample shift
+    let pad = 1234 + (0.3 * f64::from(fs)) as usize;
+    let d = detect(&[shifted(&ch[0], pad)], fs, &key());
+    assert!(d.detected, "{d:?}");
+    assert_eq!(d.payload, Some(PAYLOAD));
+    assert!(d
+        .ranges
+        .iter()
+        .all(|r| r.start_s >= 0.3 && r.end_s <= 9.5 && r.start_s < r.end_s));
+}
+
+/// Codec-like distortion: white noise at 25 dB SNR plus a codec-delay shift.
+#[test]
+fn noise_25db_and_codec_delay() {
+    for (fs, seed) in [(22_050u32, 11u64), (44_100, 12)] {
+        let mut ch = vec![speech(8.0, fs, seed)];
+        embed(&mut ch, fs, &key(), PAYLOAD, &AudioEmbedParams::default()).unwrap();
+        let mut y = shifted(&ch[0], 1105);
+        add_noise(&mut y, 25.0, seed);
+        quantise16(&mut y);
+        let d = detect(&[y], fs, &key());
+        assert!(d.detected, "fs {fs}: {d:?}");
+        assert_eq!(d.payload, Some(PAYLOAD));
+    }
+}
+
+#[test]
+fn silence_stays_silent_and_stereo() {
+    let fs = 22_050;
+    let a = speech(6.0, fs, 2);
+    let silent = vec![0f32; a.len()];
+    let mut ch = vec![a.clone(), silent];
+    embed(&mut ch, fs, &key(), PAYLOAD, &AudioEmbedParams::default()).unwrap();
+    assert!(ch[1].iter().all(|&v| v == 0.0));
+    let zeros = a.iter().filter(|&&v| v == 0.0).count();
+    assert!(zeros > fs as usize, "fixture must contain silence");
+    assert!(a.iter().zip(&ch[0]).all(|(&o, &m)| o != 0.0 || m == 0.0));
+    assert!(a.iter().zip(&ch[0]).any(|(&o, &m)| o != m));
+    // the mono mix of (marked, silent) still carries the mark
+    let d = detect(&ch, fs, &key());
+    assert!(d.detected, "{d:?}");
+    assert_eq!(d.payload, Some(PAYLOAD));
+}
+
+#[test]
+fn clean_and_wrong_key_not_detected() {
+    let wrong = WatermarkKey::from_secret(b"other-audio-secret-99").unwrap();
+    for (seed, fs) in [
+        (3u64, 8000u32),
+        (4, 16_000),
+        (5, 44_100),
+        (6, 48_000),
+        (8, 22_050),
+        (9, 8000),
+    ] {
+        let x = vec![speech(7.0, fs, seed)];
+        let d = detect(&x, fs, &key());
+        assert!(!d.detected && d.payload.is_none());
+        assert!(d.p_value >= 1e-3, "seed {seed}: {d:?}");
+        let mut m = x.clone();
+        embed(&mut m, fs, &key(), PAYLOAD, &AudioEmbedParams::default()).unwrap();
+        let d = detect(&m, fs, &wrong);
+        assert!(
+            !d.detected && d.p_value >= 1e-3,
+            "seed {seed} wrong key: {d:?}"
+        );
+    }
+}
+
+#[test]
+fn too_short_and_bad_input() {
+    let fs = 16_000;
+    let mut ch = vec![speech(MIN_SECONDS * 0.8, fs, 7)];
+    assert!(matches!(
+        embed(&mut ch, fs, &key(), PAYLOAD, &AudioEmbedParams::default()),
+        Err(WatermarkError::TooSmall { .. })
+    ));
+    assert!(detect(&ch, fs, &key()).too_small);
+    let mut ok = vec![speech(6.0, 4000, 7)];
+    assert!(matches!(
+        embed(&mut ok, 4000, &key(), PAYLOAD, &AudioEmbedParams::default()),
+        Err(WatermarkError::UnsupportedSampleRate(4000))
+    ));
+    let mut ok = vec![speech(6.0, fs, 7)];
+    let bad = AudioEmbedParams {
+        alpha: 0.0,
+        ..AudioEmbedParams::default()
+    };
+    assert!(matches!(
+        embed(&mut ok, fs, &key(), PAYLOAD, &bad),
+        Err(WatermarkError::InvalidInput(_))
+    ));
+    assert!(!detect(&[], fs, &key()).detected);
+}

@@ -1,0 +1,171 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Image watermark tests on deterministic synthetic "photos".
+
+use ::image::{DynamicImage, ImageBuffer, Rgb, Rgba};
+use hallmark_watermark::image::{detect, embed, ImageEmbedParams};
+use hallmark_watermark::{WatermarkError, WatermarkKey, FALSE_POSITIVE_RATE};
+
+const PAYLOAD: u64 = 0xC0FF_EE00_1234_5678;
+
+fn key() -> WatermarkKey {
+    WatermarkKey::from_secret(b"test-secret-0123456789").unwrap()
+}
+
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> f32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((self.0 >> 40) as f32) / (1u64 << 24) as f32
+    }
+}
+
+/// Smooth gradients + a textured region + a flat sky + mild noise.
+fn photo(w: u32, h: u32, seed: u64) -> ImageBuffer<Rgb<u8>, Vec<u8>> {
+    let mut rng = Lcg(seed);
+    let fs = seed as f32 * 0.37;
+    ImageBuffer::from_fn(w, h, |x, y| {
+        let (xf, yf) = (x as f32 / w as f32, y as f32 / h as f32);
+        let base = 60.0 + 120.0 * xf + 40.0 * (6.0 * yf + fs).sin();
+        let tex = if yf > 0.4 {
+            25.0 * ((x as f32 * 0.9 + fs).sin() * (y as f32 * 0.7).cos())
+                + 18.0 * (rng.next() - 0.5)
+        } else {
+            2.0 * (rng.next() - 0.5)
+        };
+        let v = base + tex;
+        Rgb([
+            (v * 1.05).clamp(0.0, 255.0) as u8,
+            v.clamp(0.0, 255.0) as u8,
+            (v * 0.85 + 20.0).clamp(0.0, 255.0) as u8,
+        ])
+    })
+}
+
+fn psnr(a: &DynamicImage, b: &DynamicImage) -> f64 {
+    let (a, b) = (a.to_rgb8(), b.to_rgb8());
+    let mse: f64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(&p, &q)| (f64::from(p) - f64::from(q)).powi(2))
+        .sum::<f64>()
+        / a.as_raw().len() as f64;
+    10.0 * (255.0f64.powi(2) / mse).log10()
+}
+
+fn jpeg(img: &DynamicImage, q: u8) -> DynamicImage {
+    let mut buf = Vec::new();
+    let enc = ::image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, q);
+    img.to_rgb8().write_with_encoder(enc).unwrap();
+    ::image::load_from_memory(&buf).unwrap()
+}
+
+#[test]
+fn round_trip_exact_payload_and_psnr() {
+    let img = DynamicImage::ImageRgb8(photo(768, 512, 1));
+    let marked = embed(&img, &key(), PAYLOAD, &ImageEmbedParams::default()).unwrap();
+    assert_eq!(marked.color(), img.color());
+    assert_eq!((marked.width(), marked.height()), (768, 512));
+    let p = psnr(&img, &marked);
+    assert!(p >= 40.0, "psnr {p}");
+    let d = detect(&marked, &key());
+    assert!(d.detected, "{d:?}");
+    assert_eq!(d.payload, Some(PAYLOAD));
+    assert!(d.p_value < FALSE_POSITIVE_RATE);
+    assert!(d.score > 8.0, "{d:?}");
+    assert!(d.bit_agreement.unwrap() > 0.95);
+    assert!(!d.too_small && d.ranges.is_empty());
+}
+
+#[test]
+fn survives_jpeg_q90_and_q75() {
+    let img = DynamicImage::ImageRgb8(photo(768, 512, 2));
+    let marked = embed(&img, &key(), PAYLOAD, &ImageEmbedParams::default()).unwrap();
+    for q in [90u8, 75] {
+        let d = detect(&jpeg(&marked, q), &key());
+        assert!(d.detected, "q{q}: {d:?}");
+        assert_eq!(d.payload, Some(PAYLOAD), "q{q}");
+    }
+    // lossless PNG round trip
+    let mut buf = std::io::Cursor::new(Vec::new());
+    marked
+        .write_to(&mut buf, ::image::ImageFormat::Png)
+        .unwrap();
+    let back = ::image::load_from_memory(buf.get_ref()).unwrap();
+    assert_eq!(detect(&back, &key()).payload, Some(PAYLOAD));
+}
+
+#[test]
+fn wrong_key_and_clean_not_detected() {
+    let wrong = WatermarkKey::from_secret(b"another-secret-0123456789").unwrap();
+    for (seed, (w, h)) in [
+        (3u64, (640u32, 480u32)),
+        (4, (512, 512)),
+        (5, (900, 300)),
+        (6, (1024, 768)),
+    ] {
+        let img = DynamicImage::ImageRgb8(photo(w, h, seed));
+        let clean = detect(&img, &key());
+        assert!(!clean.detected && clean.payload.is_none());
+        assert!(clean.p_value >= 1e-3, "seed {seed}: {clean:?}");
+        let marked = embed(&img, &key(), PAYLOAD, &ImageEmbedParams::default()).unwrap();
+        let d = detect(&marked, &wrong);
+        assert!(!d.detected && d.payload.is_none());
+        assert!(d.p_value >= 1e-3, "seed {seed} wrong key: {d:?}");
+        // clean JPEG too (block grid must not fake a peak)
+        assert!(detect(&jpeg(&img, 75), &key()).p_value >= 1e-3);
+    }
+}
+
+#[test]
+fn bit_depths_and_alpha() {
+    let rgb = photo(512, 384, 7);
+    // RGBA8 with varying alpha
+    let rgba: ImageBuffer<Rgba<u8>, Vec<u8>> = ImageBuffer::from_fn(512, 384, |x, y| {
+        let p = rgb.get_pixel(x, y);
+        Rgba([p[0], p[1], p[2], ((x * 7 + y * 3) % 256) as u8])
+    });
+    let img = DynamicImage::ImageRgba8(rgba.clone());
+    let marked = embed(&img, &key(), PAYLOAD, &ImageEmbedParams::default()).unwrap();
+    let m = marked.as_rgba8().unwrap();
+    assert!(m.pixels().zip(rgba.pixels()).all(|(a, b)| a[3] == b[3]));
+    assert_eq!(detect(&marked, &key()).payload, Some(PAYLOAD));
+
+    // 16-bit RGB and 8-bit luma, float RGB
+    let base = DynamicImage::ImageRgb8(rgb);
+    for img in [
+        DynamicImage::ImageRgb16(base.to_rgb16()),
+        DynamicImage::ImageLuma8(base.to_luma8()),
+        DynamicImage::ImageLumaA16(base.to_luma_alpha16()),
+        DynamicImage::ImageRgb32F(base.to_rgb32f()),
+    ] {
+        let marked = embed(&img, &key(), PAYLOAD, &ImageEmbedParams::default()).unwrap();
+        assert_eq!(marked.color(), img.color());
+        let d = detect(&marked, &key());
+        assert_eq!(d.payload, Some(PAYLOAD), "{:?}", img.color());
+        // quantised to 8 bits afterwards
+        let q8 = DynamicImage::ImageRgb8(marked.to_rgb8());
+        assert_eq!(
+            detect(&q8, &key()).payload,
+            Some(PAYLOAD),
+            "{:?} -> 8 bit",
+            img.color()
+        );
+    }
+}
+
+#[test]
+fn too_small() {
+    let img = DynamicImage::ImageRgb8(photo(100, 300, 8));
+    assert!(matches!(
+        embed(&img, &key(), PAYLOAD, &ImageEmbedParams::default()),
+        Err(WatermarkError::TooSmall { .. })
+    ));
+    let d = detect(&img, &key());
+    assert!(d.too_small && !d.detected && d.p_value == 1.0);
+    let empty = DynamicImage::new_rgb8(0, 0);
+    assert!(detect(&empty, &key()).too_small);
+}
