@@ -64,6 +64,34 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// The watermark alone (no manifest): embed or detect.
+    Watermark {
+        #[command(subcommand)]
+        command: WatermarkCommand,
+    },
+    /// The audit log: export it, or verify an export offline.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Render an image with a registered ONNX generator model and sign it.
+    Generate {
+        /// Generator name (see the generator registry).
+        #[arg(long)]
+        generator: String,
+        /// Seed (same seed, same image).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Width in pixels.
+        #[arg(long, default_value_t = 512)]
+        width: u32,
+        /// Height in pixels.
+        #[arg(long, default_value_t = 512)]
+        height: u32,
+        /// Output PNG.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Certificates.
     Certs {
         #[command(subcommand)]
@@ -87,6 +115,44 @@ enum KeysCommand {
         /// A name to recognise the key by.
         #[arg(long, default_value = "cli")]
         name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum WatermarkCommand {
+    /// Embed the keyed watermark into an image (JPEG, PNG, WebP) or audio file (WAV, MP3).
+    Embed {
+        /// Input file.
+        input: PathBuf,
+        /// Output file (same format).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// 64-bit payload in hex (default: random).
+        #[arg(long)]
+        payload: Option<String>,
+    },
+    /// Detect the watermark; prints {detected, payload, bit_agreement, p_value}.
+    Detect {
+        /// File to examine.
+        file: PathBuf,
+        /// Print JSON (the default and only format; accepted for compatibility).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Write every audit entry of the configured database as JSON Lines.
+    Export {
+        /// Output file (default: stdout).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Verify a JSON Lines export offline (no database); exit status 1 if the chain is broken.
+    Verify {
+        /// The export.
+        file: PathBuf,
     },
 }
 
@@ -156,6 +222,93 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("signing chain:     {}", p.chain.display());
             println!("signing key:       {}", p.key.display());
             println!("These are DEVELOPMENT credentials: signatures validate but are untrusted elsewhere.");
+            Ok(())
+        }
+        Command::Watermark {
+            command:
+                WatermarkCommand::Embed {
+                    input,
+                    output,
+                    payload,
+                },
+        } => {
+            let p = hallmark_api::tools::watermark_embed(
+                &settings,
+                &input,
+                &output,
+                payload.as_deref(),
+            )?;
+            println!("{}", serde_json::json!({ "payload": format!("{p:016x}") }));
+            Ok(())
+        }
+        Command::Watermark {
+            command: WatermarkCommand::Detect { file, json: _ },
+        } => {
+            let r = hallmark_api::tools::watermark_detect(&settings, &file)?;
+            println!("{}", serde_json::to_string_pretty(&r)?);
+            Ok(())
+        }
+        Command::Audit {
+            command: AuditCommand::Verify { file },
+        } => {
+            let f = std::fs::File::open(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let report = hallmark_audit::verify_json_lines(std::io::BufReader::new(f));
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if !report.valid {
+                anyhow::bail!("audit chain is broken (see first_failure)");
+            }
+            Ok(())
+        }
+        Command::Audit {
+            command: AuditCommand::Export { output },
+        } => {
+            let store = hallmark_store::Store::connect(&settings.database_url()).await?;
+            let n = match output {
+                Some(path) => {
+                    let tmp = path.with_extension("hallmark-tmp");
+                    let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+                    let n = hallmark_api::tools::audit_export(&store, &mut f).await?;
+                    drop(f);
+                    std::fs::rename(&tmp, &path)?;
+                    n
+                }
+                None => {
+                    hallmark_api::tools::audit_export(&store, &mut std::io::stdout().lock()).await?
+                }
+            };
+            eprintln!("exported {n} audit entries");
+            Ok(())
+        }
+        Command::Generate {
+            generator,
+            seed,
+            width,
+            height,
+            output,
+        } => {
+            settings.detectors.enabled = false;
+            let state = AppState::init(settings).await?;
+            let out = service::generate(
+                &state,
+                service::GenerateBody {
+                    generator,
+                    seed: Some(seed),
+                    width,
+                    height,
+                    title: None,
+                },
+                "cli",
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{} ({})", e, e.code_and_status().0))?;
+            let tmp = output.with_extension("hallmark-tmp");
+            std::fs::write(&tmp, &out.bytes)
+                .with_context(|| format!("writing {}", tmp.display()))?;
+            std::fs::rename(&tmp, &output)
+                .with_context(|| format!("writing {}", output.display()))?;
+            println!("asset {}", out.asset_id);
+            println!("manifest {}", out.manifest_label);
             Ok(())
         }
         Command::Serve => {

@@ -50,7 +50,12 @@ fn read_opt(path: &str) -> anyhow::Result<Option<String>> {
         .with_context(|| format!("reading {path}"))
 }
 
-fn load_watermark_key(settings: &Settings) -> anyhow::Result<(WatermarkKey, Vec<u8>)> {
+/// Loads the watermark key from `watermark.key`, or from (generating if needed)
+/// `<data_dir>/watermark.key`. Returns the key and a digest identifying it.
+///
+/// # Errors
+/// Unreadable or non-hex key material, or a key shorter than 16 bytes.
+pub fn load_watermark_key(settings: &Settings) -> anyhow::Result<(WatermarkKey, Vec<u8>)> {
     let hex_key = if settings.watermark.key.trim().is_empty() {
         let path = settings.storage.data_dir.join("watermark.key");
         if !path.exists() {

@@ -14,15 +14,16 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import c2pa, numpy, P
 fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-export HALLMARK__STORAGE__DATA_DIR="$work/data" HALLMARK_LOG=warn
+export HALLMARK__STORAGE__DATA_DIR="$work/data" HALLMARK_LOG=error
 unset DATABASE_URL REDIS_URL
 
-corpus="$repo/../shared/corpus/media"
+corpus="${HALLMARK_CORPUS:-$repo/../shared/corpus}/media"
 if [ -d "$corpus" ]; then
   photo="$(ls "$corpus"/images/real/*.jpg | head -n 1)"
   png="$(ls "$corpus"/images/real/*.png | head -n 1)"
-  wav="$(ls "$corpus"/audio/real/*.wav | head -n 1)"
-  mp3="$(ls "$corpus"/audio/*/*.mp3 | head -n 1)"
+  # The longest clips: the watermark needs several seconds of audio.
+  wav="$(ls -S "$corpus"/audio/real/*.wav | head -n 1)"
+  mp3="$(ls -S "$corpus"/audio/*/*.mp3 | head -n 1)"
 else
   "$venv/bin/python" - "$work" <<'PY'
 import sys, wave, numpy as np

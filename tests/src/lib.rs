@@ -278,17 +278,19 @@ impl Server {
         )
     }
 
-    /// Creates an API key through the CLI against this server's database and data dir.
-    pub fn create_key(&self, scopes: &str) -> String {
+    /// Runs the CLI against this server's database and data dir.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
         let mut cmd = Command::new(hallmark_bin());
         base_env(&mut cmd, self.data.path());
         if self.pg.is_some() {
             cmd.env("DATABASE_URL", &self.database_url);
         }
-        let out = cmd
-            .args(["keys", "create", "--scopes", scopes, "--name", "test"])
-            .output()
-            .expect("run hallmark keys create");
+        cmd.args(args).output().expect("run hallmark")
+    }
+
+    /// Creates an API key through the CLI against this server's database and data dir.
+    pub fn create_key(&self, scopes: &str) -> String {
+        let out = self.cli(&["keys", "create", "--scopes", scopes, "--name", "test"]);
         assert!(
             out.status.success(),
             "{}",

@@ -132,3 +132,16 @@ fn bad_uploads_get_problem_json() {
     );
     assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.body));
 }
+
+#[test]
+fn c2pa_validation_is_bounded_by_the_sandbox() {
+    // A validator child that can't get the memory it needs is reported as a resource limit,
+    // not a server error, and the rest of the report is still produced.
+    let s = Server::start(Backend::Sqlite, &[("HALLMARK__C2PA__MEMORY_LIMIT_MB", "4")]).unwrap();
+    let png = encode(&photo(320, 240, 4), image::ImageFormat::Png);
+    let resp = s.verify(&png);
+    assert_eq!(resp.status, 201, "{}", String::from_utf8_lossy(&resp.body));
+    let r = resp.json();
+    assert_eq!(r["c2pa"]["read_error"]["code"], "resource_limit", "{r:#}");
+    assert_eq!(r["watermark"]["detected"], false);
+}

@@ -133,6 +133,39 @@ fn audio_round_trips(s: &Server) {
     assert_eq!(r["watermark"]["asset_id"], asset.as_str());
 }
 
+fn generate(s: &Server) {
+    let list = s.get("/v1/generators", Some(&s.admin_key)).json();
+    let name = list["generators"][0]["name"].as_str().unwrap().to_owned();
+    let resp = s.post_json(
+        "/v1/generate",
+        Some(&s.admin_key),
+        &json!({"generator": name, "seed": 42, "width": 256, "height": 256}),
+    );
+    assert_eq!(resp.status, 200, "{}", String::from_utf8_lossy(&resp.body));
+    assert_eq!(resp.header("content-type"), Some("image/png"));
+    let asset = resp.header("hallmark-asset-id").unwrap().to_owned();
+    let r = s.verify(&resp.body).json();
+    assert_eq!(r["c2pa"]["validation_state"], "Valid");
+    assert!(r["c2pa"]["software_agent"]
+        .as_str()
+        .unwrap()
+        .starts_with(&name));
+    assert_eq!(r["watermark"]["asset_id"], asset.as_str());
+    assert_eq!(r["verdict"]["label"], "ai_generated");
+    s.post_json(
+        "/v1/generate",
+        Some(&s.admin_key),
+        &json!({"generator": "nope"}),
+    )
+    .assert_problem(404, "not_found");
+    s.post_json(
+        "/v1/generate",
+        Some(&s.admin_key),
+        &json!({"generator": name, "width": 5}),
+    )
+    .assert_problem(400, "invalid_request");
+}
+
 fn decisions_and_audit(s: &Server, verification_id: &str, tamper_sql: &str) {
     let moderator = s.create_key("moderate");
     let auditor = s.create_key("audit");
@@ -183,6 +216,31 @@ fn decisions_and_audit(s: &Server, verification_id: &str, tamper_sql: &str) {
     )
     .assert_problem(400, "invalid_request");
 
+    // An auditor verifies an export offline, without the database.
+    let export = s.data.path().join("audit.jsonl");
+    let out = s.cli(&["audit", "export", "-o", export.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = s.cli(&["audit", "verify", export.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let text = std::fs::read_to_string(&export).unwrap();
+    assert_eq!(text.lines().count(), 3);
+    std::fs::write(&export, text.replacen("\"remove\"", "\"allow\"", 1)).unwrap();
+    let out = s.cli(&["audit", "verify", export.to_str().unwrap()]);
+    assert!(
+        !out.status.success(),
+        "a doctored export must fail verification"
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["first_failure"]["seq"], 3, "{r:#}");
+
     // Alter an audit row directly in the database: the chain check names that entry.
     assert_eq!(s.execute_sql(tamper_sql).unwrap(), 1);
     let bad = s.get("/v1/audit/verify", Some(&auditor)).json();
@@ -201,6 +259,7 @@ fn spine(backend: Backend) {
 
     let verification_id = image_round_trip(&s);
     clean_media(&s);
+    generate(&s);
     audio_round_trips(&s);
     decisions_and_audit(
         &s,

@@ -26,10 +26,10 @@
 //!   (64-bit payload + CRC-16, rate-1/2 K=7 convolutional code) twice.
 //!   Blocks repeat back to back; frames too quiet to carry the mark (band
 //!   power < 1e-4 × the clip's 90th percentile) are skipped by both sides.
-//! * Detection searches 16 sample offsets (2 ms steps) × 156 block phases.
+//! * Detection searches 32 sample offsets (1 ms steps) × 156 block phases.
 //!   For each, `T = Σ_pilots cos(2π(s − d)/Δ)`; unmarked input gives
 //!   independent uniform phases (keyed random dither), so `z = T/√(n/2)` is
-//!   ≈ N(0,1) and `p = 1 − (1 − Φc(z))^M` with `M` = 2496 hypotheses. Data
+//!   ≈ N(0,1) and `p = 1 − (1 − Φc(z))^M` with `M` = 4992 hypotheses. Data
 //!   symbols give soft values `cos(2π(s − d)/Δ)`, summed over every
 //!   repetition in the clip, into the soft Viterbi decoder.
 
@@ -67,7 +67,7 @@ const EPS_HALF: usize = 4;
 /// Frames whose band power is below this fraction of the clip's 90th
 /// percentile frame are not marked and ignored by the detector.
 const ACTIVE_REL: f64 = 1e-4;
-const OFFSET_STEP: usize = 16;
+const OFFSET_STEP: usize = 8;
 const N_OFFSETS: usize = N / OFFSET_STEP;
 /// Number of synchronisation hypotheses searched.
 const N_HYP: usize = N_OFFSETS * BLOCK_FRAMES;

@@ -1,0 +1,145 @@
+//! Offline tools behind the CLI: the watermark alone, and the audit log export / verifier.
+
+use std::path::Path;
+
+use anyhow::{bail, Context as _};
+use hallmark_media::{MediaFormat, MediaKind};
+use serde_json::json;
+
+use crate::settings::Settings;
+use crate::state::load_watermark_key;
+
+fn format_of(bytes: &[u8], path: &Path) -> anyhow::Result<MediaFormat> {
+    let f = hallmark_media::sniff(bytes)
+        .with_context(|| format!("{}: unrecognised media format", path.display()))?;
+    if !f.decodable() {
+        bail!(
+            "{}: {} is not an image or audio format Hallmark decodes",
+            path.display(),
+            f.mime()
+        );
+    }
+    Ok(f)
+}
+
+/// `hallmark watermark embed IN -o OUT [--payload HEX]`: embeds the keyed watermark only (no
+/// manifest). Output format = input format (JPEG, PNG, WebP, WAV, MP3). Returns the payload.
+///
+/// # Errors
+/// Unreadable or unsupported input, a bad payload, media too small, or an unwritable output.
+pub fn watermark_embed(
+    settings: &Settings,
+    input: &Path,
+    output: &Path,
+    payload_hex: Option<&str>,
+) -> anyhow::Result<u64> {
+    std::fs::create_dir_all(&settings.storage.data_dir)?;
+    let (key, _) = load_watermark_key(settings)?;
+    let payload = match payload_hex {
+        Some(h) => u64::from_str_radix(h.trim_start_matches("0x"), 16)
+            .with_context(|| format!("--payload '{h}' is not a 64-bit hex number"))?,
+        None => {
+            use ring::rand::SecureRandom;
+            let mut b = [0u8; 8];
+            ring::rand::SystemRandom::new()
+                .fill(&mut b)
+                .map_err(|_| anyhow::anyhow!("system RNG unavailable"))?;
+            u64::from_be_bytes(b)
+        }
+    };
+    let bytes = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
+    let format = format_of(&bytes, input)?;
+    let limits = settings.media_limits();
+    let out = match format.kind() {
+        MediaKind::Image => {
+            if !matches!(
+                format,
+                MediaFormat::Jpeg | MediaFormat::Png | MediaFormat::Webp
+            ) {
+                bail!("{} can't be written; use JPEG, PNG or WebP", format.mime());
+            }
+            let img = hallmark_media::decode_image(&bytes, format, &limits)?.image;
+            let marked = hallmark_watermark::image::embed(
+                &img,
+                &key,
+                payload,
+                &hallmark_watermark::image::ImageEmbedParams::default(),
+            )?;
+            hallmark_media::encode_image(&marked, format, settings.signing.jpeg_quality)?
+        }
+        _ => {
+            let mut clip = hallmark_media::decode_audio(&bytes, format, &limits)?;
+            hallmark_watermark::audio::embed(
+                &mut clip.channels,
+                clip.sample_rate,
+                &key,
+                payload,
+                &hallmark_watermark::audio::AudioEmbedParams::default(),
+            )?;
+            match format {
+                MediaFormat::Mp3 => hallmark_media::encode_mp3(&clip, settings.signing.mp3_kbps)?,
+                MediaFormat::Wav => hallmark_media::encode_wav(&clip)?,
+                other => bail!("{} can't be written; use WAV or MP3", other.mime()),
+            }
+        }
+    };
+    let tmp = output.with_extension("hallmark-tmp");
+    std::fs::write(&tmp, out).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, output).with_context(|| format!("writing {}", output.display()))?;
+    Ok(payload)
+}
+
+/// `hallmark watermark detect FILE`: `{detected, payload, bit_agreement, p_value, ...}`.
+///
+/// # Errors
+/// Unreadable, unsupported or corrupt input.
+pub fn watermark_detect(settings: &Settings, input: &Path) -> anyhow::Result<serde_json::Value> {
+    std::fs::create_dir_all(&settings.storage.data_dir)?;
+    let (key, _) = load_watermark_key(settings)?;
+    let bytes = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
+    let format = format_of(&bytes, input)?;
+    let limits = settings.media_limits();
+    let d = match format.kind() {
+        MediaKind::Image => {
+            let img = hallmark_media::decode_image(&bytes, format, &limits)?.image;
+            hallmark_watermark::image::detect(&img, &key)
+        }
+        _ => {
+            let clip = hallmark_media::decode_audio(&bytes, format, &limits)?;
+            hallmark_watermark::audio::detect(&clip.channels, clip.sample_rate, &key)
+        }
+    };
+    Ok(json!({
+        "detected": d.detected,
+        "payload": d.payload.filter(|_| d.detected).map(|p| format!("{p:016x}")),
+        "bit_agreement": d.bit_agreement,
+        "p_value": d.p_value,
+        "score": d.score,
+        "too_small": d.too_small,
+        "ranges": d.ranges,
+    }))
+}
+
+/// `hallmark audit export`: writes every audit entry as JSON Lines, in order.
+///
+/// # Errors
+/// Database or I/O failures.
+pub async fn audit_export(
+    store: &hallmark_store::Store,
+    out: &mut dyn std::io::Write,
+) -> anyhow::Result<u64> {
+    let mut after = 0u64;
+    let mut n = 0u64;
+    loop {
+        let page = store.list_audit_entries(after, 1000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for e in &page {
+            serde_json::to_writer(&mut *out, e)?;
+            out.write_all(b"\n")?;
+            n += 1;
+        }
+    }
+    out.flush()?;
+    Ok(n)
+}
