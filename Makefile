@@ -13,7 +13,7 @@ build: setup
 # Runs the service on the embedded default: SQLite file + in-process cache + generated dev
 # signing certificate, all under ./data.
 run: setup
-	$(CARGO) run --release --bin hallmark -- serve
+	$(CARGO) run --bin hallmark -- serve
 
 # Runs every test. Postgres/Redis tests use HALLMARK_TEST_PG_URL / HALLMARK_TEST_REDIS_URL
 # (defaults: postgres://postgres@127.0.0.1:5432/postgres, redis://127.0.0.1:6379).

@@ -167,6 +167,9 @@ pub fn verdict(
             )),
         }
     }
+    if let Some(reason) = &watermark.not_checked {
+        reasons.push(format!("content not analysed for a watermark: {reason}"));
+    }
     if !detectors.is_empty() {
         let mean = detectors.iter().map(|d| d.score).sum::<f32>() / detectors.len() as f32;
         if mean >= threshold {

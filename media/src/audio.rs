@@ -81,7 +81,10 @@ pub fn decode_audio(
         .format(
             &hint,
             mss,
-            &FormatOptions::default(),
+            &FormatOptions {
+                enable_gapless: true,
+                ..FormatOptions::default()
+            },
             &MetadataOptions::default(),
         )
         .map_err(|e| corrupt(e.to_string()))?;
@@ -242,7 +245,7 @@ pub fn encode_wav(clip: &AudioClip) -> Result<Vec<u8>, MediaError> {
 /// # Errors
 /// [`MediaError::Encode`] for an unsupported rate or bitrate or a LAME failure.
 pub fn encode_mp3(clip: &AudioClip, kbps: u32) -> Result<Vec<u8>, MediaError> {
-    use mp3lame_encoder::{Bitrate, Builder, DualPcm, FlushNoGap, MonoPcm, Quality};
+    use mp3lame_encoder::{Bitrate, Builder, DualPcm, FlushGap, MonoPcm, Quality};
     let err = |detail: String| MediaError::Encode {
         format: "audio/mpeg",
         detail,
@@ -283,7 +286,7 @@ pub fn encode_mp3(clip: &AudioClip, kbps: u32) -> Result<Vec<u8>, MediaError> {
         .map_err(|e| err(format!("sample rate {}: {e:?}", clip.sample_rate)))?;
     b.set_brate(brate)
         .map_err(|e| err(format!("bitrate: {e:?}")))?;
-    b.set_quality(Quality::Best)
+    b.set_quality(Quality::VeryNice)
         .map_err(|e| err(format!("quality: {e:?}")))?;
     let mut enc = b.build().map_err(|e| err(format!("LAME build: {e:?}")))?;
     let mut out = Vec::new();
@@ -294,8 +297,14 @@ pub fn encode_mp3(clip: &AudioClip, kbps: u32) -> Result<Vec<u8>, MediaError> {
         Some((l, r)) => enc.encode_to_vec(DualPcm { left: l, right: r }, &mut out),
     }
     .map_err(|e| err(format!("LAME encode: {e:?}")))?;
-    enc.flush_to_vec::<FlushNoGap>(&mut out)
+    enc.flush_to_vec::<FlushGap>(&mut out)
         .map_err(|e| err(format!("LAME flush: {e:?}")))?;
+    // LAME reserved the first frame for its Info tag (encoder delay and padding, for gapless
+    // decoding); write the tag now that the stream is complete.
+    let mut tag = Vec::with_capacity(enc.lame_tag_size().max(2880));
+    if enc.lame_tag_encode_to_vec(&mut tag).is_some() && tag.len() <= out.len() {
+        out[..tag.len()].copy_from_slice(&tag);
+    }
     Ok(out)
 }
 

@@ -7,10 +7,11 @@
 //!   local activity. Detection folds the high-passed luma modulo the tile, finds
 //!   the tile origin by whitened (phase-only) FFT cross-correlation with a keyed
 //!   pilot, and reads the payload chips at that origin.
-//! * [`audio`]: multiplicative spread spectrum on short-time spectral magnitudes
-//!   in ~312–3687 Hz (Kirovski & Malvar 2003), analysed at an internal 8 kHz rate,
-//!   with keyed time–frequency chips, a pilot for synchronisation, and the
-//!   payload repeated in 4.8 s blocks.
+//! * [`audio`]: spread-transform dither modulation (Chen & Wornell 2001) of
+//!   projections of short-time log-power spectra (312–3312 Hz, analysed at an
+//!   internal 8 kHz rate), keyed pilot symbols for synchronisation, and the
+//!   payload repeated in 5 s blocks. Informed embedding: the host signal does
+//!   not interfere with detection.
 //!
 //! Both carry a 64-bit payload plus CRC-16, protected by a rate-1/2, K=7
 //! convolutional code decoded with soft-decision Viterbi (Viterbi 1967).
@@ -18,9 +19,10 @@
 //! mode), so a wrong key detects nothing.
 //!
 //! The p-value reported by detection is computed from the statistics of the
-//! synchronisation search itself (an empirical null from the correlation at
-//! all the non-peak alignments, Šidák/Bonferroni-corrected for the number of
-//! alignments searched), never from a tuned constant.
+//! synchronisation search itself (image: an empirical null from the
+//! correlation at all the non-peak alignments; audio: the exact null of the
+//! keyed-dither pilot statistic), Šidák-corrected for the number of
+//! alignments searched, never from a tuned constant.
 
 pub mod audio;
 mod code;

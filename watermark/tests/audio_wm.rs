@@ -54,24 +54,6 @@ fn quantise16(x: &mut [f32]) {
     }
 }
 
-/// Deterministic white noise at `snr_db` below the signal power.
-fn add_noise(x: &mut [f32], snr_db: f64, seed: u64) {
-    let p: f64 = x.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>() / x.len() as f64;
-    let sd = (p / 10f64.powf(snr_db / 10.0)).sqrt();
-    let mut s = seed;
-    let mut u = || {
-        s = s
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (s >> 40) as f64 / (1u64 << 24) as f64
-    };
-    for v in x.iter_mut() {
-        // sum of 12 uniforms − 6 ≈ N(0, 1)
-        let g: f64 = (0..12).map(|_| u()).sum::<f64>() - 6.0;
-        *v += (sd * g) as f32;
-    }
-}
-
 /// Perceptual-codec-like noise: in 50%-overlapped √Hann frames of 576
 /// samples (an MP3 granule), every bin gets complex noise whose power is
 /// `snr_db` below the signal's local power (±4 bins), then overlap-add.

@@ -163,6 +163,39 @@ pub async fn sign(
     })
 }
 
+/// Embedding strengths tried in order for images: the default, then stronger marks for small
+/// or smooth images whose first mark did not survive the output encoder. Every step keeps the
+/// signed-vs-original PSNR at or above 38 dB.
+fn image_attempts(jpeg_quality: u8) -> [(hallmark_watermark::image::ImageEmbedParams, u8); 3] {
+    use hallmark_watermark::image::ImageEmbedParams as P;
+    let d = P::default();
+    [
+        (P { ..d }, jpeg_quality),
+        (
+            P {
+                strength: d.strength * 1.6,
+                min_psnr_db: 40.0,
+                ..P::default()
+            },
+            jpeg_quality.max(97),
+        ),
+        (
+            P {
+                strength: d.strength * 2.5,
+                flat_floor: d.flat_floor * 1.5,
+                min_psnr_db: 38.5,
+                ..P::default()
+            },
+            jpeg_quality.max(98),
+        ),
+    ]
+}
+
+/// Embeds the watermark, encodes the output in the input's format, and checks that the encoded
+/// output carries `payload` (decode + detect). Images that fail the check are re-marked more
+/// strongly (see [`image_attempts`]); if no attempt survives, the media is too small or too
+/// flat to carry the mark and `MediaTooSmall` is returned — Hallmark never ships a file whose
+/// watermark it can't read back.
 fn watermark_and_encode(
     state: &AppState,
     bytes: &[u8],
@@ -177,21 +210,30 @@ fn watermark_and_encode(
         }
         other => ApiError::InvalidRequest(other.to_string()),
     };
+    let carries = |d: &hallmark_watermark::Detection| d.detected && d.payload == Some(payload);
     match format.kind() {
         MediaKind::Image => {
             let decoded = hallmark_media::decode_image(bytes, format, &limits)?;
-            let marked = hallmark_watermark::image::embed(
-                &decoded.image,
-                key,
-                payload,
-                &hallmark_watermark::image::ImageEmbedParams::default(),
-            )
-            .map_err(too_small)?;
-            Ok(hallmark_media::encode_image(
-                &marked,
-                format,
-                state.settings.signing.jpeg_quality,
-            )?)
+            for (params, quality) in image_attempts(state.settings.signing.jpeg_quality) {
+                let marked =
+                    hallmark_watermark::image::embed(&decoded.image, key, payload, &params)
+                        .map_err(too_small)?;
+                let out = hallmark_media::encode_image(&marked, format, quality)?;
+                let check = hallmark_media::decode_image(&out, format, &limits)?;
+                if carries(&hallmark_watermark::image::detect(&check.image, key)) {
+                    return Ok(out);
+                }
+                tracing::debug!(
+                    strength = params.strength,
+                    quality,
+                    "mark did not survive encoding; retrying stronger"
+                );
+            }
+            Err(ApiError::MediaTooSmall(format!(
+                "{}x{} image is too small or too flat to carry a detectable watermark",
+                decoded.image.width(),
+                decoded.image.height()
+            )))
         }
         MediaKind::Audio => {
             let mut clip = hallmark_media::decode_audio(bytes, format, &limits)?;
@@ -203,12 +245,24 @@ fn watermark_and_encode(
                 &hallmark_watermark::audio::AudioEmbedParams::default(),
             )
             .map_err(too_small)?;
-            match format {
-                MediaFormat::Mp3 => Ok(hallmark_media::encode_mp3(
-                    &clip,
-                    state.settings.signing.mp3_kbps,
-                )?),
-                _ => Ok(hallmark_media::encode_wav(&clip)?),
+            let out = match format {
+                MediaFormat::Mp3 => {
+                    hallmark_media::encode_mp3(&clip, state.settings.signing.mp3_kbps)?
+                }
+                _ => hallmark_media::encode_wav(&clip)?,
+            };
+            let check = hallmark_media::decode_audio(&out, format, &limits)?;
+            if carries(&hallmark_watermark::audio::detect(
+                &check.channels,
+                check.sample_rate,
+                key,
+            )) {
+                Ok(out)
+            } else {
+                Err(ApiError::MediaTooSmall(format!(
+                    "{:.1} s clip could not carry a detectable watermark (too quiet or too short)",
+                    clip.duration_seconds()
+                )))
             }
         }
         _ => Err(ApiError::UnsupportedMedia(format!(

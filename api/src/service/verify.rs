@@ -133,6 +133,9 @@ pub async fn analyse(
 
     let (watermark, detectors) = match decoded {
         Ok(None) => (not_checked("unsupported_format"), Vec::new()),
+        // A container we recognise holding a codec we can't decode (e.g. Opus): report what
+        // C2PA says; the content itself is not analysed.
+        Err(ApiError::UnsupportedMedia(_)) => (not_checked("unsupported_codec"), Vec::new()),
         Err(e) => {
             // Undecodable media is still a report when C2PA has something to say about it.
             // (a manifest, or a manifest that exists but can't be validated).
