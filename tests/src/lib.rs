@@ -69,8 +69,14 @@ pub struct Server {
     agent: ureq::Agent,
 }
 
+/// Watermark key of test instances: fixed, so that p-values asserted on the deterministic
+/// fixtures are deterministic too (a fresh random key per run would make a p ≥ 1e-3 assertion
+/// fail about once in a thousand runs, as a p-value should).
+pub const TEST_WATERMARK_KEY: &str =
+    "6b8f0e1d2c3a49587766554433221100ffeeddccbbaa99887766554433221100";
+
 /// Environment every test server gets.
-fn base_env(cmd: &mut Command, data: &Path) {
+pub fn base_env(cmd: &mut Command, data: &Path) {
     let root = repo_root();
     cmd.current_dir(&root)
         .env("HALLMARK__SERVER__PORT", "0")
@@ -85,6 +91,7 @@ fn base_env(cmd: &mut Command, data: &Path) {
             root.join("generators/models/registry.toml"),
         )
         .env("HALLMARK_LOG", "warn")
+        .env("HALLMARK__WATERMARK__KEY", TEST_WATERMARK_KEY)
         .env_remove("DATABASE_URL")
         .env_remove("REDIS_URL")
         .env_remove("HALLMARK_CONFIG");

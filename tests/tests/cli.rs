@@ -4,28 +4,12 @@
 use std::process::Command;
 
 use hallmark_tests::fixtures::{encode, photo};
-use hallmark_tests::{hallmark_bin, repo_root};
+use hallmark_tests::{base_env, hallmark_bin};
 
 fn cli(data: &std::path::Path) -> Command {
-    let root = repo_root();
     let mut c = Command::new(hallmark_bin());
-    c.current_dir(&root)
-        .env("HALLMARK__STORAGE__DATA_DIR", data)
-        .env(
-            "HALLMARK__DETECTORS__REGISTRY",
-            root.join("detectors/models/registry.toml"),
-        )
-        .env(
-            "HALLMARK__GENERATORS__REGISTRY",
-            root.join("generators/models/registry.toml"),
-        )
-        .env(
-            "ORT_DYLIB_PATH",
-            root.join(".runtime/onnxruntime/libonnxruntime.so.1.31.1"),
-        )
-        .env("HALLMARK_LOG", "warn")
-        .env_remove("DATABASE_URL")
-        .env_remove("REDIS_URL");
+    base_env(&mut c, data);
+    c.env_remove("HALLMARK__SERVER__PORT");
     c
 }
 
@@ -67,9 +51,8 @@ fn sign_verify_and_keys_offline() {
         .find_map(|l| l.strip_prefix("asset "))
         .unwrap()
         .to_owned();
-    // First use generated the development identity and watermark key in the data dir.
+    // First use generated the development identity in the data dir.
     assert!(data.join("signing/signing-chain.pem").exists());
-    assert!(data.join("watermark.key").exists());
 
     let out = cli(&data)
         .arg("verify")
@@ -203,6 +186,10 @@ fn watermark_embed_and_detect_alone() {
     // Another instance's key reads nothing.
     let r = {
         let out = cli(&dir.path().join("other"))
+            .env(
+                "HALLMARK__WATERMARK__KEY",
+                "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+            )
             .args(["watermark", "detect"])
             .arg(&marked)
             .output()
