@@ -48,6 +48,11 @@ pub struct RecoveredAsset {
     pub bytes_unchanged: bool,
     /// Human-readable statement.
     pub note: String,
+    /// When the file no longer carries the manifest: the stored manifest validated against
+    /// this file. Its signature still validates; its hard binding reports
+    /// `assertion.dataHash.mismatch` when the content changed after signing.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub c2pa: Option<C2paReport>,
 }
 
 /// The verdict: a label and the reasons behind it.

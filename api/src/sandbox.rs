@@ -34,7 +34,19 @@ pub async fn verify_sandboxed(
     trust: &TrustConfig,
     limits: &SandboxLimits,
 ) -> C2paReport {
-    match run_child(bytes, format, trust, limits).await {
+    verify_sandboxed_with(bytes, None, format, trust, limits).await
+}
+
+/// Like [`verify_sandboxed`], validating `manifest_store` (a stored JUMBF manifest store)
+/// against `bytes` instead of the manifest embedded in them, when given.
+pub async fn verify_sandboxed_with(
+    bytes: &[u8],
+    manifest_store: Option<&[u8]>,
+    format: &str,
+    trust: &TrustConfig,
+    limits: &SandboxLimits,
+) -> C2paReport {
+    match run_child(bytes, manifest_store, format, trust, limits).await {
         Ok(r) => r,
         Err(ChildFailure::Limit(msg)) => C2paReport::from_read_error("resource_limit", msg),
         Err(ChildFailure::Other(msg)) => {
@@ -51,6 +63,7 @@ enum ChildFailure {
 
 async fn run_child(
     bytes: &[u8],
+    manifest_store: Option<&[u8]>,
     format: &str,
     trust: &TrustConfig,
     limits: &SandboxLimits,
@@ -83,10 +96,14 @@ async fn run_child(
         .take()
         .ok_or_else(|| ChildFailure::Other("no stdout".into()))?;
     let input = {
-        // Frame: trust JSON length (u32 LE), trust JSON, then the file.
-        let mut v = Vec::with_capacity(4 + trust_json.len() + bytes.len());
+        // Frame: trust JSON length (u32 LE), trust JSON, manifest store length (u32 LE, 0 =
+        // none), manifest store, then the file.
+        let store = manifest_store.unwrap_or_default();
+        let mut v = Vec::with_capacity(8 + trust_json.len() + store.len() + bytes.len());
         v.extend_from_slice(&(trust_json.len() as u32).to_le_bytes());
         v.extend_from_slice(&trust_json);
+        v.extend_from_slice(&(store.len() as u32).to_le_bytes());
+        v.extend_from_slice(store);
         v.extend_from_slice(bytes);
         v
     };
@@ -148,7 +165,27 @@ pub fn child_main(format: &str, memory_bytes: u64, cpu_seconds: u64) -> anyhow::
         .filter(|e| *e <= input.len())
         .ok_or_else(|| anyhow::anyhow!("truncated trust header"))?;
     let trust: TrustConfig = serde_json::from_slice(&input[4..trust_end])?;
-    let report = verify_media(&input[trust_end..], format, &trust)?;
+    let len_end = trust_end
+        .checked_add(4)
+        .filter(|e| *e <= input.len())
+        .ok_or_else(|| anyhow::anyhow!("truncated manifest header"))?;
+    let mut n = [0u8; 4];
+    n.copy_from_slice(&input[trust_end..len_end]);
+    let store_end = len_end
+        .checked_add(u32::from_le_bytes(n) as usize)
+        .filter(|e| *e <= input.len())
+        .ok_or_else(|| anyhow::anyhow!("truncated manifest store"))?;
+    let file = &input[store_end..];
+    let report = if store_end == len_end {
+        verify_media(file, format, &trust)?
+    } else {
+        hallmark_provenance::verify_manifest_store(
+            &input[len_end..store_end],
+            file,
+            format,
+            &trust,
+        )?
+    };
     let mut out = std::io::stdout().lock();
     serde_json::to_writer(&mut out, &report)?;
     out.flush()?;

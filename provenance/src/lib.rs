@@ -18,8 +18,8 @@ pub use error::ProvenanceError;
 pub use sign::{sign_media, ManifestRequest, SignedMedia, SoftBinding, CLAIM_GENERATOR};
 pub use signer::{SignatureAlgorithm, SigningIdentity};
 pub use verify::{
-    verify_media, C2paReport, IngredientSummary, ReadError, SignerInfo, StatusCode, TrustConfig,
-    ValidationState,
+    verify_manifest_store, verify_media, C2paReport, IngredientSummary, ReadError, SignerInfo,
+    StatusCode, TrustConfig, ValidationState,
 };
 
 /// IRI prefix of the IPTC digital source type vocabulary.

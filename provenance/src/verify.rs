@@ -233,6 +233,35 @@ pub fn verify_media(
     Ok(report_from_reader(&reader))
 }
 
+/// Validates a stored manifest store (`manifest_store`, JUMBF bytes as returned at signing)
+/// against `bytes` (MIME `format`) — how a manifest recovered through a watermark is checked
+/// when the file itself no longer carries it (Content Credentials' "durable" credentials). A
+/// file changed after signing reports `assertion.dataHash.mismatch` (hard binding no longer
+/// matches) while the claim signature still validates.
+///
+/// # Errors
+/// Only [`ProvenanceError::Trust`] when `trust` can't be turned into c2pa settings.
+pub fn verify_manifest_store(
+    manifest_store: &[u8],
+    bytes: &[u8],
+    format: &str,
+    trust: &TrustConfig,
+) -> Result<C2paReport, ProvenanceError> {
+    let ctx = context(trust)?;
+    match c2pa::Reader::from_context(ctx).with_manifest_data_and_stream(
+        manifest_store,
+        format,
+        Cursor::new(bytes),
+    ) {
+        Ok(r) => Ok(report_from_reader(&r)),
+        Err(e) => {
+            let mut report = C2paReport::from_read_error("read_failed", "");
+            report.read_error = Some(read_error(&e));
+            Ok(report)
+        }
+    }
+}
+
 fn status(kind: &str, s: &c2pa::validation_status::ValidationStatus) -> StatusCode {
     StatusCode {
         code: s.code().to_owned(),

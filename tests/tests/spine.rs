@@ -65,6 +65,21 @@ fn image_round_trip(s: &Server) -> String {
     assert_eq!(r["watermark"]["detected"], true, "{r:#}");
     assert_eq!(r["watermark"]["asset_id"], asset_id.as_str());
     assert_eq!(r["recovered"]["manifest_in_file"], false);
+    // The recovered manifest is validated against this file: signature fine, hard binding not.
+    let rc = &r["recovered"]["c2pa"];
+    assert_eq!(rc["present"], true, "{rc:#}");
+    assert!(
+        rc["status_codes"]
+            .to_string()
+            .contains("claimSignature.validated"),
+        "{rc:#}"
+    );
+    assert!(
+        rc["failure_codes"]
+            .to_string()
+            .contains("assertion.dataHash.mismatch"),
+        "{rc:#}"
+    );
     assert!(r["verdict"]["reasons"].to_string().contains("stripped"));
 
     // The stored manifest is served.

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::{blocking, detector_error, job_permit, sha256_hex};
 use crate::error::ApiError;
 use crate::report::{verdict, RecoveredAsset, VerificationReport, WatermarkReport};
-use crate::sandbox::{verify_sandboxed, SandboxLimits};
+use crate::sandbox::{verify_sandboxed_with, SandboxLimits};
 use crate::state::AppState;
 
 /// The content-derived part of a report: a pure function of the bytes and the instance's
@@ -35,21 +35,37 @@ enum Decoded {
     Audio(Arc<hallmark_media::AudioClip>),
 }
 
-async fn c2pa_report(state: &AppState, bytes: &Arc<Vec<u8>>, format: MediaFormat) -> C2paReport {
+/// C2PA validation of `bytes` (its embedded manifest, or `manifest_store` when given), bounded
+/// in time and memory.
+async fn c2pa_report(
+    state: &AppState,
+    bytes: &Arc<Vec<u8>>,
+    manifest_store: Option<Vec<u8>>,
+    format: MediaFormat,
+) -> C2paReport {
     let c = &state.settings.c2pa;
+    let timeout = Duration::from_secs(c.timeout_seconds.max(1));
     if c.sandbox {
         let limits = SandboxLimits {
-            timeout: Duration::from_secs(c.timeout_seconds.max(1)),
+            timeout,
             memory_bytes: c.memory_limit_mb.saturating_mul(1024 * 1024),
         };
-        verify_sandboxed(bytes, format.mime(), &state.trust, &limits).await
+        verify_sandboxed_with(
+            bytes,
+            manifest_store.as_deref(),
+            format.mime(),
+            &state.trust,
+            &limits,
+        )
+        .await
     } else {
         let (b, trust) = (bytes.clone(), state.trust.clone());
         let mime = format.mime();
-        let job = tokio::task::spawn_blocking(move || {
-            hallmark_provenance::verify_media(&b, mime, &trust)
+        let job = tokio::task::spawn_blocking(move || match manifest_store {
+            Some(m) => hallmark_provenance::verify_manifest_store(&m, &b, mime, &trust),
+            None => hallmark_provenance::verify_media(&b, mime, &trust),
         });
-        match tokio::time::timeout(Duration::from_secs(c.timeout_seconds.max(1)), job).await {
+        match tokio::time::timeout(timeout, job).await {
             Ok(Ok(Ok(r))) => r,
             Ok(Ok(Err(e))) => C2paReport::from_read_error("read_failed", e.to_string()),
             Ok(Err(_)) => C2paReport::from_read_error("read_failed", "validator crashed"),
@@ -129,7 +145,7 @@ pub async fn analyse(
             .map(Some)
         }
     };
-    let (c2pa, decoded) = tokio::join!(c2pa_report(state, &bytes, format), decode);
+    let (c2pa, decoded) = tokio::join!(c2pa_report(state, &bytes, None, format), decode);
 
     let (watermark, detectors) = match decoded {
         Ok(None) => (not_checked("unsupported_format"), Vec::new()),
@@ -214,7 +230,7 @@ pub async fn verify(
     let sha256 = sha256_hex(&bytes);
     let size_bytes = bytes.len() as u64;
     let bytes = Arc::new(bytes);
-    let mut analysis = analyse(state, bytes, &sha256).await?;
+    let mut analysis = analyse(state, bytes.clone(), &sha256).await?;
 
     let mut recovered = None;
     if let Some(payload) = analysis.watermark.payload.clone() {
@@ -231,6 +247,17 @@ pub async fn verify(
                     asset.id, label
                 )
             };
+            // The manifest is gone from the file: validate the stored one against what we got.
+            let recovered_c2pa = match (&asset.manifest_label, manifest_in_file) {
+                (Some(label), false) => match state.store.get_manifest(label).await? {
+                    Some(m) => {
+                        let format = hallmark_media::sniff(&bytes).unwrap_or(MediaFormat::Jpeg);
+                        Some(c2pa_report(state, &bytes, Some(m.store_bytes), format).await)
+                    }
+                    None => None,
+                },
+                _ => None,
+            };
             analysis.watermark.asset_id = Some(asset.id.clone());
             recovered = Some(RecoveredAsset {
                 asset_id: asset.id,
@@ -243,6 +270,7 @@ pub async fn verify(
                 manifest_in_file,
                 bytes_unchanged,
                 note,
+                c2pa: recovered_c2pa,
             });
         }
     }
