@@ -5,7 +5,9 @@ use std::io::Cursor;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::{digital_source_type_iri, ProvenanceError, SigningIdentity};
+use crate::{
+    digital_source_type_iri, ProvenanceError, SigningIdentity, DIGITAL_SOURCE_TYPE_PREFIX,
+};
 
 /// The claim generator name written into every manifest Hallmark signs.
 pub const CLAIM_GENERATOR: &str = "Hallmark";
@@ -52,24 +54,30 @@ pub struct SignedMedia {
 }
 
 impl ManifestRequest {
-    fn definition(&self, mime: &str) -> Result<serde_json::Value, ProvenanceError> {
+    fn definition(&self, mime: &str, edit: bool) -> Result<serde_json::Value, ProvenanceError> {
         if self.model.trim().is_empty() {
             return Err(ProvenanceError::InvalidRequest(
                 "model must not be empty".into(),
             ));
         }
-        let source_type = digital_source_type_iri(&self.digital_source_type).ok_or_else(|| {
-            ProvenanceError::InvalidRequest(format!(
-                "digital_source_type '{}' is not an IPTC term or IRI",
-                self.digital_source_type
-            ))
-        })?;
+        let mut source_type =
+            digital_source_type_iri(&self.digital_source_type).ok_or_else(|| {
+                ProvenanceError::InvalidRequest(format!(
+                    "digital_source_type '{}' is not an IPTC term or IRI",
+                    self.digital_source_type
+                ))
+            })?;
+        // Generated content laid over media that already has provenance is a composite.
+        if edit && source_type.ends_with("/trainedAlgorithmicMedia") {
+            source_type =
+                format!("{DIGITAL_SOURCE_TYPE_PREFIX}compositeWithTrainedAlgorithmicMedia");
+        }
         let mut agent = json!({ "name": self.model });
         if let Some(v) = &self.model_version {
             agent["version"] = json!(v);
         }
         let mut action = json!({
-            "action": "c2pa.created",
+            "action": if edit { "c2pa.edited" } else { "c2pa.created" },
             "digitalSourceType": source_type,
             "softwareAgent": agent,
         });
@@ -123,6 +131,11 @@ fn context() -> Result<c2pa::Context, ProvenanceError> {
 /// source type IRI and the model as `softwareAgent`) and, when given, a `c2pa.soft-binding`.
 /// The signature is verified right after signing (c2pa-rs `verify_after_sign`).
 ///
+/// When `parent` (the provider's original file, same MIME type) carries a C2PA manifest, that
+/// history is kept (C2PA 2.2 §10.3 ingredients): the parent becomes a `parentOf` ingredient, the
+/// manifest starts with `c2pa.opened` of it and records `c2pa.edited` with
+/// `compositeWithTrainedAlgorithmicMedia` instead of `c2pa.created`.
+///
 /// # Errors
 /// [`ProvenanceError::InvalidRequest`] for an empty model or bad source type,
 /// [`ProvenanceError::UnsupportedFormat`] when c2pa-rs can't embed into `mime`, and
@@ -132,6 +145,7 @@ pub fn sign_media(
     mime: &str,
     request: &ManifestRequest,
     identity: &SigningIdentity,
+    parent: Option<&[u8]>,
 ) -> Result<SignedMedia, ProvenanceError> {
     if !c2pa::Builder::supported_mime_types()
         .iter()
@@ -139,10 +153,22 @@ pub fn sign_media(
     {
         return Err(ProvenanceError::UnsupportedFormat(mime.to_owned()));
     }
-    let definition = request.definition(mime)?;
+    let parent = parent.filter(|p| has_manifest(p, mime));
+    let definition = request.definition(mime, parent.is_some())?;
     let mut builder = c2pa::Builder::from_context(context()?)
         .with_definition(definition.to_string().as_str())
         .map_err(ProvenanceError::Signing)?;
+    if let Some(p) = parent {
+        let title = request.title.clone().unwrap_or_else(|| "original".into());
+        builder
+            .add_ingredient_from_stream(
+                json!({ "title": title, "relationship": "parentOf" }).to_string(),
+                mime,
+                &mut Cursor::new(p),
+            )
+            .map_err(ProvenanceError::Signing)?;
+        builder.set_intent(c2pa::BuilderIntent::Edit);
+    }
     let mut source = Cursor::new(input);
     let mut dest = Cursor::new(Vec::with_capacity(input.len() + 32 * 1024));
     let manifest_store = builder
@@ -160,4 +186,14 @@ pub fn sign_media(
         manifest_label,
         manifest_store,
     })
+}
+
+/// Whether `bytes` carry a C2PA manifest store that c2pa-rs can read (valid or not).
+fn has_manifest(bytes: &[u8], mime: &str) -> bool {
+    match context() {
+        Ok(ctx) => c2pa::Reader::from_context(ctx)
+            .with_stream(mime, Cursor::new(bytes))
+            .is_ok(),
+        Err(_) => false,
+    }
 }

@@ -37,7 +37,7 @@ fn dev_identity_signs_valid_manifest_trusted_with_its_ca() {
     let dir = tempfile::tempdir().unwrap();
     let paths = generate_dev_identity(dir.path(), "Hallmark Test").unwrap();
     let id = SigningIdentity::from_pem_files(&paths.chain, &paths.key).unwrap();
-    let signed = sign_media(&png(), "image/png", &request(), &id).unwrap();
+    let signed = sign_media(&png(), "image/png", &request(), &id, None).unwrap();
     assert!(signed.manifest_label.starts_with("urn:c2pa:"));
     assert!(!signed.manifest_store.is_empty());
 
@@ -87,7 +87,7 @@ fn tampered_pixels_are_invalid_and_plain_files_have_no_manifest() {
     let dir = tempfile::tempdir().unwrap();
     let paths = generate_dev_identity(dir.path(), "Hallmark Test").unwrap();
     let id = SigningIdentity::from_pem_files(&paths.chain, &paths.key).unwrap();
-    let mut signed = sign_media(&png(), "image/png", &request(), &id)
+    let mut signed = sign_media(&png(), "image/png", &request(), &id, None)
         .unwrap()
         .bytes;
     // Flip a byte inside the IDAT payload (the last chunk before IEND).
@@ -120,6 +120,41 @@ fn rejects_mismatched_key_and_bad_requests() {
     let id = SigningIdentity::from_pem_files(&a.chain, &a.key).unwrap();
     let mut req = request();
     req.digital_source_type = "not a term!".into();
-    assert!(sign_media(&png(), "image/png", &req, &id).is_err());
-    assert!(sign_media(b"abc", "text/plain", &request(), &id).is_err());
+    assert!(sign_media(&png(), "image/png", &req, &id, None).is_err());
+    assert!(sign_media(b"abc", "text/plain", &request(), &id, None).is_err());
+}
+
+#[test]
+fn signing_a_signed_file_keeps_its_manifest_as_parent_ingredient() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = generate_dev_identity(dir.path(), "Hallmark Test").unwrap();
+    let id = SigningIdentity::from_pem_files(&paths.chain, &paths.key).unwrap();
+    let first = sign_media(&png(), "image/png", &request(), &id, None).unwrap();
+    // Re-sign (the service would re-encode watermarked pixels; the manifest travels as parent).
+    let second = sign_media(&png(), "image/png", &request(), &id, Some(&first.bytes)).unwrap();
+    let report = verify_media(&second.bytes, "image/png", &TrustConfig::default()).unwrap();
+    assert_eq!(
+        report.validation_state,
+        Some(ValidationState::Valid),
+        "{report:#?}"
+    );
+    assert_eq!(
+        report.actions,
+        vec!["c2pa.opened".to_string(), "c2pa.edited".to_string()]
+    );
+    assert_eq!(
+        report.digital_source_type.as_deref(),
+        Some("http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia")
+    );
+    assert_eq!(report.ingredients.len(), 1);
+    assert_eq!(report.ingredients[0].relationship, "ParentOf");
+    assert_eq!(
+        report.ingredients[0].active_manifest.as_deref(),
+        Some(first.manifest_label.as_str())
+    );
+    // A parent without a manifest is not an ingredient: plain generated media is "created".
+    let plain = sign_media(&png(), "image/png", &request(), &id, Some(&png())).unwrap();
+    let report = verify_media(&plain.bytes, "image/png", &TrustConfig::default()).unwrap();
+    assert_eq!(report.actions, vec!["c2pa.created".to_string()]);
+    assert!(report.ingredients.is_empty());
 }

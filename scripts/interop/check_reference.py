@@ -6,7 +6,10 @@ Usage: check_reference.py ORIGINAL SIGNED [ORIGINAL SIGNED ...]
 For each signed file, the reference reader (c2pa-python, which bundles c2pa-rs) must report:
 a validation state of Valid or Trusted, `claimSignature.validated` among the active manifest's
 success codes, and a `c2pa.created` action with digitalSourceType trainedAlgorithmicMedia.
-For images, the PSNR of signed vs original must be >= 38 dB. Exits non-zero on any failure.
+When the original itself carried a C2PA manifest, the signed file must instead record
+`c2pa.edited` with compositeWithTrainedAlgorithmicMedia and show the original as a `parentOf`
+ingredient. For images, the PSNR of signed vs original must be >= 38 dB. Exits non-zero on any
+failure.
 """
 import json
 import math
@@ -18,6 +21,7 @@ from PIL import Image
 import c2pa
 
 TRAINED = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+COMPOSITE = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"
 IMAGE_EXT = (".jpg", ".jpeg", ".png", ".webp")
 
 
@@ -30,7 +34,16 @@ def psnr(a_path, b_path):
     return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
 
 
+def has_manifest(path):
+    try:
+        with c2pa.Reader(path) as reader:
+            return bool(json.loads(reader.json()).get("active_manifest"))
+    except Exception:  # no manifest, or unreadable: not a parent with provenance
+        return False
+
+
 def check(original, signed):
+    parent = has_manifest(original)
     with c2pa.Reader(signed) as reader:
         store = json.loads(reader.json())
     state = store.get("validation_state")
@@ -48,7 +61,14 @@ def check(original, signed):
         problems.append(f"validation_state={state} failures={failure}")
     if "claimSignature.validated" not in success:
         problems.append(f"claimSignature.validated missing (success={success})")
-    if not created or created[0].get("digitalSourceType") != TRAINED:
+    if parent:
+        edited = [a for a in actions if a.get("action") == "c2pa.edited"]
+        ingredients = active.get("ingredients", [])
+        if not edited or edited[0].get("digitalSourceType") != COMPOSITE:
+            problems.append(f"no c2pa.edited with compositeWithTrainedAlgorithmicMedia: {actions}")
+        if not any(i.get("relationship") == "parentOf" for i in ingredients):
+            problems.append(f"original not kept as parentOf ingredient: {ingredients}")
+    elif not created or created[0].get("digitalSourceType") != TRAINED:
         problems.append(f"no c2pa.created with trainedAlgorithmicMedia: {actions}")
     line = f"{signed}: state={state} alg={active.get('signature_info', {}).get('alg')} generator={active.get('claim_generator_info', [{}])[0].get('name')}"
     if signed.lower().endswith(IMAGE_EXT):
@@ -56,6 +76,8 @@ def check(original, signed):
         line += f" psnr={q:.2f}dB"
         if q < 38.0:
             problems.append(f"PSNR {q:.2f} dB < 38 dB")
+    if parent:
+        line += " parentOf-ingredient"
     print(line + (" FAIL: " + "; ".join(problems) if problems else " OK"))
     return not problems
 

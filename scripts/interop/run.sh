@@ -45,8 +45,12 @@ PY
   lame --quiet -b 128 "$wav" "$work/speech.mp3"; mp3="$work/speech.mp3"
 fi
 
+inputs=("$photo" "$png" "$wav" "$mp3")
+# A C2PA-signed original: its manifest must survive as a parentOf ingredient.
+signed_input="${HALLMARK_CORPUS:-$repo/../shared/corpus}/c2pa/jpeg/ai-es256.jpg"
+[ -f "$signed_input" ] && inputs+=("$signed_input")
 pairs=()
-for f in "$photo" "$png" "$wav" "$mp3"; do
+for f in "${inputs[@]}"; do
   ext="${f##*.}"
   out="$work/signed-$(basename "${f%.*}").$ext"
   "$bin" sign "$f" -o "$out" --generator interop-test --model interop-model --model-version 1.0 >/dev/null

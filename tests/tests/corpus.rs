@@ -225,3 +225,41 @@ fn c2pa_corpus_matches_oracle_through_the_api() {
     );
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
+
+#[test]
+fn signing_c2pa_signed_media_keeps_its_history() {
+    let Some(root) = corpus() else {
+        eprintln!("../shared/corpus absent: provenance chain is covered by provenance/tests");
+        return;
+    };
+    let s = Server::start(Backend::Sqlite, &[]).unwrap();
+    for name in [
+        "jpeg/CA.jpg",
+        "jpeg/ai-es256.jpg",
+        "png/ai-es256-large.png",
+        "audio/sample1_signed.wav",
+    ] {
+        let bytes = std::fs::read(root.join("c2pa").join(name)).unwrap();
+        let resp = s.sign(&bytes, &json!({"model": "upscaler-x", "generator": "acme"}));
+        assert_eq!(
+            resp.status,
+            200,
+            "{name}: {}",
+            String::from_utf8_lossy(&resp.body)
+        );
+        let r = s.verify(&resp.body).json();
+        let c = &r["c2pa"];
+        assert_eq!(c["validation_state"], "Valid", "{name}: {c:#}");
+        assert_eq!(
+            c["actions"],
+            json!(["c2pa.opened", "c2pa.edited"]),
+            "{name}"
+        );
+        assert_eq!(c["ingredients"][0]["relationship"], "ParentOf", "{name}");
+        assert!(
+            c["ingredients"][0]["active_manifest"].is_string(),
+            "{name}: {c:#}"
+        );
+        assert_eq!(r["watermark"]["detected"], true, "{name}");
+    }
+}

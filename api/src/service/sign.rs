@@ -114,13 +114,12 @@ pub async fn sign(
     let req = request.clone();
     let signed = blocking(move || {
         let marked = watermark_and_encode(&st, &bytes, format, payload)?;
-        hallmark_provenance::sign_media(&marked, format.mime(), &req, &st.identity).map_err(|e| {
-            match e {
+        hallmark_provenance::sign_media(&marked, format.mime(), &req, &st.identity, Some(&bytes))
+            .map_err(|e| match e {
                 ProvenanceError::InvalidRequest(m) => ApiError::InvalidRequest(m),
                 ProvenanceError::UnsupportedFormat(m) => ApiError::UnsupportedMedia(m),
                 other => ApiError::internal(other),
-            }
-        })
+            })
     })
     .await?;
 
