@@ -35,6 +35,9 @@ pub enum ApiError {
     /// Media too small to carry a watermark.
     #[error("{0}")]
     MediaTooSmall(String),
+    /// The request body did not arrive in time.
+    #[error("the request body did not arrive within {0} s")]
+    RequestTimeout(u64),
     /// Resource not found.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -93,6 +96,11 @@ impl ApiError {
                 "Media too small to watermark",
             ),
             Self::NotFound(_) => ("not_found", StatusCode::NOT_FOUND, "Not found"),
+            Self::RequestTimeout(_) => (
+                "request_timeout",
+                StatusCode::REQUEST_TIMEOUT,
+                "Request timeout",
+            ),
             Self::Overloaded => ("overloaded", StatusCode::SERVICE_UNAVAILABLE, "Overloaded"),
             Self::Internal(_) => (
                 "internal",

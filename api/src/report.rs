@@ -144,7 +144,14 @@ pub fn verdict(
         }
         None => {
             if let Some(e) = &c2pa.read_error {
-                if e.code != "no_manifest" {
+                // A manifest store that is there but broken is tampering evidence.
+                if matches!(
+                    e.code.as_str(),
+                    "invalid_jumbf" | "unknown_signature_algorithm"
+                ) {
+                    label = "tampered";
+                    reasons.push(format!("C2PA manifest is corrupt: {}", e.code));
+                } else if e.code != "no_manifest" {
                     reasons.push(format!("C2PA manifest unreadable: {}", e.code));
                 }
             }

@@ -26,32 +26,38 @@ pub struct SandboxLimits {
 /// Largest report the parent accepts from the child.
 const MAX_REPORT_BYTES: usize = 16 * 1024 * 1024;
 
-/// Validates `bytes` (MIME `format`) in a child process. Falls back to nothing: any failure to
-/// run the child is reported as `read_error.code = "resource_limit"` or `"read_failed"`.
+/// Validates `bytes` (MIME `format`) in a child process. A child that exceeds its limits
+/// yields a report with `read_error.code = "resource_limit"`.
+///
+/// # Errors
+/// When the validator can't be run at all (a server fault: no report is better than a wrong one).
 pub async fn verify_sandboxed(
     bytes: &[u8],
     format: &str,
     trust: &TrustConfig,
     limits: &SandboxLimits,
-) -> C2paReport {
+) -> Result<C2paReport, String> {
     verify_sandboxed_with(bytes, None, format, trust, limits).await
 }
 
 /// Like [`verify_sandboxed`], validating `manifest_store` (a stored JUMBF manifest store)
 /// against `bytes` instead of the manifest embedded in them, when given.
+///
+/// # Errors
+/// See [`verify_sandboxed`].
 pub async fn verify_sandboxed_with(
     bytes: &[u8],
     manifest_store: Option<&[u8]>,
     format: &str,
     trust: &TrustConfig,
     limits: &SandboxLimits,
-) -> C2paReport {
+) -> Result<C2paReport, String> {
     match run_child(bytes, manifest_store, format, trust, limits).await {
-        Ok(r) => r,
-        Err(ChildFailure::Limit(msg)) => C2paReport::from_read_error("resource_limit", msg),
+        Ok(r) => Ok(r),
+        Err(ChildFailure::Limit(msg)) => Ok(C2paReport::from_read_error("resource_limit", msg)),
         Err(ChildFailure::Other(msg)) => {
             tracing::error!(%msg, "c2pa sandbox failure");
-            C2paReport::from_read_error("read_failed", "manifest validation failed")
+            Err(msg)
         }
     }
 }
@@ -68,7 +74,14 @@ async fn run_child(
     trust: &TrustConfig,
     limits: &SandboxLimits,
 ) -> Result<C2paReport, ChildFailure> {
-    let exe = std::env::current_exe().map_err(|e| ChildFailure::Other(e.to_string()))?;
+    // /proc/self/exe still runs this very binary after the file on disk was replaced or
+    // deleted (an in-place upgrade); current_exe() would name the new or missing file.
+    let proc_exe = std::path::Path::new("/proc/self/exe");
+    let exe = if proc_exe.exists() {
+        proc_exe.to_path_buf()
+    } else {
+        std::env::current_exe().map_err(|e| ChildFailure::Other(e.to_string()))?
+    };
     let trust_json = serde_json::to_vec(trust).map_err(|e| ChildFailure::Other(e.to_string()))?;
     let mut child = tokio::process::Command::new(exe)
         .args([

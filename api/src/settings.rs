@@ -40,8 +40,11 @@ pub struct ServerSettings {
     pub workers: usize,
     /// Largest accepted upload in bytes (413 beyond).
     pub max_upload_bytes: usize,
-    /// Most sign/verify jobs processed at once; more wait, then get 503 `overloaded`.
+    /// Most sign/verify jobs processed at once; more wait, then get 503 `overloaded`. With
+    /// `limits.max_pixels`, this bounds memory: budget ~25 bytes per pixel per job.
     pub max_concurrent_jobs: usize,
+    /// Seconds a client has to send its whole request body (408 beyond).
+    pub upload_timeout_seconds: u64,
 }
 
 /// `[storage]`

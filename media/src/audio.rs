@@ -54,6 +54,26 @@ pub fn decode_audio(
     format: MediaFormat,
     limits: &Limits,
 ) -> Result<AudioClip, MediaError> {
+    // Third-party demuxers/decoders on hostile input: a panic inside them is a corrupt file.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        decode_audio_inner(bytes, format, limits)
+    }))
+    .unwrap_or_else(|_| {
+        Err(MediaError::Corrupt {
+            format: format.mime(),
+            detail: "the decoder rejected the stream".into(),
+        })
+    })
+}
+
+/// Lowest and highest sample rates accepted, Hz.
+pub const SAMPLE_RATE_RANGE: std::ops::RangeInclusive<u32> = 1_000..=768_000;
+
+fn decode_audio_inner(
+    bytes: &[u8],
+    format: MediaFormat,
+    limits: &Limits,
+) -> Result<AudioClip, MediaError> {
     if bytes.len() > limits.max_bytes {
         return Err(MediaError::LimitExceeded(format!(
             "{} bytes > {} byte limit",
@@ -97,6 +117,12 @@ pub fn decode_audio(
     let track_id = track.id;
     let params = track.codec_params.clone();
     let declared_rate = params.sample_rate.unwrap_or(0);
+    if params.sample_rate.is_some() && !SAMPLE_RATE_RANGE.contains(&declared_rate) {
+        return Err(MediaError::Corrupt {
+            format: format.mime(),
+            detail: format!("sample rate {declared_rate} Hz outside 1–768 kHz"),
+        });
+    }
     if let Some(ch) = params.channels {
         if ch.count() > limits.max_channels {
             return Err(MediaError::LimitExceeded(format!(
@@ -165,6 +191,12 @@ pub fn decode_audio(
             )));
         }
         if channels.is_empty() {
+            if !SAMPLE_RATE_RANGE.contains(&spec.rate) {
+                return Err(MediaError::Corrupt {
+                    format: format.mime(),
+                    detail: format!("sample rate {} Hz outside 1–768 kHz", spec.rate),
+                });
+            }
             channels = vec![Vec::new(); n_ch];
             sample_rate = spec.rate;
         } else if channels.len() != n_ch || sample_rate != spec.rate {

@@ -41,6 +41,23 @@ pub fn decode_image(
     format: MediaFormat,
     limits: &Limits,
 ) -> Result<DecodedImage, MediaError> {
+    // Third-party decoders on hostile input: a panic inside them is a corrupt file.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        decode_image_inner(bytes, format, limits)
+    }))
+    .unwrap_or_else(|_| {
+        Err(MediaError::Corrupt {
+            format: format.mime(),
+            detail: "the decoder rejected the image".into(),
+        })
+    })
+}
+
+fn decode_image_inner(
+    bytes: &[u8],
+    format: MediaFormat,
+    limits: &Limits,
+) -> Result<DecodedImage, MediaError> {
     if bytes.len() > limits.max_bytes {
         return Err(MediaError::LimitExceeded(format!(
             "{} bytes > {} byte limit",

@@ -8,7 +8,7 @@ mod error;
 mod image_io;
 mod sniff;
 
-pub use audio::{decode_audio, encode_mp3, encode_wav, AudioClip};
+pub use audio::{decode_audio, encode_mp3, encode_wav, AudioClip, SAMPLE_RATE_RANGE};
 pub use error::MediaError;
 pub use image_io::{decode_image, encode_image, DecodedImage};
 pub use sniff::{sniff, MediaFormat, MediaKind};
@@ -32,7 +32,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_bytes: 64 * 1024 * 1024,
-            max_pixels: 100_000_000,
+            max_pixels: 50_000_000,
             max_dimension: 20_000,
             max_audio_seconds: 600.0,
             max_channels: 8,

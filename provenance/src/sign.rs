@@ -9,6 +9,16 @@ use crate::{
     digital_source_type_iri, ProvenanceError, SigningIdentity, DIGITAL_SOURCE_TYPE_PREFIX,
 };
 
+/// IPTC digital source types Hallmark will sign: it signs generated media, so capture types
+/// (`digitalCapture`, ...) and IRIs outside the IPTC vocabulary are refused.
+pub const SIGNABLE_SOURCE_TYPES: [&str; 5] = [
+    "trainedAlgorithmicMedia",
+    "compositeWithTrainedAlgorithmicMedia",
+    "algorithmicMedia",
+    "compositeSynthetic",
+    "algorithmicallyEnhanced",
+];
+
 /// The claim generator name written into every manifest Hallmark signs.
 pub const CLAIM_GENERATOR: &str = "Hallmark";
 
@@ -67,6 +77,15 @@ impl ManifestRequest {
                     self.digital_source_type
                 ))
             })?;
+        let term = source_type.trim_start_matches(DIGITAL_SOURCE_TYPE_PREFIX);
+        if !source_type.starts_with(DIGITAL_SOURCE_TYPE_PREFIX)
+            || !SIGNABLE_SOURCE_TYPES.contains(&term)
+        {
+            return Err(ProvenanceError::InvalidRequest(format!(
+                "digital_source_type must be one of {} (Hallmark signs generated media)",
+                SIGNABLE_SOURCE_TYPES.join(", ")
+            )));
+        }
         // Generated content laid over media that already has provenance is a composite.
         if edit && source_type.ends_with("/trainedAlgorithmicMedia") {
             source_type =

@@ -145,3 +145,96 @@ fn c2pa_validation_is_bounded_by_the_sandbox() {
     assert_eq!(r["c2pa"]["read_error"]["code"], "resource_limit", "{r:#}");
     assert_eq!(r["watermark"]["detected"], false);
 }
+
+/// A 16-bit mono WAV of silence-ish samples with an arbitrary (possibly invalid) sample rate.
+fn wav_with_rate(rate: u32) -> Vec<u8> {
+    let samples: Vec<i16> = (0..8000).map(|i| ((i % 50) as i16 - 25) * 100).collect();
+    let data_len = (samples.len() * 2) as u32;
+    let mut v = Vec::new();
+    v.extend_from_slice(b"RIFF");
+    v.extend_from_slice(&(36 + data_len).to_le_bytes());
+    v.extend_from_slice(b"WAVEfmt ");
+    v.extend_from_slice(&16u32.to_le_bytes());
+    v.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    v.extend_from_slice(&1u16.to_le_bytes()); // mono
+    v.extend_from_slice(&rate.to_le_bytes());
+    v.extend_from_slice(&rate.wrapping_mul(2).to_le_bytes());
+    v.extend_from_slice(&2u16.to_le_bytes());
+    v.extend_from_slice(&16u16.to_le_bytes());
+    v.extend_from_slice(b"data");
+    v.extend_from_slice(&data_len.to_le_bytes());
+    for s in samples {
+        v.extend_from_slice(&s.to_le_bytes());
+    }
+    v
+}
+
+#[test]
+fn hostile_requests_found_by_qa_get_clean_4xx() {
+    let s = Server::start(Backend::Sqlite, &[]).unwrap();
+    let key = s.admin_key.clone();
+    let meta = json!({"model": "m"}).to_string();
+    // Multipart body without its closing boundary: rejected at once, not left hanging.
+    let body =
+        b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a\"\r\n\r\nabc\r\n";
+    s.post_raw(
+        "/v1/verify",
+        Some(&key),
+        "multipart/form-data; boundary=B",
+        body,
+    )
+    .assert_problem(400, "invalid_request");
+    // WAV headers with a zero or absurd sample rate: never a 500.
+    for rate in [0u32, 500, 800_000, u32::MAX] {
+        let wav = wav_with_rate(rate);
+        let v = s.verify(&wav);
+        assert!(
+            matches!(v.status, 415 | 422),
+            "verify rate {rate}: {} {}",
+            v.status,
+            String::from_utf8_lossy(&v.body)
+        );
+        let g = s.post_multipart(
+            "/v1/sign",
+            Some(&key),
+            &[
+                ("file", Some("a"), &wav),
+                ("metadata", None, meta.as_bytes()),
+            ],
+        );
+        assert!(
+            matches!(g.status, 415 | 422),
+            "sign rate {rate}: {} {}",
+            g.status,
+            String::from_utf8_lossy(&g.body)
+        );
+    }
+    // Paging past i64.
+    s.get("/v1/audit/entries?after=9223372036854775808", Some(&key))
+        .assert_problem(400, "invalid_request");
+    // Scope is checked before the body is parsed.
+    let verifier = s.create_key("verify");
+    s.post_raw("/v1/decisions", Some(&verifier), "application/json", b"{")
+        .assert_problem(403, "insufficient_scope");
+    s.post_raw("/v1/generate", Some(&verifier), "application/json", b"[]")
+        .assert_problem(403, "insufficient_scope");
+    // Generate sizes the watermark can't carry are refused up front.
+    s.post_json(
+        "/v1/generate",
+        Some(&key),
+        &json!({"generator": "cppn-abstract", "width": 64, "height": 64}),
+    )
+    .assert_problem(400, "invalid_request");
+    // Hallmark signs generated media only: a capture source type or a foreign IRI is refused.
+    let png = encode(&photo(256, 256, 5), image::ImageFormat::Png);
+    for dst in ["digitalCapture", "http://evil.example/x"] {
+        let m = json!({"model": "m", "digital_source_type": dst}).to_string();
+        s.post_multipart(
+            "/v1/sign",
+            Some(&key),
+            &[("file", Some("a"), &png), ("metadata", None, m.as_bytes())],
+        )
+        .assert_problem(400, "invalid_request");
+    }
+    assert_eq!(s.get("/healthz", None).status, 200);
+}

@@ -29,6 +29,12 @@ async fn entries(
     page: web::Query<Page>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Audit)?;
+    if page.after > i64::MAX as u64 {
+        return Err(ApiError::InvalidRequest(format!(
+            "after must be at most {}",
+            i64::MAX
+        )));
+    }
     if page.limit == 0 || page.limit > 1000 {
         return Err(ApiError::InvalidRequest(
             "limit must be between 1 and 1000".into(),

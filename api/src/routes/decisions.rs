@@ -10,10 +10,11 @@ use crate::state::AppState;
 async fn create(
     state: web::Data<AppState>,
     caller: Caller,
-    body: web::Json<DecisionRequest>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Moderate)?;
-    let out = service::decide(&state, body.into_inner(), &caller.key_id).await?;
+    let req: DecisionRequest = super::parse_json(&body)?;
+    let out = service::decide(&state, req, &caller.key_id).await?;
     Ok(HttpResponse::Created().json(out))
 }
 

@@ -11,10 +11,11 @@ use crate::state::AppState;
 async fn generate(
     state: web::Data<AppState>,
     caller: Caller,
-    body: web::Json<GenerateBody>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Sign)?;
-    let out = service::generate(&state, body.into_inner(), &caller.key_id).await?;
+    let req: GenerateBody = super::parse_json(&body)?;
+    let out = service::generate(&state, req, &caller.key_id).await?;
     Ok(HttpResponse::Ok()
         .content_type(out.format.mime())
         .insert_header(("Hallmark-Asset-Id", out.asset_id.clone()))

@@ -21,3 +21,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     audit::configure(cfg);
     manifests::configure(cfg);
 }
+
+/// Parses a JSON body after authentication and authorisation (so a caller without the scope
+/// gets 403, not body-parsing details). Bodies over 64 KiB are refused.
+///
+/// # Errors
+/// `InvalidRequest` for oversize or malformed JSON.
+pub fn parse_json<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+) -> Result<T, crate::error::ApiError> {
+    if body.len() > 64 * 1024 {
+        return Err(crate::error::ApiError::InvalidRequest(
+            "JSON body larger than 64 KiB".into(),
+        ));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| crate::error::ApiError::InvalidRequest(format!("invalid JSON body: {e}")))
+}

@@ -15,7 +15,14 @@ async fn sign(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Sign)?;
-    let upload = read_upload(&req, payload, state.settings.server.max_upload_bytes, false).await?;
+    let upload = read_upload(
+        &req,
+        payload,
+        state.settings.server.max_upload_bytes,
+        false,
+        std::time::Duration::from_secs(state.settings.server.upload_timeout_seconds),
+    )
+    .await?;
     let file = upload
         .file
         .ok_or_else(|| ApiError::InvalidRequest("missing multipart field 'file'".into()))?;

@@ -1,6 +1,10 @@
-//! Reading uploads: multipart fields or a raw body, never past the configured size limit.
+//! Reading uploads: multipart fields or a raw body, never past the configured size limit and
+//! never for longer than the configured upload timeout.
+
+use std::time::Duration;
 
 use actix_multipart::Multipart;
+use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest};
 use futures_util::StreamExt as _;
 
@@ -15,22 +19,59 @@ pub struct Upload {
     pub metadata: Option<String>,
 }
 
-fn is_multipart(req: &HttpRequest) -> bool {
-    req.headers()
-        .get(actix_web::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/"))
+/// Multipart framing allowance on top of the file size limit.
+const FRAMING: usize = 64 * 1024;
+
+fn multipart_boundary(req: &HttpRequest) -> Option<String> {
+    let ct = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)?
+        .to_str()
+        .ok()?;
+    if !ct.to_ascii_lowercase().starts_with("multipart/") {
+        return None;
+    }
+    let idx = ct.to_ascii_lowercase().find("boundary=")?;
+    let b = ct[idx + "boundary=".len()..].split(';').next()?.trim();
+    Some(b.trim_matches('"').to_owned())
+}
+
+async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, ApiError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::InvalidRequest(format!("reading body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// Reads a multipart form (`file`, `metadata`) or, when `allow_raw` and the request is not
-/// multipart, the raw body as the file.
+/// multipart, the raw body as the file. The body is buffered (bounded) before parsing, so a
+/// form without its closing boundary is rejected at once instead of waiting for more data.
 ///
 /// # Errors
-/// `PayloadTooLarge` past `limit` bytes (checked while streaming, before buffering more);
-/// `InvalidRequest` for a malformed form, an unknown or repeated field, or a non-UTF-8 metadata.
+/// `PayloadTooLarge` past `limit` bytes (checked while streaming); `RequestTimeout` when the
+/// body does not arrive within `timeout`; `InvalidRequest` for a malformed form, an unknown or
+/// repeated field, or a non-UTF-8 metadata.
 pub async fn read_upload(
     req: &HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
+    limit: usize,
+    allow_raw: bool,
+    timeout: Duration,
+) -> Result<Upload, ApiError> {
+    match tokio::time::timeout(timeout, read_upload_inner(req, payload, limit, allow_raw)).await {
+        Ok(r) => r,
+        Err(_) => Err(ApiError::RequestTimeout(timeout.as_secs())),
+    }
+}
+
+async fn read_upload_inner(
+    req: &HttpRequest,
+    payload: web::Payload,
     limit: usize,
     allow_raw: bool,
 ) -> Result<Upload, ApiError> {
@@ -40,34 +81,34 @@ pub async fn read_upload(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok())
     {
-        // Multipart framing adds a little; allow 64 KiB of it.
-        if len > limit.saturating_add(64 * 1024) {
+        if len > limit.saturating_add(FRAMING) {
             return Err(ApiError::PayloadTooLarge { limit });
         }
     }
-    if !is_multipart(req) {
+    let Some(boundary) = multipart_boundary(req) else {
         if !allow_raw {
             return Err(ApiError::InvalidRequest(
                 "expected multipart/form-data with a 'file' part".into(),
             ));
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = payload.next().await {
-            let chunk =
-                chunk.map_err(|e| ApiError::InvalidRequest(format!("reading body: {e}")))?;
-            if body.len() + chunk.len() > limit {
-                return Err(ApiError::PayloadTooLarge { limit });
-            }
-            body.extend_from_slice(&chunk);
-        }
         return Ok(Upload {
-            file: Some(body),
+            file: Some(read_body(payload, limit).await?),
             metadata: None,
         });
+    };
+    let body = read_body(payload, limit.saturating_add(FRAMING)).await?;
+    let closing = format!("--{boundary}--");
+    if boundary.is_empty() || !body.windows(closing.len()).any(|w| w == closing.as_bytes()) {
+        return Err(ApiError::InvalidRequest(
+            "malformed multipart body: missing the closing boundary".into(),
+        ));
     }
-    let mut form = Multipart::new(req.headers(), payload);
+    let stream = futures_util::stream::iter([Ok::<Bytes, actix_web::error::PayloadError>(
+        Bytes::from(body),
+    )]);
+    let mut form = Multipart::new(req.headers(), stream);
     let mut upload = Upload::default();
-    let mut total = 0usize;
+    let mut file_bytes = 0usize;
     while let Some(field) = form.next().await {
         let mut field = field
             .map_err(|e| ApiError::InvalidRequest(format!("malformed multipart body: {e}")))?;
@@ -76,14 +117,13 @@ pub async fn read_upload(
         while let Some(chunk) = field.next().await {
             let chunk = chunk
                 .map_err(|e| ApiError::InvalidRequest(format!("malformed multipart body: {e}")))?;
-            total += chunk.len();
-            if total > limit {
-                return Err(ApiError::PayloadTooLarge { limit });
-            }
             data.extend_from_slice(&chunk);
         }
         match name.as_str() {
-            "file" if upload.file.is_none() => upload.file = Some(data),
+            "file" if upload.file.is_none() => {
+                file_bytes = data.len();
+                upload.file = Some(data)
+            }
             "metadata" if upload.metadata.is_none() => {
                 upload.metadata =
                     Some(String::from_utf8(data).map_err(|_| {
@@ -101,6 +141,9 @@ pub async fn read_upload(
                 )))
             }
         }
+    }
+    if file_bytes > limit {
+        return Err(ApiError::PayloadTooLarge { limit });
     }
     Ok(upload)
 }

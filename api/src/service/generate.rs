@@ -18,10 +18,10 @@ pub struct GenerateBody {
     /// Seed; the same seed renders the same image. Default: random.
     #[serde(default)]
     pub seed: Option<u64>,
-    /// Width in pixels (16–2048, default 512).
+    /// Width in pixels (128–2048, default 512).
     #[serde(default = "default_side")]
     pub width: u32,
-    /// Height in pixels (16–2048, default 512).
+    /// Height in pixels (128–2048, default 512).
     #[serde(default = "default_side")]
     pub height: u32,
     /// Title recorded in the manifest.
@@ -47,6 +47,13 @@ pub async fn generate(
         .generators
         .clone()
         .ok_or(ApiError::NotFound("generator"))?;
+    // The generator renders 16–2048 px; the watermark needs at least 128 px a side.
+    if !(128..=2048).contains(&body.width) || !(128..=2048).contains(&body.height) {
+        return Err(ApiError::InvalidRequest(format!(
+            "width and height must be between 128 and 2048 pixels (got {}x{})",
+            body.width, body.height
+        )));
+    }
     let seed = match body.seed {
         Some(s) => s,
         None => {

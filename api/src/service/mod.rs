@@ -49,6 +49,7 @@ fn detector_error(e: hallmark_detectors::DetectorError) -> ApiError {
     match e {
         hallmark_detectors::DetectorError::Overloaded
         | hallmark_detectors::DetectorError::Timeout => ApiError::Overloaded,
+        hallmark_detectors::DetectorError::InvalidInput(m) => ApiError::UnsupportedMedia(m),
         other => ApiError::internal(other),
     }
 }

@@ -42,7 +42,7 @@ async fn c2pa_report(
     bytes: &Arc<Vec<u8>>,
     manifest_store: Option<Vec<u8>>,
     format: MediaFormat,
-) -> C2paReport {
+) -> Result<C2paReport, ApiError> {
     let c = &state.settings.c2pa;
     let timeout = Duration::from_secs(c.timeout_seconds.max(1));
     if c.sandbox {
@@ -58,6 +58,7 @@ async fn c2pa_report(
             &limits,
         )
         .await
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("C2PA validator unavailable: {e}")))
     } else {
         let (b, trust) = (bytes.clone(), state.trust.clone());
         let mime = format.mime();
@@ -65,12 +66,12 @@ async fn c2pa_report(
             Some(m) => hallmark_provenance::verify_manifest_store(&m, &b, mime, &trust),
             None => hallmark_provenance::verify_media(&b, mime, &trust),
         });
-        match tokio::time::timeout(timeout, job).await {
+        Ok(match tokio::time::timeout(timeout, job).await {
             Ok(Ok(Ok(r))) => r,
             Ok(Ok(Err(e))) => C2paReport::from_read_error("read_failed", e.to_string()),
             Ok(Err(_)) => C2paReport::from_read_error("read_failed", "validator crashed"),
             Err(_) => C2paReport::from_read_error("resource_limit", "validation timed out"),
-        }
+        })
     }
 }
 
@@ -146,6 +147,7 @@ pub async fn analyse(
         }
     };
     let (c2pa, decoded) = tokio::join!(c2pa_report(state, &bytes, None, format), decode);
+    let c2pa = c2pa?;
 
     let (watermark, detectors) = match decoded {
         Ok(None) => (not_checked("unsupported_format"), Vec::new()),
@@ -252,7 +254,7 @@ pub async fn verify(
                 (Some(label), false) => match state.store.get_manifest(label).await? {
                     Some(m) => {
                         let format = hallmark_media::sniff(&bytes).unwrap_or(MediaFormat::Jpeg);
-                        Some(c2pa_report(state, &bytes, Some(m.store_bytes), format).await)
+                        Some(c2pa_report(state, &bytes, Some(m.store_bytes), format).await?)
                     }
                     None => None,
                 },
