@@ -3,7 +3,7 @@
 //! Compiled for this crate's own tests and, for other crates, with the
 //! `testing` cargo feature. Never enable it in production builds.
 //!
-//! ```ignore
+//! ```text
 //! let pg = hallmark_store::testing::TestDatabase::postgres().await?;
 //! let store = hallmark_store::Store::connect(pg.url()).await?;
 //! // ...
