@@ -302,11 +302,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await
             .map_err(|e| anyhow::anyhow!("{} ({})", e, e.code_and_status().0))?;
-            let tmp = output.with_extension("hallmark-tmp");
-            std::fs::write(&tmp, &out.bytes)
-                .with_context(|| format!("writing {}", tmp.display()))?;
-            std::fs::rename(&tmp, &output)
-                .with_context(|| format!("writing {}", output.display()))?;
+            hallmark_api::tools::write_atomic(&output, &out.bytes)?;
             println!("asset {}", out.asset_id);
             println!("manifest {}", out.manifest_label);
             Ok(())
@@ -359,11 +355,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await
             .map_err(|e| anyhow::anyhow!("{} ({})", e, e.code_and_status().0))?;
-            let tmp = output.with_extension("hallmark-tmp");
-            std::fs::write(&tmp, &out.bytes)
-                .with_context(|| format!("writing {}", tmp.display()))?;
-            std::fs::rename(&tmp, &output)
-                .with_context(|| format!("writing {}", output.display()))?;
+            hallmark_api::tools::write_atomic(&output, &out.bytes)?;
             println!("asset {}", out.asset_id);
             println!("manifest {}", out.manifest_label);
             println!("watermark payload {}", out.payload);

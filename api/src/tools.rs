@@ -9,6 +9,17 @@ use serde_json::json;
 use crate::settings::Settings;
 use crate::state::load_watermark_key;
 
+/// Writes `bytes` to a temporary sibling of `path` and renames it into place, so a failure
+/// never leaves a half-written output.
+///
+/// # Errors
+/// I/O failures, naming the path.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = path.with_extension("hallmark-tmp");
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}
+
 fn format_of(bytes: &[u8], path: &Path) -> anyhow::Result<MediaFormat> {
     let f = hallmark_media::sniff(bytes)
         .with_context(|| format!("{}: unrecognised media format", path.display()))?;
@@ -83,9 +94,7 @@ pub fn watermark_embed(
             }
         }
     };
-    let tmp = output.with_extension("hallmark-tmp");
-    std::fs::write(&tmp, out).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, output).with_context(|| format!("writing {}", output.display()))?;
+    write_atomic(output, &out)?;
     Ok(payload)
 }
 

@@ -40,7 +40,7 @@ use std::sync::Arc;
 use crate::code::{self, CODED_BITS};
 use crate::dsp::resample;
 use crate::stats::max_of_n_sf;
-use crate::{Detection, TimeRange, WatermarkError, WatermarkKey, FALSE_POSITIVE_RATE};
+use crate::{Detection, TimeRange, WatermarkError, WatermarkKey};
 
 const FS: u32 = 8000;
 /// Frame length and hop at 8 kHz (32 ms).
@@ -577,23 +577,10 @@ pub fn detect(channels: &[Vec<f32>], sample_rate: u32, key: &WatermarkKey) -> De
         }
     }
     let dec = code::decode(&soft_bits);
-    let detected = p_value < FALSE_POSITIVE_RATE && dec.payload.is_some();
-    let ranges = match (detected, dec.payload) {
-        (true, Some(pl)) => {
-            let dur = len as f64 / f64::from(sample_rate);
-            find_ranges(&f, &layout, pl, btheta, bk * OFFSET_STEP, dur)
-        }
-        _ => Vec::new(),
-    };
-    Detection {
-        detected,
-        payload: if detected { dec.payload } else { None },
-        bit_agreement: Some(dec.bit_agreement),
-        p_value,
-        score,
-        too_small: false,
-        ranges,
-    }
+    Detection::decide(&dec, p_value, score, |pl| {
+        let dur = len as f64 / f64::from(sample_rate);
+        find_ranges(&f, &layout, pl, btheta, bk * OFFSET_STEP, dur)
+    })
 }
 
 /// Time ranges of the blocks (and partial blocks at the ends) whose symbols,

@@ -32,7 +32,7 @@ use rustfft::num_complex::Complex;
 use crate::code::{self, CODED_BITS};
 use crate::dsp::{box_mean, fft2};
 use crate::stats::{max_of_n_sf, mean_std_excluding};
-use crate::{Detection, WatermarkError, WatermarkKey, FALSE_POSITIVE_RATE};
+use crate::{Detection, WatermarkError, WatermarkKey};
 
 /// Tile side in pixels.
 pub const TILE: usize = 128;
@@ -384,14 +384,5 @@ pub(crate) fn detect_luma(y: &[f32], w: usize, h: usize, key: &WatermarkKey) -> 
         }
     }
     let dec = code::decode(&soft);
-    let detected = p_value < FALSE_POSITIVE_RATE && dec.payload.is_some();
-    Detection {
-        detected,
-        payload: if detected { dec.payload } else { None },
-        bit_agreement: Some(dec.bit_agreement),
-        p_value,
-        score,
-        too_small: false,
-        ranges: Vec::new(),
-    }
+    Detection::decide(&dec, p_value, score, |_| Vec::new())
 }

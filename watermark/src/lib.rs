@@ -110,6 +110,27 @@ pub struct Detection {
 }
 
 impl Detection {
+    /// The decision shared by both media: detected when the statistical test passes at
+    /// [`FALSE_POSITIVE_RATE`] and the decoded payload's CRC checks; the payload is only
+    /// reported when detected. `ranges` is called only for a detection.
+    pub(crate) fn decide(
+        dec: &code::Decoded,
+        p_value: f64,
+        score: f64,
+        ranges: impl FnOnce(u64) -> Vec<TimeRange>,
+    ) -> Self {
+        let payload = dec.payload.filter(|_| p_value < FALSE_POSITIVE_RATE);
+        Self {
+            detected: payload.is_some(),
+            payload,
+            bit_agreement: Some(dec.bit_agreement),
+            p_value,
+            score,
+            too_small: false,
+            ranges: payload.map(ranges).unwrap_or_default(),
+        }
+    }
+
     pub(crate) fn too_small() -> Self {
         Self {
             detected: false,
