@@ -70,7 +70,7 @@ pub struct SigningSettings {
     pub key_path: String,
     /// Organization (O=) of a generated development identity.
     pub dev_organization: String,
-    /// RFC 3161 time-stamp authority URL; empty = no timestamp.
+    /// RFC 3161 time-stamp authority URL; must be empty (time-stamping is not supported yet).
     pub tsa_url: String,
     /// JPEG quality of signed JPEG output (1–100).
     pub jpeg_quality: u8,

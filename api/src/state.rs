@@ -92,7 +92,15 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 
 fn load_identity(settings: &Settings) -> anyhow::Result<(SigningIdentity, bool, Option<String>)> {
     let s = &settings.signing;
-    let tsa = Some(s.tsa_url.clone()).filter(|u| !u.trim().is_empty());
+    // RFC 3161 time-stamping needs c2pa-rs's HTTP client, which this build leaves out (no
+    // network access from the validator, no SSRF surface); refuse the setting rather than fail
+    // at the first signature.
+    if !s.tsa_url.trim().is_empty() {
+        anyhow::bail!(
+            "signing.tsa_url is set, but RFC 3161 time-stamping is not supported by this build yet"
+        );
+    }
+    let tsa: Option<String> = None;
     if !s.chain_path.trim().is_empty() || !s.key_path.trim().is_empty() {
         let id = SigningIdentity::from_pem_files(Path::new(&s.chain_path), Path::new(&s.key_path))
             .context(
