@@ -160,8 +160,8 @@ enum AuditCommand {
 enum CertsCommand {
     /// Write a development CA and signing certificate (untrusted outside this instance).
     Dev {
-        /// Output directory.
-        #[arg(long, default_value = "./data/signing")]
+        /// Output directory (existing files there are kept).
+        #[arg(long, default_value = "./certs")]
         dir: PathBuf,
         /// Organization (O=) of both certificates.
         #[arg(long, default_value = "Hallmark Development")]
@@ -185,8 +185,10 @@ enum InternalCommand {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("HALLMARK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal as _;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
 }
@@ -217,7 +219,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Certs {
             command: CertsCommand::Dev { dir, organization },
         } => {
+            let existed = dir.join("signing-key.pem").exists();
             let p = hallmark_provenance::generate_dev_identity(&dir, &organization)?;
+            if existed {
+                println!(
+                    "kept the existing development identity in {}",
+                    dir.display()
+                );
+            }
             println!("CA certificate:    {}", p.ca_cert.display());
             println!("signing chain:     {}", p.chain.display());
             println!("signing key:       {}", p.key.display());
@@ -305,6 +314,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             hallmark_api::tools::write_atomic(&output, &out.bytes)?;
             println!("asset {}", out.asset_id);
             println!("manifest {}", out.manifest_label);
+            println!("watermark payload {}", out.payload);
             Ok(())
         }
         Command::Serve => {

@@ -20,9 +20,18 @@ pub struct WatermarkReport {
     /// Why no detection was attempted or possible (`too_small`, `unsupported_format`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_checked: Option<String>,
-    /// Time ranges (seconds) carrying the mark, for audio.
+    /// Time ranges carrying the mark, for audio.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
-    pub ranges: Vec<(f64, f64)>,
+    pub ranges: Vec<TimeRange>,
+}
+
+/// A time range in seconds from the start of the clip.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct TimeRange {
+    /// Start, seconds.
+    pub start_s: f64,
+    /// End, seconds.
+    pub end_s: f64,
 }
 
 /// What the watermark recovered about a file Hallmark signed earlier.

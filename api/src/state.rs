@@ -174,7 +174,7 @@ impl AppState {
                 .context("loading the detector pool (run scripts/fetch-onnxruntime.sh, or set detectors.enabled=false)")?;
             Some(pool)
         } else {
-            tracing::warn!("detectors disabled: reports will carry no detector scores");
+            tracing::info!("detectors disabled: reports will carry no detector scores");
             None
         };
 

@@ -65,6 +65,12 @@ fn decode_image_inner(
             limits.max_bytes
         )));
     }
+    if format == MediaFormat::Jpeg && jpeg_truncated(bytes) {
+        return Err(MediaError::Corrupt {
+            format: format.mime(),
+            detail: "truncated JPEG: the image data ends before its EOI marker".into(),
+        });
+    }
     let Some(fmt) = image_format(format) else {
         return Err(MediaError::Unsupported {
             format: format.mime(),
@@ -115,6 +121,37 @@ fn decode_image_inner(
         format,
         reoriented,
     })
+}
+
+/// Whether a JPEG stops before the end of its image data. The `image` crate's decoder fills a
+/// cut-off scan with grey instead of failing, which would hand a half-image to the watermark
+/// detector and the detectors. Walks the marker segments (ITU-T T.81 §B.1) to the first
+/// start-of-scan — skipping APPn payloads such as an EXIF thumbnail with its own EOI — and then
+/// requires an EOI marker (`FF D9`) after it; inside entropy-coded data `FF` is always followed
+/// by `00` or a restart marker, so the first `FF D9` there is the real end.
+fn jpeg_truncated(b: &[u8]) -> bool {
+    let mut i = 2; // after SOI
+    loop {
+        // Skip fill bytes, then read the marker.
+        while i < b.len() && b[i] == 0xFF && b.get(i + 1) == Some(&0xFF) {
+            i += 1;
+        }
+        if i + 4 > b.len() || b[i] != 0xFF {
+            return true;
+        }
+        let marker = b[i + 1];
+        let len = usize::from(u16::from_be_bytes([b[i + 2], b[i + 3]]));
+        if len < 2 {
+            return true;
+        }
+        let next = i + 2 + len;
+        if marker == 0xDA {
+            return !b
+                .get(next..)
+                .is_some_and(|scan| scan.windows(2).any(|w| w == [0xFF, 0xD9]));
+        }
+        i = next;
+    }
 }
 
 /// Encodes `image` as `format`. JPEG uses `jpeg_quality` (1–100) and drops alpha and 16-bit
@@ -199,5 +236,21 @@ mod tests {
             decode_image(&png[..png.len() / 2], MediaFormat::Png, &Limits::default()),
             Err(MediaError::Corrupt { .. })
         ));
+        // A JPEG cut anywhere in its scan is refused, not decoded half grey.
+        let jpg = encode_image(&img, MediaFormat::Jpeg, 90).unwrap();
+        assert!(decode_image(&jpg, MediaFormat::Jpeg, &Limits::default()).is_ok());
+        for cut in [jpg.len() - 2, jpg.len() * 2 / 3, 40] {
+            assert!(
+                matches!(
+                    decode_image(&jpg[..cut], MediaFormat::Jpeg, &Limits::default()),
+                    Err(MediaError::Corrupt { .. })
+                ),
+                "cut at {cut}"
+            );
+        }
+        // Trailing bytes after EOI are fine.
+        let mut trailing = jpg.clone();
+        trailing.extend_from_slice(b"trailer");
+        assert!(decode_image(&trailing, MediaFormat::Jpeg, &Limits::default()).is_ok());
     }
 }

@@ -98,7 +98,14 @@ fn watermark_report(d: hallmark_watermark::Detection) -> WatermarkReport {
         bit_agreement: d.bit_agreement,
         asset_id: None,
         not_checked: d.too_small.then(|| "too_small".to_string()),
-        ranges: d.ranges.iter().map(|r| (r.start_s, r.end_s)).collect(),
+        ranges: d
+            .ranges
+            .iter()
+            .map(|r| crate::report::TimeRange {
+                start_s: r.start_s,
+                end_s: r.end_s,
+            })
+            .collect(),
     }
 }
 
