@@ -28,8 +28,11 @@ fn bad_uploads_get_problem_json() {
         ],
     )
     .assert_problem(415, "unsupported_media_type");
-    // Corrupt media: a truncated PNG.
+    // Corrupt media: a truncated PNG, a JPEG cut inside its scan (decoders would fill it grey).
     s.verify(&png[..png.len() / 3])
+        .assert_problem(422, "corrupt_media");
+    let jpg = encode(&photo(320, 240, 3), image::ImageFormat::Jpeg);
+    s.verify(&jpg[..jpg.len() * 2 / 3])
         .assert_problem(422, "corrupt_media");
     s.post_multipart(
         "/v1/sign",
