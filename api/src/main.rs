@@ -193,6 +193,20 @@ fn init_tracing() {
         .init();
 }
 
+/// Writes a signed file atomically and prints what identifies it; service errors keep their
+/// stable code in the message.
+fn write_signed(
+    out: Result<service::SignOutput, hallmark_api::error::ApiError>,
+    output: &std::path::Path,
+) -> anyhow::Result<()> {
+    let out = out.map_err(|e| anyhow::anyhow!("{} ({})", e, e.code_and_status().0))?;
+    hallmark_api::tools::write_atomic(output, &out.bytes)?;
+    println!("asset {}", out.asset_id);
+    println!("manifest {}", out.manifest_label);
+    println!("watermark payload {}", out.payload);
+    Ok(())
+}
+
 fn read_input(path: &PathBuf, limit: usize) -> anyhow::Result<Vec<u8>> {
     let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
     if meta.len() > limit as u64 {
@@ -309,13 +323,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
                 "cli",
             )
-            .await
-            .map_err(|e| anyhow::anyhow!("{} ({})", e, e.code_and_status().0))?;
-            hallmark_api::tools::write_atomic(&output, &out.bytes)?;
-            println!("asset {}", out.asset_id);
-            println!("manifest {}", out.manifest_label);
-            println!("watermark payload {}", out.payload);
-            Ok(())
+            .await;
+            write_signed(out, &output)
         }
         Command::Serve => {
             let state = AppState::init(settings).await?;
@@ -363,13 +372,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
                 "cli",
             )
-            .await
-            .map_err(|e| anyhow::anyhow!("{} ({})", e, e.code_and_status().0))?;
-            hallmark_api::tools::write_atomic(&output, &out.bytes)?;
-            println!("asset {}", out.asset_id);
-            println!("manifest {}", out.manifest_label);
-            println!("watermark payload {}", out.payload);
-            Ok(())
+            .await;
+            write_signed(out, &output)
         }
         Command::Verify { file, json } => {
             let bytes = read_input(&file, settings.server.max_upload_bytes)?;
