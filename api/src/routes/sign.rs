@@ -15,17 +15,8 @@ async fn sign(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Sign)?;
-    let upload = read_upload(
-        &req,
-        payload,
-        state.settings.server.max_upload_bytes,
-        false,
-        std::time::Duration::from_secs(state.settings.server.upload_timeout_seconds),
-    )
-    .await?;
-    let file = upload
-        .file
-        .ok_or_else(|| ApiError::InvalidRequest("missing multipart field 'file'".into()))?;
+    let mut upload = read_upload(&req, payload, &state.settings.server, false).await?;
+    let file = upload.take_file()?;
     let metadata: SignMetadata =
         serde_json::from_str(upload.metadata.as_deref().ok_or_else(|| {
             ApiError::InvalidRequest("missing multipart field 'metadata'".into())

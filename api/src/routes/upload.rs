@@ -9,6 +9,7 @@ use actix_web::{web, HttpRequest};
 use futures_util::StreamExt as _;
 
 use crate::error::ApiError;
+use crate::settings::ServerSettings;
 
 /// An upload: the `file` bytes and the optional `metadata` JSON text.
 #[derive(Debug, Default)]
@@ -17,6 +18,18 @@ pub struct Upload {
     pub file: Option<Vec<u8>>,
     /// The `metadata` field, if sent.
     pub metadata: Option<String>,
+}
+
+impl Upload {
+    /// The `file` part, required.
+    ///
+    /// # Errors
+    /// `InvalidRequest` when it was not sent.
+    pub fn take_file(&mut self) -> Result<Vec<u8>, ApiError> {
+        self.file
+            .take()
+            .ok_or_else(|| ApiError::InvalidRequest("missing multipart field 'file'".into()))
+    }
 }
 
 /// Multipart framing allowance on top of the file size limit.
@@ -53,16 +66,19 @@ async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, A
 /// form without its closing boundary is rejected at once instead of waiting for more data.
 ///
 /// # Errors
-/// `PayloadTooLarge` past `limit` bytes (checked while streaming); `RequestTimeout` when the
-/// body does not arrive within `timeout`; `InvalidRequest` for a malformed form, an unknown or
+/// `PayloadTooLarge` past `server.max_upload_bytes` (checked while streaming); `RequestTimeout`
+/// when the body does not arrive within `server.upload_timeout_seconds`; `InvalidRequest` for a malformed form, an unknown or
 /// repeated field, or a non-UTF-8 metadata.
 pub async fn read_upload(
     req: &HttpRequest,
     payload: web::Payload,
-    limit: usize,
+    server: &ServerSettings,
     allow_raw: bool,
-    timeout: Duration,
 ) -> Result<Upload, ApiError> {
+    let (limit, timeout) = (
+        server.max_upload_bytes,
+        Duration::from_secs(server.upload_timeout_seconds),
+    );
     match tokio::time::timeout(timeout, read_upload_inner(req, payload, limit, allow_raw)).await {
         Ok(r) => r,
         Err(_) => Err(ApiError::RequestTimeout(timeout.as_secs())),

@@ -15,17 +15,8 @@ async fn verify(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Verify)?;
-    let upload = read_upload(
-        &req,
-        payload,
-        state.settings.server.max_upload_bytes,
-        true,
-        std::time::Duration::from_secs(state.settings.server.upload_timeout_seconds),
-    )
-    .await?;
-    let file = upload
-        .file
-        .ok_or_else(|| ApiError::InvalidRequest("missing multipart field 'file'".into()))?;
+    let mut upload = read_upload(&req, payload, &state.settings.server, true).await?;
+    let file = upload.take_file()?;
     let report = service::verify(&state, file, &caller.key_id).await?;
     // Serialise through a JSON value, as stored, so the response and GET are byte-identical.
     let body = serde_json::to_value(&report).map_err(ApiError::internal)?;
