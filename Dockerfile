@@ -6,7 +6,7 @@ COPY . .
 RUN scripts/fetch-onnxruntime.sh && cargo build --release --bin hallmark
 
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates && rm -rf /var/lib/apt/lists/* \
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates ffmpeg && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home /var/lib/hallmark hallmark && mkdir -p /var/lib/hallmark/data && chown -R hallmark /var/lib/hallmark
 WORKDIR /var/lib/hallmark
 COPY --from=build /src/target/release/hallmark /usr/local/bin/hallmark

@@ -41,6 +41,10 @@ pub enum ApiError {
     /// Resource not found.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// A service Hallmark depends on for this request (the RFC 3161 time-stamp authority)
+    /// failed; nothing was stored.
+    #[error("{0}")]
+    UpstreamUnavailable(String),
     /// Too much work queued; retry later.
     #[error("the service is overloaded, retry later")]
     Overloaded,
@@ -102,6 +106,11 @@ impl ApiError {
                 "Request timeout",
             ),
             Self::Overloaded => ("overloaded", StatusCode::SERVICE_UNAVAILABLE, "Overloaded"),
+            Self::UpstreamUnavailable(_) => (
+                "timestamp_authority_unavailable",
+                StatusCode::BAD_GATEWAY,
+                "Time-stamp authority unavailable",
+            ),
             Self::Internal(_) => (
                 "internal",
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -50,6 +50,11 @@ enum Command {
         /// Title recorded in the manifest.
         #[arg(long)]
         title: Option<String>,
+        /// Training/data-mining permission recorded in a `c2pa.training-mining` assertion,
+        /// USE=PERMISSION (uses: ai_training, ai_generative_training, ai_inference, data_mining;
+        /// permissions: allowed, notAllowed, constrained). Repeatable.
+        #[arg(long = "training-mining", value_name = "USE=PERMISSION")]
+        training_mining: Vec<String>,
     },
     /// Verify a file (same report as POST /v1/verify; the report is stored).
     Verify {
@@ -166,7 +171,17 @@ enum CertsCommand {
         /// Organization (O=) of both certificates.
         #[arg(long, default_value = "Hallmark Development")]
         organization: String,
+        /// Signature algorithm of both keys: es256 (P-256), es384 (P-384) or ed25519.
+        #[arg(long, value_enum, default_value = "es256")]
+        alg: DevAlg,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DevAlg {
+    Es256,
+    Es384,
+    Ed25519,
 }
 
 #[derive(Subcommand)]
@@ -231,10 +246,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
         } => hallmark_api::sandbox::child_main(&format, memory_bytes, cpu_seconds),
         Command::Certs {
-            command: CertsCommand::Dev { dir, organization },
+            command:
+                CertsCommand::Dev {
+                    dir,
+                    organization,
+                    alg,
+                },
         } => {
             let existed = dir.join("signing-key.pem").exists();
-            let p = hallmark_provenance::generate_dev_identity(&dir, &organization)?;
+            let alg = match alg {
+                DevAlg::Es256 => hallmark_provenance::SignatureAlgorithm::Es256,
+                DevAlg::Es384 => hallmark_provenance::SignatureAlgorithm::Es384,
+                DevAlg::Ed25519 => hallmark_provenance::SignatureAlgorithm::Ed25519,
+            };
+            let p = hallmark_provenance::generate_dev_identity_with(&dir, &organization, alg)?;
             if existed {
                 println!(
                     "kept the existing development identity in {}",
@@ -356,7 +381,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             model_version,
             digital_source_type,
             title,
+            training_mining,
         } => {
+            let mut tm = std::collections::BTreeMap::new();
+            for entry in &training_mining {
+                let (k, v) = entry.split_once('=').ok_or_else(|| {
+                    anyhow::anyhow!("--training-mining expects USE=PERMISSION, got '{entry}'")
+                })?;
+                tm.insert(k.trim().to_owned(), v.trim().to_owned());
+            }
             let bytes = read_input(&input, settings.server.max_upload_bytes)?;
             settings.detectors.enabled = false;
             let state = AppState::init(settings).await?;
@@ -369,6 +402,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     model_version,
                     digital_source_type: Some(digital_source_type),
                     title,
+                    training_mining: (!tm.is_empty()).then_some(tm),
                 },
                 "cli",
             )

@@ -67,7 +67,8 @@ pub struct RecoveredAsset {
 /// The verdict: a label and the reasons behind it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Verdict {
-    /// `ai_generated`, `likely_ai_generated`, `tampered`, `provenance_valid`, or `no_evidence`.
+    /// `ai_generated`, `likely_ai_generated`, `tampered`, `blocked_signer`, `provenance_valid`, or
+    /// `no_evidence`.
     pub label: String,
     /// Each piece of evidence, in words.
     pub reasons: Vec<String>,
@@ -110,6 +111,19 @@ pub fn is_ai_source_type(iri: &str) -> bool {
     )
 }
 
+/// "CN, O" of the active manifest's signer, for verdict reasons.
+fn signer_name(c2pa: &C2paReport) -> String {
+    let Some(s) = &c2pa.signer else {
+        return "unknown".into();
+    };
+    match (&s.common_name, &s.issuer) {
+        (Some(cn), Some(o)) => format!("'{cn}' issued by '{o}'"),
+        (Some(cn), None) => format!("'{cn}'"),
+        (None, Some(o)) => format!("issued by '{o}'"),
+        (None, None) => "unknown".into(),
+    }
+}
+
 /// Combines the evidence into a verdict. Order of strength: an invalid manifest (tampered),
 /// declared or watermarked AI origin, detector scores, a valid non-AI manifest, nothing.
 pub fn verdict(
@@ -127,6 +141,13 @@ pub fn verdict(
         .as_deref()
         .is_some_and(is_ai_source_type);
     match c2pa.validation_state {
+        Some(V::Invalid) if c2pa.signer.as_ref().is_some_and(|s| s.blocked) => {
+            label = "blocked_signer";
+            reasons.push(format!(
+                "C2PA manifest signed by a blocked signer ({})",
+                signer_name(c2pa)
+            ));
+        }
         Some(V::Invalid) => {
             label = "tampered";
             reasons.push(format!(
@@ -136,9 +157,9 @@ pub fn verdict(
         }
         Some(state) => {
             let trust = if state == V::Trusted {
-                "trusted signer"
+                format!("trusted signer {}", signer_name(c2pa))
             } else {
-                "signer not on a trust list"
+                format!("signer {} not on a trust list", signer_name(c2pa))
             };
             if declared_ai {
                 label = "ai_generated";
@@ -167,7 +188,7 @@ pub fn verdict(
         }
     }
     if watermark.detected {
-        if label != "tampered" {
+        if label != "tampered" && label != "blocked_signer" {
             label = "ai_generated";
         }
         match recovered {

@@ -70,12 +70,18 @@ pub struct SigningSettings {
     pub key_path: String,
     /// Organization (O=) of a generated development identity.
     pub dev_organization: String,
-    /// RFC 3161 time-stamp authority URL; must be empty (time-stamping is not supported yet).
+    /// RFC 3161 time-stamp authority URL (`http://…`); empty = no time-stamp.
     pub tsa_url: String,
+    /// How long one time-stamp request may take (seconds, 1–300).
+    pub tsa_timeout_seconds: u64,
     /// JPEG quality of signed JPEG output (1–100).
     pub jpeg_quality: u8,
     /// MP3 bitrate of signed MP3 output (kbit/s).
     pub mp3_kbps: u32,
+    /// AAC bitrate of signed M4A output (kbit/s).
+    pub aac_kbps: u32,
+    /// The ffmpeg executable that encodes signed M4A output (AAC).
+    pub ffmpeg: String,
 }
 
 /// `[watermark]`
@@ -94,6 +100,8 @@ pub struct C2paSettings {
     pub allowed_list: String,
     /// File of allowed EKU OIDs (c2pa-rs `store.cfg` format).
     pub allowed_ekus: String,
+    /// PEM bundle of blocked certificates (leaf or issuer): manifests they signed are `Invalid`.
+    pub blocked_list: String,
     /// Trust this instance's own development CA (so its signatures report `Trusted` here).
     pub trust_own_dev_ca: bool,
     /// Validate uploads in a child process with time and memory limits.

@@ -92,21 +92,19 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 
 fn load_identity(settings: &Settings) -> anyhow::Result<(SigningIdentity, bool, Option<String>)> {
     let s = &settings.signing;
-    // RFC 3161 time-stamping needs c2pa-rs's HTTP client, which this build leaves out (no
-    // network access from the validator, no SSRF surface); refuse the setting rather than fail
-    // at the first signature.
-    if !s.tsa_url.trim().is_empty() {
-        anyhow::bail!(
-            "signing.tsa_url is set, but RFC 3161 time-stamping is not supported by this build yet"
-        );
-    }
-    let tsa: Option<String> = None;
+    // RFC 3161 time-stamping: Hallmark's signer posts to the TSA itself (plain HTTP, bounded
+    // by signing.tsa_timeout_seconds); the validator never goes to the network.
+    let tsa = Some(s.tsa_url.trim().to_owned()).filter(|u| !u.is_empty());
+    let tsa_timeout = std::time::Duration::from_secs(s.tsa_timeout_seconds.clamp(1, 300));
     if !s.chain_path.trim().is_empty() || !s.key_path.trim().is_empty() {
         let id = SigningIdentity::from_pem_files(Path::new(&s.chain_path), Path::new(&s.key_path))
             .context(
                 "loading the configured signing identity (signing.chain_path, signing.key_path)",
             )?;
-        return Ok((id.with_time_authority(tsa), false, None));
+        let id = id
+            .with_time_authority(tsa, tsa_timeout)
+            .context("signing.tsa_url")?;
+        return Ok((id, false, None));
     }
     let dir = settings.storage.data_dir.join("signing");
     let paths = hallmark_provenance::generate_dev_identity(&dir, &s.dev_organization)
@@ -117,7 +115,10 @@ fn load_identity(settings: &Settings) -> anyhow::Result<(SigningIdentity, bool, 
         "signing with a generated DEVELOPMENT certificate: its signatures validate but are untrusted outside this instance; configure signing.chain_path/key_path for production"
     );
     let ca = std::fs::read_to_string(&paths.ca_cert).ok();
-    Ok((id.with_time_authority(tsa), true, ca))
+    let id = id
+        .with_time_authority(tsa, tsa_timeout)
+        .context("signing.tsa_url")?;
+    Ok((id, true, ca))
 }
 
 impl AppState {
@@ -151,6 +152,7 @@ impl AppState {
             trust_anchors_pem: anchors,
             allowed_list_pem: read_opt(&settings.c2pa.allowed_list)?,
             allowed_ekus: read_opt(&settings.c2pa.allowed_ekus)?,
+            blocked_list_pem: read_opt(&settings.c2pa.blocked_list)?,
         };
 
         let detectors = if settings.detectors.enabled {

@@ -271,6 +271,104 @@ pub fn encode_wav(clip: &AudioClip) -> Result<Vec<u8>, MediaError> {
     Ok(out.into_inner())
 }
 
+/// Encodes `clip` as AAC-LC at `kbps` in an M4A (ISO BMFF, `M4A ` brand) file, with the
+/// `ffmpeg` executable at `ffmpeg` (its native AAC encoder: no Rust AAC encoder is maintained).
+/// PCM goes to ffmpeg's stdin as 32-bit float; the file is written to a private temporary
+/// directory (the MP4 muxer needs a seekable output) and read back. ffmpeg gets
+/// `60 s + 2 × duration` before it is killed.
+///
+/// # Errors
+/// [`MediaError::Unsupported`] when the ffmpeg executable is missing; [`MediaError::Encode`]
+/// when it fails or times out, or the clip is empty or has more than 8 channels.
+pub fn encode_m4a(clip: &AudioClip, kbps: u32, ffmpeg: &str) -> Result<Vec<u8>, MediaError> {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    let err = |detail: String| MediaError::Encode {
+        format: "audio/mp4",
+        detail,
+    };
+    let n_ch = clip.channels.len();
+    if n_ch == 0 || n_ch > 8 || clip.sample_rate == 0 || clip.frames() == 0 {
+        return Err(err("empty clip or more than 8 channels".into()));
+    }
+    if !(16..=512).contains(&kbps) {
+        return Err(err(format!("unsupported AAC bitrate {kbps} kbps")));
+    }
+    let dir = tempfile::tempdir().map_err(|e| err(format!("temporary directory: {e}")))?;
+    let out_path = dir.path().join("out.m4a");
+    let mut child = Command::new(ffmpeg)
+        .args(["-hide_banner", "-loglevel", "error", "-f", "f32le", "-ar"])
+        .arg(clip.sample_rate.to_string())
+        .arg("-ac")
+        .arg(n_ch.to_string())
+        .args(["-i", "pipe:0", "-c:a", "aac", "-b:a"])
+        .arg(format!("{kbps}k"))
+        .args(["-movflags", "+faststart", "-f", "ipod", "-y"])
+        .arg(&out_path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
+                MediaError::Unsupported {
+                    format: "audio/mp4",
+                    operation: "signing on this instance (the ffmpeg executable that encodes M4A output is not installed; see signing.ffmpeg)",
+                }
+            }
+            _ => err(format!("starting ffmpeg '{ffmpeg}': {e}")),
+        })?;
+    let mut pcm = Vec::with_capacity(clip.frames() * n_ch * 4);
+    for i in 0..clip.frames() {
+        for ch in &clip.channels {
+            pcm.extend_from_slice(&ch[i].clamp(-1.0, 1.0).to_le_bytes());
+        }
+    }
+    let mut stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| err("ffmpeg stdin".into()))?;
+    let writer = std::thread::spawn(move || {
+        let r = stdin.write_all(&pcm);
+        drop(stdin);
+        r
+    });
+    let mut stderr = child
+        .stderr
+        .take()
+        .ok_or_else(|| err("ffmpeg stderr".into()))?;
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.by_ref().take(64 * 1024).read_to_string(&mut text);
+        text
+    });
+    let limit = std::time::Duration::from_secs_f64(60.0 + 2.0 * clip.duration_seconds());
+    let start = std::time::Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if start.elapsed() < limit => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(err(format!("ffmpeg did not finish within {limit:?}")));
+            }
+            Err(e) => return Err(err(format!("waiting for ffmpeg: {e}"))),
+        }
+    };
+    let wrote = writer
+        .join()
+        .map_err(|_| err("ffmpeg writer thread".into()))?;
+    let message = reader.join().unwrap_or_default();
+    if !status.success() {
+        return Err(err(format!("ffmpeg failed ({status}): {}", message.trim())));
+    }
+    wrote.map_err(|e| err(format!("writing PCM to ffmpeg: {e}")))?;
+    std::fs::read(&out_path).map_err(|e| err(format!("reading ffmpeg output: {e}")))
+}
+
 /// Encodes `clip` as CBR MP3 with LAME at `kbps` (128, 160, 192, 256 or 320). More than two
 /// channels are downmixed to stereo. LAME accepts sample rates of 8–48 kHz.
 ///

@@ -144,7 +144,7 @@ impl MediaFormat {
     pub fn signable(self) -> bool {
         matches!(
             self,
-            Self::Jpeg | Self::Png | Self::Webp | Self::Wav | Self::Mp3
+            Self::Jpeg | Self::Png | Self::Webp | Self::Wav | Self::Mp3 | Self::M4a
         )
     }
 }

@@ -17,7 +17,7 @@ use rcgen::{
     ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SerialNumber, PKCS_ECDSA_P256_SHA256,
 };
 
-use crate::ProvenanceError;
+use crate::{ProvenanceError, SignatureAlgorithm};
 
 /// Files written by [`generate_dev_identity`].
 #[derive(Debug, Clone)]
@@ -68,6 +68,24 @@ pub fn generate_dev_identity(
     dir: &Path,
     organization: &str,
 ) -> Result<DevIdentityPaths, ProvenanceError> {
+    generate_dev_identity_with(dir, organization, SignatureAlgorithm::Es256)
+}
+
+/// [`generate_dev_identity`] with the signature algorithm of both keys chosen: ES256 (P-256),
+/// ES384 (P-384) or Ed25519 (C2PA 2.2 §13.2.1).
+///
+/// # Errors
+/// See [`generate_dev_identity`].
+pub fn generate_dev_identity_with(
+    dir: &Path,
+    organization: &str,
+    alg: SignatureAlgorithm,
+) -> Result<DevIdentityPaths, ProvenanceError> {
+    let rcgen_alg: &'static rcgen::SignatureAlgorithm = match alg {
+        SignatureAlgorithm::Es256 => &PKCS_ECDSA_P256_SHA256,
+        SignatureAlgorithm::Es384 => &rcgen::PKCS_ECDSA_P384_SHA384,
+        SignatureAlgorithm::Ed25519 => &rcgen::PKCS_ED25519,
+    };
     let paths = DevIdentityPaths {
         ca_cert: dir.join("dev-ca.pem"),
         chain: dir.join("signing-chain.pem"),
@@ -96,7 +114,7 @@ pub fn generate_dev_identity(
     ca_params.not_before = rcgen::date_time_ymd(y, m, d);
     ca_params.not_after = rcgen::date_time_ymd(y + 10, m, d);
     ca_params.serial_number = Some(serial()?);
-    let ca_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+    let ca_key = KeyPair::generate_for(rcgen_alg)?;
     let ca = CertifiedIssuer::self_signed(ca_params, ca_key)?;
 
     let mut leaf_params = CertificateParams::new(Vec::<String>::new())?;
@@ -111,7 +129,7 @@ pub fn generate_dev_identity(
     leaf_params.not_before = rcgen::date_time_ymd(y, m, d);
     leaf_params.not_after = rcgen::date_time_ymd(y + 2, m, d);
     leaf_params.serial_number = Some(serial()?);
-    let leaf_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+    let leaf_key = KeyPair::generate_for(rcgen_alg)?;
     let leaf = leaf_params.signed_by(&leaf_key, &ca)?;
 
     write_atomic(&paths.ca_cert, ca.pem().as_bytes(), false)?;

@@ -28,6 +28,10 @@ pub enum ProvenanceError {
     /// c2pa-rs failed while building or signing the manifest.
     #[error("c2pa signing: {0}")]
     Signing(#[source] c2pa::Error),
+    /// The configured RFC 3161 time-stamp authority could not be reached or returned no usable
+    /// token; nothing was signed.
+    #[error("time-stamping: {0}")]
+    TimeStamp(String),
     /// The trust configuration is invalid.
     #[error("trust configuration: {0}")]
     Trust(String),

@@ -13,13 +13,16 @@ mod sign;
 mod signer;
 mod verify;
 
-pub use devca::{generate_dev_identity, DevIdentityPaths};
+pub use devca::{generate_dev_identity, generate_dev_identity_with, DevIdentityPaths};
 pub use error::ProvenanceError;
-pub use sign::{sign_media, ManifestRequest, SignedMedia, SoftBinding, CLAIM_GENERATOR};
+pub use sign::{
+    sign_media, ManifestRequest, SignedMedia, SoftBinding, CLAIM_GENERATOR,
+    TRAINING_MINING_PERMISSIONS, TRAINING_MINING_USES,
+};
 pub use signer::{SignatureAlgorithm, SigningIdentity};
 pub use verify::{
     verify_manifest_store, verify_media, C2paReport, IngredientSummary, ReadError, SignerInfo,
-    StatusCode, TrustConfig, ValidationState,
+    StatusCode, TrustConfig, ValidationState, BLOCKED_SIGNER_CODE, MAX_INGREDIENT_DEPTH,
 };
 
 /// IRI prefix of the IPTC digital source type vocabulary.

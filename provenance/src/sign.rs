@@ -40,6 +40,49 @@ pub struct ManifestRequest {
     pub soft_binding: Option<SoftBinding>,
     /// Hallmark's own version, recorded in the claim generator info.
     pub hallmark_version: String,
+    /// Training and data mining permissions to record as a `c2pa.training-mining` assertion:
+    /// use ([`TRAINING_MINING_USES`], with or without the `c2pa.` prefix) → permission
+    /// ([`TRAINING_MINING_PERMISSIONS`]). Empty records no assertion.
+    pub training_mining: std::collections::BTreeMap<String, String>,
+}
+
+/// Uses a `c2pa.training-mining` assertion can govern (C2PA 1.3 §18.15.2).
+pub const TRAINING_MINING_USES: [&str; 4] = [
+    "c2pa.ai_generative_training",
+    "c2pa.ai_inference",
+    "c2pa.ai_training",
+    "c2pa.data_mining",
+];
+
+/// Permissions of a training-mining entry (C2PA 1.3 §18.15.2).
+pub const TRAINING_MINING_PERMISSIONS: [&str; 3] = ["allowed", "notAllowed", "constrained"];
+
+/// Builds the `c2pa.training-mining` assertion data from (use, permission) pairs.
+fn training_mining_assertion(
+    entries: &std::collections::BTreeMap<String, String>,
+) -> Result<serde_json::Value, ProvenanceError> {
+    let mut out = serde_json::Map::new();
+    for (k, v) in entries {
+        let key = if k.starts_with("c2pa.") {
+            k.clone()
+        } else {
+            format!("c2pa.{k}")
+        };
+        if !TRAINING_MINING_USES.contains(&key.as_str()) {
+            return Err(ProvenanceError::InvalidRequest(format!(
+                "training_mining use '{k}' is not one of {}",
+                TRAINING_MINING_USES.join(", ")
+            )));
+        }
+        if !TRAINING_MINING_PERMISSIONS.contains(&v.as_str()) {
+            return Err(ProvenanceError::InvalidRequest(format!(
+                "training_mining permission '{v}' for '{k}' is not one of {}",
+                TRAINING_MINING_PERMISSIONS.join(", ")
+            )));
+        }
+        out.insert(key, json!({ "use": v }));
+    }
+    Ok(json!({ "entries": out }))
 }
 
 /// A soft binding (C2PA 2.2 §9.3, `c2pa.soft-binding`): the watermark that ties the content to
@@ -114,6 +157,12 @@ impl ManifestRequest {
                     "alg": sb.alg,
                     "blocks": [{ "scope": {}, "value": sb.value }],
                 },
+            }));
+        }
+        if !self.training_mining.is_empty() {
+            assertions.push(json!({
+                "label": "c2pa.training-mining",
+                "data": training_mining_assertion(&self.training_mining)?,
             }));
         }
         let mut def = json!({
@@ -192,7 +241,7 @@ pub fn sign_media(
     let mut dest = Cursor::new(Vec::with_capacity(input.len() + 32 * 1024));
     let manifest_store = builder
         .sign(identity, mime, &mut source, &mut dest)
-        .map_err(ProvenanceError::Signing)?;
+        .map_err(|e| time_stamp_error(e, identity))?;
     let bytes = dest.into_inner();
     let reader = c2pa::Reader::from_context(context()?)
         .with_stream(mime, Cursor::new(bytes.as_slice()))
@@ -205,6 +254,20 @@ pub fn sign_media(
         manifest_label,
         manifest_store,
     })
+}
+
+/// c2pa-rs flattens the signer's time-stamp error into its own error types; a failure while a
+/// TSA is configured whose message names it is reported as [`ProvenanceError::TimeStamp`].
+fn time_stamp_error(e: c2pa::Error, identity: &SigningIdentity) -> ProvenanceError {
+    let text = e.to_string();
+    match identity.time_authority() {
+        Some(_) if text.contains("time-stamp authority") => ProvenanceError::TimeStamp(
+            text.split_once("time-stamp authority")
+                .map(|(_, rest)| format!("time-stamp authority{rest}"))
+                .unwrap_or(text),
+        ),
+        _ => ProvenanceError::Signing(e),
+    }
 }
 
 /// Whether `bytes` carry a C2PA manifest store that c2pa-rs can read (valid or not).

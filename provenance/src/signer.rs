@@ -35,6 +35,7 @@ pub struct SigningIdentity {
     chain_der: Vec<Vec<u8>>,
     rng: SystemRandom,
     tsa_url: Option<String>,
+    tsa_timeout: std::time::Duration,
 }
 
 impl fmt::Debug for SigningIdentity {
@@ -112,15 +113,93 @@ impl SigningIdentity {
             chain_der,
             rng,
             tsa_url: None,
+            tsa_timeout: std::time::Duration::from_secs(10),
         };
         identity.check_key_matches_leaf()?;
         Ok(identity)
     }
 
-    /// Sets an RFC 3161 time-stamp authority URL used when signing (off by default).
-    pub fn with_time_authority(mut self, url: Option<String>) -> Self {
+    /// Sets an RFC 3161 time-stamp authority URL used when signing (off by default), and how
+    /// long one time-stamp request may take in all (connect + response).
+    ///
+    /// Only `http://` URLs are accepted: an RFC 3161 response is itself signed by the TSA and
+    /// checked before it is embedded, so TLS adds no integrity, and this build carries no TLS
+    /// stack (the same choice as most public TSAs, which serve plain HTTP).
+    ///
+    /// # Errors
+    /// [`ProvenanceError::Identity`] for a URL that is not `http://host[:port][/path]`.
+    pub fn with_time_authority(
+        mut self,
+        url: Option<String>,
+        timeout: std::time::Duration,
+    ) -> Result<Self, ProvenanceError> {
+        if let Some(u) = &url {
+            let rest = u.strip_prefix("http://").ok_or_else(|| {
+                ProvenanceError::Identity(format!(
+                    "time-stamp authority URL '{u}' must start with http:// (RFC 3161 over HTTP, RFC 3161 §3.4)"
+                ))
+            })?;
+            if rest.is_empty() || rest.starts_with('/') || rest.contains(char::is_whitespace) {
+                return Err(ProvenanceError::Identity(format!(
+                    "time-stamp authority URL '{u}' has no host"
+                )));
+            }
+        }
         self.tsa_url = url;
-        self
+        self.tsa_timeout = timeout;
+        Ok(self)
+    }
+
+    /// The configured RFC 3161 time-stamp authority, if any.
+    pub fn time_authority(&self) -> Option<&str> {
+        self.tsa_url.as_deref()
+    }
+
+    /// Sends an RFC 3161 `TimeStampReq` for `message` (the COSE `ToBeSigned` bytes c2pa-rs
+    /// passes in) to the TSA over HTTP POST (RFC 3161 §3.4, `application/timestamp-query`),
+    /// checks the response (status 200, `application/timestamp-reply`, a granted token whose
+    /// message imprint matches), and returns the DER `TimeStampResp`.
+    fn request_time_stamp(&self, url: &str, message: &[u8]) -> Result<Vec<u8>, String> {
+        use c2pa::crypto::time_stamp::{default_rfc3161_message, verify_time_stamp};
+        let body = default_rfc3161_message(message).map_err(|e| e.to_string())?;
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(self.tsa_timeout))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut response = agent
+            .post(url)
+            .header("Content-Type", "application/timestamp-query")
+            .send(&body[..])
+            .map_err(|e| format!("time-stamp authority {url} is unreachable: {e}"))?;
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        if status != 200 || !content_type.starts_with("application/timestamp-reply") {
+            return Err(format!(
+                "time-stamp authority {url} answered HTTP {status} ({content_type}), not a time-stamp reply"
+            ));
+        }
+        let bytes = response
+            .body_mut()
+            .with_config()
+            .limit(1 << 20)
+            .read_to_vec()
+            .map_err(|e| format!("time-stamp authority {url}: reading the reply failed: {e}"))?;
+        let mut log = c2pa::status_tracker::StatusTracker::default();
+        verify_time_stamp(
+            &bytes,
+            message,
+            &c2pa::crypto::cose::CertificateTrustPolicy::passthrough(),
+            &mut log,
+            false,
+        )
+        .map_err(|e| format!("time-stamp authority {url} returned an unusable token: {e}"))?;
+        Ok(bytes)
     }
 
     /// The signature algorithm of this identity.
@@ -187,5 +266,13 @@ impl c2pa::Signer for SigningIdentity {
 
     fn time_authority_url(&self) -> Option<String> {
         self.tsa_url.clone()
+    }
+
+    fn send_timestamp_request(&self, message: &[u8]) -> Option<c2pa::Result<Vec<u8>>> {
+        let url = self.tsa_url.as_deref()?;
+        Some(
+            self.request_time_stamp(url, message)
+                .map_err(|e| c2pa::Error::OtherError(e.into())),
+        )
     }
 }

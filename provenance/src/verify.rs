@@ -20,6 +20,11 @@ pub struct TrustConfig {
     pub allowed_list_pem: Option<String>,
     /// Allowed extended-key-usage OIDs, one per line (`//` comments), as in c2pa-rs `store.cfg`.
     pub allowed_ekus: Option<String>,
+    /// PEM bundle of blocked certificates. A manifest whose signing chain contains one of them
+    /// (leaf or any issuer, compared by SHA-256 of the DER) is `Invalid`, whatever its
+    /// signature or trust anchors say: how an instance refuses a compromised or abusive signer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked_list_pem: Option<String>,
 }
 
 /// C2PA validation state of the active manifest (C2PA 2.2 §14.3).
@@ -62,22 +67,48 @@ pub struct ReadError {
     pub remote_url: Option<String>,
 }
 
-/// Who signed the active manifest.
+/// Who signed a manifest (C2PA 2.2 §14.5: the signing credential), read from the leaf
+/// certificate of the COSE `x5chain`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SignerInfo {
-    /// Issuer organization of the signing certificate.
+    /// Issuer organization (O=) of the signing certificate, as c2pa-rs reports it.
     pub issuer: Option<String>,
     /// Common name of the signing certificate's subject.
     pub common_name: Option<String>,
-    /// Serial number of the signing certificate.
+    /// Serial number of the signing certificate (hex, as c2pa-rs reports it).
     pub serial: Option<String>,
     /// Signature algorithm (e.g. `Es256`).
     pub alg: Option<String>,
-    /// Trusted signing time (RFC 3161), when the manifest carries one.
+    /// Trusted signing time (RFC 3339): the `genTime` of the RFC 3161 time-stamp token in the
+    /// COSE signature (`sigTst`/`sigTst2`, C2PA 2.2 §10.3.2.5). `None` when the manifest was
+    /// signed without a time-stamp authority: C2PA claims carry no other trustworthy time.
     pub time: Option<String>,
+    /// Full subject distinguished name of the signing certificate (RFC 4514 string).
+    #[serde(default)]
+    pub subject_dn: Option<String>,
+    /// Full issuer distinguished name of the signing certificate (RFC 4514 string).
+    #[serde(default)]
+    pub issuer_dn: Option<String>,
+    /// Start of the certificate's validity period (RFC 3339, UTC).
+    #[serde(default)]
+    pub not_before: Option<String>,
+    /// End of the certificate's validity period (RFC 3339, UTC).
+    #[serde(default)]
+    pub not_after: Option<String>,
+    /// SHA-256 of the leaf certificate's DER (hex).
+    #[serde(default)]
+    pub certificate_sha256: Option<String>,
+    /// SHA-256 (hex) of every certificate of the `x5chain`, leaf first: what the blocked list
+    /// matches on.
+    #[serde(default)]
+    pub chain_sha256: Vec<String>,
+    /// The signing chain contains a certificate on this instance's blocked list.
+    #[serde(default)]
+    pub blocked: bool,
 }
 
-/// An ingredient of the active manifest.
+/// An ingredient of a manifest (C2PA 2.2 §10.3), with the ingredient's own manifest summarised
+/// when it had one, recursively: the provenance history chain.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IngredientSummary {
     /// Ingredient title.
@@ -86,7 +117,31 @@ pub struct IngredientSummary {
     pub relationship: String,
     /// Label of the ingredient's own manifest, when it had one.
     pub active_manifest: Option<String>,
+    /// MIME type of the ingredient, when recorded.
+    #[serde(default)]
+    pub format: Option<String>,
+    /// Claim generator of the ingredient's manifest.
+    #[serde(default)]
+    pub claim_generator: Option<String>,
+    /// Actions of the ingredient's manifest, in order.
+    #[serde(default)]
+    pub actions: Vec<String>,
+    /// First digital source type declared by the ingredient manifest's actions.
+    #[serde(default)]
+    pub digital_source_type: Option<String>,
+    /// Who signed the ingredient's manifest.
+    #[serde(default)]
+    pub signer: Option<SignerInfo>,
+    /// Failure codes the validator recorded for this ingredient (its validation delta).
+    #[serde(default)]
+    pub failure_codes: Vec<String>,
+    /// The ingredient manifest's own ingredients (depth-limited to [`MAX_INGREDIENT_DEPTH`]).
+    #[serde(default)]
+    pub ingredients: Vec<IngredientSummary>,
 }
+
+/// How deep [`IngredientSummary::ingredients`] nests before the chain is cut off.
+pub const MAX_INGREDIENT_DEPTH: usize = 16;
 
 /// The C2PA part of a verification report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -124,6 +179,10 @@ pub struct C2paReport {
     pub assertion_labels: Vec<String>,
     /// `c2pa.soft-binding` assertions: (alg, value) pairs.
     pub soft_bindings: Vec<(String, String)>,
+    /// Training and data mining permissions (`c2pa.training-mining`): (use, permission) pairs,
+    /// e.g. (`c2pa.ai_training`, `notAllowed`).
+    #[serde(default)]
+    pub training_mining: Vec<(String, String)>,
 }
 
 impl C2paReport {
@@ -150,6 +209,7 @@ impl C2paReport {
             ingredients: Vec::new(),
             assertion_labels: Vec::new(),
             soft_bindings: Vec::new(),
+            training_mining: Vec::new(),
         }
     }
 
@@ -172,6 +232,7 @@ fn context(trust: &TrustConfig) -> Result<c2pa::Context, ProvenanceError> {
     if let Some(a) = &trust.allowed_ekus {
         t.insert("trust_config".into(), json!(a));
     }
+    // The blocked list is applied by Hallmark after c2pa-rs validated (see `apply_blocked`).
     let settings = json!({
         "trust": t,
         "verify": {
@@ -230,7 +291,7 @@ pub fn verify_media(
             return Ok(report);
         }
     };
-    Ok(report_from_reader(&reader))
+    Ok(report_from_reader(&reader, trust))
 }
 
 /// Validates a stored manifest store (`manifest_store`, JUMBF bytes as returned at signing)
@@ -253,7 +314,7 @@ pub fn verify_manifest_store(
         format,
         Cursor::new(bytes),
     ) {
-        Ok(r) => Ok(report_from_reader(&r)),
+        Ok(r) => Ok(report_from_reader(&r, trust)),
         Err(e) => {
             let mut report = C2paReport::from_read_error("read_failed", "");
             report.read_error = Some(read_error(&e));
@@ -271,7 +332,7 @@ fn status(kind: &str, s: &c2pa::validation_status::ValidationStatus) -> StatusCo
     }
 }
 
-fn report_from_reader(reader: &c2pa::Reader) -> C2paReport {
+fn report_from_reader(reader: &c2pa::Reader, trust: &TrustConfig) -> C2paReport {
     let mut report = C2paReport::from_read_error("", "");
     report.read_error = None;
     report.present = true;
@@ -280,6 +341,7 @@ fn report_from_reader(reader: &c2pa::Reader) -> C2paReport {
         c2pa::ValidationState::Valid => ValidationState::Valid,
         c2pa::ValidationState::Trusted => ValidationState::Trusted,
     });
+    let mut ingredient_failures: Vec<(String, String)> = Vec::new();
     if let Some(results) = reader.validation_results() {
         if let Some(active) = results.active_manifest() {
             for s in active.success() {
@@ -297,6 +359,8 @@ fn report_from_reader(reader: &c2pa::Reader) -> C2paReport {
             for d in deltas {
                 for s in d.validation_deltas().failure() {
                     report.ingredient_failure_codes.push(s.code().to_owned());
+                    ingredient_failures
+                        .push((d.ingredient_assertion_uri().to_owned(), s.code().to_owned()));
                 }
             }
         }
@@ -310,22 +374,9 @@ fn report_from_reader(reader: &c2pa::Reader) -> C2paReport {
     let Some(manifest) = reader.active_manifest() else {
         return report;
     };
-    report.claim_generator = manifest.claim_generator().map(str::to_owned).or_else(|| {
-        manifest.claim_generator_info.as_ref().and_then(|infos| {
-            infos.first().map(|i| match &i.version {
-                Some(v) => format!("{} {v}", i.name),
-                None => i.name.clone(),
-            })
-        })
-    });
+    report.claim_generator = claim_generator(manifest);
     report.title = manifest.title().map(str::to_owned);
-    report.signer = manifest.signature_info().map(|s| SignerInfo {
-        issuer: s.issuer.clone(),
-        common_name: s.common_name.clone(),
-        serial: s.cert_serial_number.clone(),
-        alg: s.alg.map(|a| format!("{a:?}")),
-        time: s.time.clone(),
-    });
+    report.signer = signer_info(manifest);
     for a in manifest.assertions() {
         let label = a.label().to_owned();
         if label.starts_with("c2pa.actions") {
@@ -342,17 +393,198 @@ fn report_from_reader(reader: &c2pa::Reader) -> C2paReport {
                     }
                 }
             }
+        } else if label.starts_with("c2pa.training-mining")
+            || label.starts_with("cawg.training-mining")
+        {
+            if let Ok(value) = a.value() {
+                collect_training_mining(value, &mut report);
+            }
         }
         report.assertion_labels.push(label);
     }
-    for i in manifest.ingredients() {
-        report.ingredients.push(IngredientSummary {
-            title: i.title().map(str::to_owned),
-            relationship: format!("{:?}", i.relationship()),
-            active_manifest: i.active_manifest().map(str::to_owned),
-        });
-    }
+    report.ingredients = ingredient_chain(reader, manifest, &ingredient_failures, 0);
+    apply_blocked(&mut report, trust);
     report
+}
+
+fn claim_generator(manifest: &c2pa::Manifest) -> Option<String> {
+    manifest.claim_generator().map(str::to_owned).or_else(|| {
+        manifest.claim_generator_info.as_ref().and_then(|infos| {
+            infos.first().map(|i| match &i.version {
+                Some(v) => format!("{} {v}", i.name),
+                None => i.name.clone(),
+            })
+        })
+    })
+}
+
+/// Signer details from c2pa-rs's `SignatureInfo` plus the leaf certificate itself (subject and
+/// issuer DNs, validity, fingerprint), parsed with `x509-parser`.
+fn signer_info(manifest: &c2pa::Manifest) -> Option<SignerInfo> {
+    let s = manifest.signature_info()?;
+    let mut info = SignerInfo {
+        issuer: s.issuer.clone(),
+        common_name: s.common_name.clone(),
+        serial: s.cert_serial_number.clone(),
+        alg: s.alg.map(|a| format!("{a:?}")),
+        time: s.time.clone(),
+        subject_dn: None,
+        issuer_dn: None,
+        not_before: None,
+        not_after: None,
+        certificate_sha256: None,
+        chain_sha256: fingerprints(s.cert_chain()),
+        blocked: false,
+    };
+    let chain = pem::parse_many(s.cert_chain()).unwrap_or_default();
+    if let Some(leaf) = chain.iter().find(|p| p.tag() == "CERTIFICATE") {
+        let der = leaf.contents();
+        info.certificate_sha256 = Some(sha256_hex(der));
+        if let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) {
+            info.subject_dn = Some(cert.subject().to_string());
+            info.issuer_dn = Some(cert.issuer().to_string());
+            info.not_before = rfc3339(cert.validity().not_before.timestamp());
+            info.not_after = rfc3339(cert.validity().not_after.timestamp());
+            if info.serial.is_none() {
+                info.serial = Some(cert.raw_serial_as_string());
+            }
+        }
+    }
+    Some(info)
+}
+
+fn rfc3339(unix: i64) -> Option<String> {
+    chrono::DateTime::<chrono::Utc>::from_timestamp(unix, 0).map(|t| t.to_rfc3339())
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes))
+}
+
+/// SHA-256 fingerprints of every certificate in a PEM bundle.
+fn fingerprints(pem_bundle: &str) -> Vec<String> {
+    pem::parse_many(pem_bundle)
+        .unwrap_or_default()
+        .iter()
+        .filter(|p| p.tag() == "CERTIFICATE")
+        .map(|p| sha256_hex(p.contents()))
+        .collect()
+}
+
+/// Applies the blocked signer list: a manifest signed by a chain that contains a blocked
+/// certificate becomes `Invalid` with the failure code [`BLOCKED_SIGNER_CODE`] (C2PA 2.2 §14.5
+/// leaves trust decisions to the validator's policy; the code is namespaced because the
+/// specification has no code for a validator-local block list).
+fn apply_blocked(report: &mut C2paReport, trust: &TrustConfig) {
+    let Some(bundle) = trust.blocked_list_pem.as_deref() else {
+        return;
+    };
+    let blocked = fingerprints(bundle);
+    if blocked.is_empty() {
+        return;
+    }
+    let Some(signer) = report.signer.as_mut() else {
+        return;
+    };
+    let hit = signer
+        .chain_sha256
+        .iter()
+        .find(|fp| blocked.contains(fp))
+        .cloned();
+    let Some(fp) = hit else {
+        return;
+    };
+    signer.blocked = true;
+    report.validation_state = Some(ValidationState::Invalid);
+    report.status_codes.push(StatusCode {
+        code: BLOCKED_SIGNER_CODE.to_owned(),
+        kind: "failure".to_owned(),
+        url: None,
+        explanation: Some(format!(
+            "the signing certificate chain contains a certificate on this instance's blocked signer list (SHA-256 {fp})"
+        )),
+    });
+    report.failure_codes.push(BLOCKED_SIGNER_CODE.to_owned());
+}
+
+/// The failure code a manifest signed by a blocked signer gets.
+pub const BLOCKED_SIGNER_CODE: &str = "io.hallmark.signingCredential.blocked";
+
+/// Summaries of `manifest`'s ingredients, following each ingredient's own manifest in the
+/// store down to [`MAX_INGREDIENT_DEPTH`] levels (a hostile store can't make this loop: depth
+/// bounds it). `failures` are (ingredient assertion URI, code) pairs from the validator's
+/// ingredient deltas.
+fn ingredient_chain(
+    reader: &c2pa::Reader,
+    manifest: &c2pa::Manifest,
+    failures: &[(String, String)],
+    depth: usize,
+) -> Vec<IngredientSummary> {
+    if depth >= MAX_INGREDIENT_DEPTH {
+        return Vec::new();
+    }
+    manifest
+        .ingredients()
+        .iter()
+        .map(|i| {
+            let label = i.active_manifest().map(str::to_owned);
+            let mut summary = IngredientSummary {
+                title: i.title().map(str::to_owned),
+                relationship: format!("{:?}", i.relationship()),
+                active_manifest: label.clone(),
+                format: i.format().map(str::to_owned),
+                claim_generator: None,
+                actions: Vec::new(),
+                digital_source_type: None,
+                signer: None,
+                failure_codes: Vec::new(),
+                ingredients: Vec::new(),
+            };
+            if let Some(results) = i.validation_results() {
+                if let Some(active) = results.active_manifest() {
+                    summary
+                        .failure_codes
+                        .extend(active.failure().iter().map(|s| s.code().to_owned()));
+                }
+            }
+            if let Some(label) = &label {
+                for (uri, code) in failures {
+                    if uri.contains(label.as_str()) && !summary.failure_codes.contains(code) {
+                        summary.failure_codes.push(code.clone());
+                    }
+                }
+                if let Some(m) = reader.get_manifest(label) {
+                    let mut scratch = C2paReport::from_read_error("", "");
+                    for a in m.assertions() {
+                        if a.label().starts_with("c2pa.actions") {
+                            if let Ok(value) = a.value() {
+                                collect_actions(value, &mut scratch);
+                            }
+                        }
+                    }
+                    summary.actions = scratch.actions;
+                    summary.digital_source_type = scratch.digital_source_type;
+                    summary.claim_generator = claim_generator(m);
+                    summary.signer = signer_info(m);
+                    summary.ingredients = ingredient_chain(reader, m, failures, depth + 1);
+                }
+            }
+            summary
+        })
+        .collect()
+}
+
+/// Reads a training-and-data-mining assertion (`c2pa.training-mining`, C2PA 1.x §18.15, and
+/// its successor `cawg.training-mining`): `entries` maps a use (`c2pa.ai_training`, ...) to
+/// `{ "use": "allowed" | "notAllowed" | "constrained" }`.
+fn collect_training_mining(value: &serde_json::Value, report: &mut C2paReport) {
+    if let Some(entries) = value["entries"].as_object() {
+        for (k, v) in entries {
+            if let Some(u) = v["use"].as_str() {
+                report.training_mining.push((k.clone(), u.to_owned()));
+            }
+        }
+    }
 }
 
 fn collect_actions(value: &serde_json::Value, report: &mut C2paReport) {

@@ -46,6 +46,7 @@ fn matches_reference_verifier_on_shared_corpus() {
             std::fs::read_to_string(dir.join("trust/allowed_list.pem")).unwrap(),
         ),
         allowed_ekus: Some(std::fs::read_to_string(dir.join("trust/store.cfg")).unwrap()),
+        blocked_list_pem: None,
     };
     let mut mismatches = Vec::new();
     let mut checked = 0;

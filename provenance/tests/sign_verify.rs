@@ -29,6 +29,7 @@ fn request() -> ManifestRequest {
             value: "0123456789abcdef".into(),
         }),
         hallmark_version: "0.1.0".into(),
+        training_mining: Default::default(),
     }
 }
 

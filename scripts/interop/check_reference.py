@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
 """Interop check: files signed by Hallmark must validate in the reference C2PA reader.
 
-Usage: check_reference.py ORIGINAL SIGNED [ORIGINAL SIGNED ...]
+Usage: check_reference.py [--mode NAME] [--expect-alg ALG] [--expect-time-stamp]
+                          ORIGINAL SIGNED [ORIGINAL SIGNED ...]
+       check_reference.py --table RESULTS   (mode x format table from earlier runs' output)
 
 For each signed file, the reference reader (c2pa-python, which bundles c2pa-rs) must report:
 a validation state of Valid or Trusted, `claimSignature.validated` among the active manifest's
 success codes, and a `c2pa.created` action with digitalSourceType trainedAlgorithmicMedia.
 When the original itself carried a C2PA manifest, the signed file must instead record
 `c2pa.edited` with compositeWithTrainedAlgorithmicMedia and show the original as a `parentOf`
-ingredient. For images, the PSNR of signed vs original must be >= 38 dB. Exits non-zero on any
-failure.
+ingredient. For images, the PSNR of signed vs original must be >= 38 dB. With --expect-alg the
+signature algorithm must match; with --expect-time-stamp the reference reader must report a
+signing time from the RFC 3161 token. A `c2pa.training-mining` assertion must be present (the
+interop run requests one). Exits non-zero on any failure.
 """
 import json
 import math
@@ -42,7 +46,7 @@ def has_manifest(path):
         return False
 
 
-def check(original, signed):
+def check(original, signed, mode="-", expect_alg=None, expect_ts=False):
     parent = has_manifest(original)
     with c2pa.Reader(signed) as reader:
         store = json.loads(reader.json())
@@ -70,7 +74,15 @@ def check(original, signed):
             problems.append(f"original not kept as parentOf ingredient: {ingredients}")
     elif not created or created[0].get("digitalSourceType") != TRAINED:
         problems.append(f"no c2pa.created with trainedAlgorithmicMedia: {actions}")
-    line = f"{signed}: state={state} alg={active.get('signature_info', {}).get('alg')} generator={active.get('claim_generator_info', [{}])[0].get('name')}"
+    sig = active.get("signature_info", {})
+    if expect_alg and str(sig.get("alg", "")).lower() != expect_alg.lower():
+        problems.append(f"signature alg {sig.get('alg')} != {expect_alg}")
+    if expect_ts and not sig.get("time"):
+        problems.append(f"no RFC 3161 signing time in signature_info {sig}")
+    labels = [a["label"] for a in active.get("assertions", [])]
+    if not any(l.startswith("c2pa.training-mining") for l in labels):
+        problems.append(f"no c2pa.training-mining assertion: {labels}")
+    line = f"{signed}: state={state} time={sig.get('time')} alg={active.get('signature_info', {}).get('alg')} generator={active.get('claim_generator_info', [{}])[0].get('name')}"
     if signed.lower().endswith(IMAGE_EXT):
         q = psnr(original, signed)
         line += f" psnr={q:.2f}dB"
@@ -79,14 +91,49 @@ def check(original, signed):
     if parent:
         line += " parentOf-ingredient"
     print(line + (" FAIL: " + "; ".join(problems) if problems else " OK"))
+    kind = "parent" if parent else signed.rsplit(".", 1)[-1].lower()
+    print(f"RESULT {mode} {kind} {'FAIL' if problems else 'OK'}")
     return not problems
+
+
+def table(path):
+    rows, cols = {}, []
+    with open(path) as f:
+        for line in f:
+            if line.startswith("RESULT "):
+                _, mode, kind, res = line.split()
+                rows.setdefault(mode, {})[kind] = res
+                if kind not in cols:
+                    cols.append(kind)
+    print("reference reader (c2pa-python) verdicts, signing mode x format:")
+    print(f"{'mode':<12}" + "".join(f"{c:>8}" for c in cols))
+    for mode, r in rows.items():
+        print(f"{mode:<12}" + "".join(f"{r.get(c, '-'):>8}" for c in cols))
+    bad = sum(v != "OK" for r in rows.values() for v in r.values())
+    total = sum(len(r) for r in rows.values())
+    print(f"{total - bad}/{total} combinations valid in the reference reader")
+    sys.exit(1 if bad else 0)
 
 
 def main():
     args = sys.argv[1:]
+    if args[:1] == ["--table"] and len(args) == 2:
+        table(args[1])
+    mode, expect_alg, expect_ts = "-", None, False
+    while args and args[0].startswith("--"):
+        flag = args.pop(0)
+        if flag == "--mode":
+            mode = args.pop(0)
+        elif flag == "--expect-alg":
+            expect_alg = args.pop(0)
+        elif flag == "--expect-time-stamp":
+            expect_ts = True
+        else:
+            raise SystemExit(__doc__)
     if not args or len(args) % 2:
         raise SystemExit(__doc__)
-    ok = all([check(args[i], args[i + 1]) for i in range(0, len(args), 2)])
+    ok = all([check(args[i], args[i + 1], mode, expect_alg, expect_ts)
+              for i in range(0, len(args), 2)])
     print(f"reference reader: {len(args) // 2} files, {'all valid' if ok else 'FAILURES'}")
     sys.exit(0 if ok else 1)
 

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Signs images and audio with the hallmark CLI and checks every output in the reference C2PA
-# reader (c2pa-python from PyPI, pinned in requirements.txt). Uses a real photo, speech clip and
-# MP3 from ../shared/corpus when present, otherwise fixtures generated here.
+# Interop matrix: signs JPEG, PNG, WebP, WAV, MP3 and M4A (and a C2PA-signed original) with the
+# hallmark CLI under every signing mode -- ES256, ES384, Ed25519 and ES256 + RFC 3161 time-stamp
+# (a local OpenSSL TSA) -- and checks every output in the reference C2PA reader (c2pa-python
+# from PyPI, pinned in requirements.txt). Uses a real photo, speech clip and MP3 from
+# ../shared/corpus when present, otherwise fixtures generated here. Prints a mode x format
+# table; exits non-zero on any failure.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$repo"
@@ -45,15 +48,51 @@ PY
   lame --quiet -b 128 "$wav" "$work/speech.mp3"; mp3="$work/speech.mp3"
 fi
 
-inputs=("$photo" "$png" "$wav" "$mp3")
+# WebP and M4A inputs are derived from the PNG and WAV (the corpus has none).
+"$venv/bin/python" -c "import sys; from PIL import Image; Image.open(sys.argv[1]).convert('RGB').save(sys.argv[2], lossless=True)" "$png" "$work/photo.webp"
+ffmpeg -hide_banner -loglevel error -y -i "$wav" -c:a aac -b:a 160k "$work/speech.m4a"
+inputs=("$photo" "$png" "$work/photo.webp" "$wav" "$mp3" "$work/speech.m4a")
 # A C2PA-signed original: its manifest must survive as a parentOf ingredient.
 signed_input="${HALLMARK_CORPUS:-$repo/../shared/corpus}/c2pa/jpeg/ai-es256.jpg"
-[ -f "$signed_input" ] && inputs+=("$signed_input")
-pairs=()
-for f in "${inputs[@]}"; do
-  ext="${f##*.}"
-  out="$work/signed-$(basename "${f%.*}").$ext"
-  "$bin" sign "$f" -o "$out" --generator interop-test --model interop-model --model-version 1.0 >/dev/null
-  pairs+=("$f" "$out")
+if [ ! -f "$signed_input" ]; then
+  # No corpus: Hallmark's own signed JPEG is the signed original.
+  "$bin" sign "$photo" -o "$work/parent.jpg" --model parent-model >/dev/null
+  signed_input="$work/parent.jpg"
+fi
+inputs+=("$signed_input")
+
+# Local RFC 3161 TSA for the time-stamped mode.
+"$venv/bin/python" scripts/interop/tsa.py "$work/tsa" &
+tsa_pid=$!
+trap 'kill $tsa_pid 2>/dev/null || true; rm -rf "$work"' EXIT
+for _ in $(seq 1 50); do [ -f "$work/tsa/port" ] && break; sleep 0.1; done
+tsa_url="http://127.0.0.1:$(cat "$work/tsa/port")/tsa"
+
+status=0
+for mode in es256 es384 ed25519 es256-tsa; do
+  alg="${mode%-tsa}"
+  "$bin" certs dev --alg "$alg" --dir "$work/certs-$alg" --organization "Interop $alg" >/dev/null
+  export HALLMARK__SIGNING__CHAIN_PATH="$work/certs-$alg/signing-chain.pem"
+  export HALLMARK__SIGNING__KEY_PATH="$work/certs-$alg/signing-key.pem"
+  export HALLMARK__STORAGE__DATA_DIR="$work/data-$mode"
+  expect=(--expect-alg "$alg")
+  if [ "$mode" = es256-tsa ]; then
+    export HALLMARK__SIGNING__TSA_URL="$tsa_url"
+    expect+=(--expect-time-stamp)
+  else
+    unset HALLMARK__SIGNING__TSA_URL
+  fi
+  pairs=()
+  for f in "${inputs[@]}"; do
+    ext="${f##*.}"
+    out="$work/$mode/signed-$(basename "${f%.*}").$ext"
+    mkdir -p "$work/$mode"
+    "$bin" sign "$f" -o "$out" --generator interop-test --model interop-model --model-version 1.0 \
+      --training-mining ai_training=notAllowed >/dev/null
+    pairs+=("$f" "$out")
+  done
+  "$venv/bin/python" scripts/interop/check_reference.py --mode "$mode" "${expect[@]}" "${pairs[@]}" \
+    | tee -a "$work/results.txt" || status=1
 done
-"$venv/bin/python" scripts/interop/check_reference.py "${pairs[@]}"
+"$venv/bin/python" scripts/interop/check_reference.py --table "$work/results.txt"
+exit $status

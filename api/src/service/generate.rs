@@ -91,6 +91,7 @@ pub async fn generate(
             model_version: Some(version),
             digital_source_type: Some("trainedAlgorithmicMedia".into()),
             title: body.title,
+            training_mining: None,
         },
         actor,
     )

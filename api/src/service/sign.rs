@@ -32,6 +32,11 @@ pub struct SignMetadata {
     /// Title recorded in the manifest.
     #[serde(default)]
     pub title: Option<String>,
+    /// Training and data mining permissions recorded as a `c2pa.training-mining` assertion:
+    /// `{"ai_training": "notAllowed", "ai_generative_training": "notAllowed",
+    /// "ai_inference": "allowed", "data_mining": "constrained"}` (any subset).
+    #[serde(default)]
+    pub training_mining: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// Result of signing.
@@ -58,7 +63,7 @@ fn random_payload() -> Result<u64, ApiError> {
     Ok(u64::from_be_bytes(b).max(1))
 }
 
-/// Watermarks and signs `bytes` (JPEG, PNG, WebP, WAV or MP3) for `actor` (API key id or
+/// Watermarks and signs `bytes` (JPEG, PNG, WebP, WAV, MP3 or M4A) for `actor` (API key id or
 /// "cli"), stores the asset and its manifest, and returns the signed file in the input's format.
 ///
 /// # Errors
@@ -77,12 +82,12 @@ pub async fn sign(
     }
     let format = hallmark_media::sniff(&bytes).ok_or_else(|| {
         ApiError::UnsupportedMedia(
-            "unrecognised media format; sign accepts JPEG, PNG, WebP, WAV, MP3".into(),
+            "unrecognised media format; sign accepts JPEG, PNG, WebP, WAV, MP3, M4A".into(),
         )
     })?;
     if !format.signable() {
         return Err(ApiError::UnsupportedMedia(format!(
-            "{} cannot be signed; sign accepts JPEG, PNG, WebP, WAV, MP3",
+            "{} cannot be signed; sign accepts JPEG, PNG, WebP, WAV, MP3, M4A",
             format.mime()
         )));
     }
@@ -108,6 +113,7 @@ pub async fn sign(
             value: payload_hex.clone(),
         }),
         hallmark_version: env!("CARGO_PKG_VERSION").into(),
+        training_mining: metadata.training_mining.clone().unwrap_or_default(),
     };
     let input_sha256 = sha256_hex(&bytes);
     let st = state.clone();
@@ -118,6 +124,7 @@ pub async fn sign(
             .map_err(|e| match e {
                 ProvenanceError::InvalidRequest(m) => ApiError::InvalidRequest(m),
                 ProvenanceError::UnsupportedFormat(m) => ApiError::UnsupportedMedia(m),
+                ProvenanceError::TimeStamp(m) => ApiError::UpstreamUnavailable(m),
                 other => ApiError::internal(other),
             })
     })
@@ -248,6 +255,11 @@ fn watermark_and_encode(
                 MediaFormat::Mp3 => {
                     hallmark_media::encode_mp3(&clip, state.settings.signing.mp3_kbps)?
                 }
+                MediaFormat::M4a => hallmark_media::encode_m4a(
+                    &clip,
+                    state.settings.signing.aac_kbps,
+                    &state.settings.signing.ffmpeg,
+                )?,
                 _ => hallmark_media::encode_wav(&clip)?,
             };
             let check = hallmark_media::decode_audio(&out, format, &limits)?;
