@@ -94,5 +94,14 @@ for mode in es256 es384 ed25519 es256-tsa; do
   "$venv/bin/python" scripts/interop/check_reference.py --mode "$mode" "${expect[@]}" "${pairs[@]}" \
     | tee -a "$work/results.txt" || status=1
 done
-"$venv/bin/python" scripts/interop/check_reference.py --table "$work/results.txt"
+"$venv/bin/python" scripts/interop/check_reference.py --table "$work/results.txt" || status=1
+
+# The reference reader's verdicts on the C2PA corpus must match Hallmark's, file by file.
+c2pa_corpus="${HALLMARK_CORPUS:-$repo/../shared/corpus}/c2pa"
+if [ -f "$c2pa_corpus/ORACLE.json" ]; then
+  unset HALLMARK__SIGNING__CHAIN_PATH HALLMARK__SIGNING__KEY_PATH HALLMARK__SIGNING__TSA_URL
+  "$venv/bin/python" scripts/interop/corpus_compare.py "$bin" "$c2pa_corpus" || status=1
+else
+  echo "no ../shared/corpus/c2pa: corpus comparison skipped (the signing matrix above ran)"
+fi
 exit $status
