@@ -39,6 +39,10 @@ pub struct TimeRange {
 pub struct RecoveredAsset {
     /// Hallmark asset id.
     pub asset_id: String,
+    /// How the asset was found: `watermark` (its payload) or `content_hash` (the file is
+    /// byte-identical to a signed output).
+    #[serde(default)]
+    pub matched_by: String,
     /// Label of the manifest Hallmark signed for it (served by `GET /v1/manifests/{label}`).
     pub manifest_label: Option<String>,
     /// Generator named at signing.
@@ -208,6 +212,16 @@ pub fn verdict(
                 watermark.p_value
             )),
         }
+    }
+    if let Some(r) = recovered.filter(|r| !watermark.detected && r.matched_by == "content_hash") {
+        if label == "no_evidence" || label == "provenance_valid" {
+            label = "ai_generated";
+        }
+        reasons.push(format!(
+            "the file is byte-identical to asset {} ({}) signed by this instance",
+            r.asset_id,
+            r.model.as_deref().unwrap_or("unknown model")
+        ));
     }
     if let Some(reason) = &watermark.not_checked {
         reasons.push(format!("content not analysed for a watermark: {reason}"));

@@ -297,3 +297,39 @@ fn tampered_files_get_precise_codes_never_a_500() {
         );
     }
 }
+
+#[test]
+fn durable_credentials_are_indexed_by_content_hash_too() {
+    let s = Server::start(Backend::Sqlite, &[]).unwrap();
+    let png = encode(&photo(320, 240, 12), image::ImageFormat::Png);
+    let signed = s.sign(&png, &json!({"model": "hash-model"}));
+    assert_eq!(signed.status, 200);
+    let asset = signed.header("hallmark-asset-id").unwrap().to_owned();
+    let r = s.verify(&signed.body).json();
+    assert_eq!(r["recovered"]["matched_by"], "watermark", "{r:#}");
+    // After a watermark key rotation the old mark is unreadable, but an exact copy of a signed
+    // output is still found through its content hash.
+    let file = s.data.path().join("copy.png");
+    std::fs::write(&file, &signed.body).unwrap();
+    let mut cmd = std::process::Command::new(hallmark_bin());
+    hallmark_tests::base_env(&mut cmd, s.data.path());
+    let out = cmd
+        .env(
+            "HALLMARK__WATERMARK__KEY",
+            "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+        )
+        .env("HALLMARK__DETECTORS__ENABLED", "false")
+        .args(["verify", "--json", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["watermark"]["detected"], false, "{r:#}");
+    assert_eq!(r["recovered"]["matched_by"], "content_hash", "{r:#}");
+    assert_eq!(r["recovered"]["asset_id"], asset.as_str());
+    assert_eq!(r["recovered"]["bytes_unchanged"], true);
+}

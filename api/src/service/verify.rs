@@ -242,8 +242,26 @@ pub async fn verify(
     let mut analysis = analyse(state, bytes.clone(), &sha256).await?;
 
     let mut recovered = None;
+    // Durable credentials: the asset is found through the watermark payload, or — when no mark
+    // is readable (a format or size the detector can't analyse) — through the file's exact
+    // content hash.
+    let mut found = None;
     if let Some(payload) = analysis.watermark.payload.clone() {
-        if let Some(asset) = state.store.find_asset_by_payload(&payload).await? {
+        found = state
+            .store
+            .find_asset_by_payload(&payload)
+            .await?
+            .map(|a| (a, "watermark"));
+    }
+    if found.is_none() && !analysis.watermark.detected {
+        found = state
+            .store
+            .find_asset_by_output_sha256(&sha256)
+            .await?
+            .map(|a| (a, "content_hash"));
+    }
+    {
+        if let Some((asset, matched_by)) = found {
             let label = asset.manifest_label.clone().unwrap_or_default();
             let manifest_in_file = asset.manifest_label.is_some()
                 && analysis.c2pa.active_manifest.as_deref() == asset.manifest_label.as_deref();
@@ -267,8 +285,11 @@ pub async fn verify(
                 },
                 _ => None,
             };
-            analysis.watermark.asset_id = Some(asset.id.clone());
+            if matched_by == "watermark" {
+                analysis.watermark.asset_id = Some(asset.id.clone());
+            }
             recovered = Some(RecoveredAsset {
+                matched_by: matched_by.to_owned(),
                 asset_id: asset.id,
                 manifest_label: asset.manifest_label,
                 generator: Some(asset.generator).filter(|g| !g.is_empty()),
