@@ -197,6 +197,15 @@ enum InternalCommand {
     },
 }
 
+/// `println!` that returns the write error instead of panicking (a closed pipe, as in
+/// `hallmark verify --json f | head`, ends the command quietly instead of a panic).
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($t)*)?;
+    }};
+}
+
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("HALLMARK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -216,9 +225,9 @@ fn write_signed(
 ) -> anyhow::Result<()> {
     let out = out.map_err(|e| anyhow::anyhow!("{} ({})", e, e.code_and_status().0))?;
     hallmark_api::tools::write_atomic(output, &out.bytes)?;
-    println!("asset {}", out.asset_id);
-    println!("manifest {}", out.manifest_label);
-    println!("watermark payload {}", out.payload);
+    out!("asset {}", out.asset_id);
+    out!("manifest {}", out.manifest_label);
+    out!("watermark payload {}", out.payload);
     Ok(())
 }
 
@@ -261,15 +270,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let p = hallmark_provenance::generate_dev_identity_with(&dir, &organization, alg)?;
             if existed {
-                println!(
+                out!(
                     "kept the existing development identity in {}",
                     dir.display()
                 );
             }
-            println!("CA certificate:    {}", p.ca_cert.display());
-            println!("signing chain:     {}", p.chain.display());
-            println!("signing key:       {}", p.key.display());
-            println!("These are DEVELOPMENT credentials: signatures validate but are untrusted elsewhere.");
+            out!("CA certificate:    {}", p.ca_cert.display());
+            out!("signing chain:     {}", p.chain.display());
+            out!("signing key:       {}", p.key.display());
+            out!("These are DEVELOPMENT credentials: signatures validate but are untrusted elsewhere.");
             Ok(())
         }
         Command::Watermark {
@@ -286,14 +295,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 &output,
                 payload.as_deref(),
             )?;
-            println!("{}", serde_json::json!({ "payload": format!("{p:016x}") }));
+            out!("{}", serde_json::json!({ "payload": format!("{p:016x}") }));
             Ok(())
         }
         Command::Watermark {
             command: WatermarkCommand::Detect { file, json: _ },
         } => {
             let r = hallmark_api::tools::watermark_detect(&settings, &file)?;
-            println!("{}", serde_json::to_string_pretty(&r)?);
+            out!("{}", serde_json::to_string_pretty(&r)?);
             Ok(())
         }
         Command::Audit {
@@ -302,7 +311,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let f = std::fs::File::open(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
             let report = hallmark_audit::verify_json_lines(std::io::BufReader::new(f));
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            out!("{}", serde_json::to_string_pretty(&report)?);
             if !report.valid {
                 anyhow::bail!("audit chain is broken (see first_failure)");
             }
@@ -370,7 +379,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .collect::<Vec<_>>()
                     .join(",")
             );
-            println!("{secret}");
+            out!("{secret}");
             Ok(())
         }
         Command::Sign {
@@ -416,12 +425,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("{} ({})", e, e.code_and_status().0))?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                out!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                println!("verification {}", report.id);
-                println!("verdict: {}", report.verdict.label);
+                out!("verification {}", report.id);
+                out!("verdict: {}", report.verdict.label);
                 for r in &report.verdict.reasons {
-                    println!("  - {r}");
+                    out!("  - {r}");
                 }
             }
             Ok(())
@@ -447,6 +456,12 @@ fn main() -> ExitCode {
     };
     match rt.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
