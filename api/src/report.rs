@@ -191,8 +191,25 @@ pub fn verdict(
             }
         }
     }
+    if c2pa
+        .ingredient_failure_codes
+        .iter()
+        .any(|c| c == hallmark_provenance::BLOCKED_SIGNER_CODE)
+    {
+        reasons.push("an ingredient of this file was signed by a blocked signer".into());
+    }
+    let recovered_blocked = recovered
+        .and_then(|r| r.c2pa.as_ref())
+        .and_then(|c| c.signer.as_ref())
+        .is_some_and(|s| s.blocked);
     if watermark.detected {
-        if label != "tampered" && label != "blocked_signer" {
+        if recovered_blocked && label != "tampered" {
+            label = "blocked_signer";
+            reasons.push(
+                "the manifest recovered through the watermark was signed by a blocked signer"
+                    .into(),
+            );
+        } else if label != "tampered" && label != "blocked_signer" {
             label = "ai_generated";
         }
         match recovered {

@@ -152,7 +152,18 @@ impl AppState {
             trust_anchors_pem: anchors,
             allowed_list_pem: read_opt(&settings.c2pa.allowed_list)?,
             allowed_ekus: read_opt(&settings.c2pa.allowed_ekus)?,
-            blocked_list_pem: read_opt(&settings.c2pa.blocked_list)?,
+            blocked_list_pem: match read_opt(&settings.c2pa.blocked_list)
+                .context("c2pa.blocked_list")?
+            {
+                Some(pem) => {
+                    let n = hallmark_provenance::check_blocked_list(&pem).with_context(|| {
+                        format!("c2pa.blocked_list ({})", settings.c2pa.blocked_list)
+                    })?;
+                    tracing::info!(certificates = n, "blocked signer list loaded");
+                    Some(pem)
+                }
+                None => None,
+            },
         };
 
         let detectors = if settings.detectors.enabled {

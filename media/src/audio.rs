@@ -182,7 +182,12 @@ fn decode_audio_inner(
             Err(e) => return Err(corrupt(e.to_string())),
         };
         errors = 0;
-        let spec = *decoded.spec();
+        let mut spec = *decoded.spec();
+        // symphonia's AAC decoder reports 0 Hz for the 88.2/96 kHz sampling-frequency indices;
+        // the container's rate is then the authority.
+        if spec.rate == 0 && SAMPLE_RATE_RANGE.contains(&declared_rate) {
+            spec.rate = declared_rate;
+        }
         let n_ch = spec.channels.count();
         if n_ch == 0 || n_ch > limits.max_channels {
             return Err(MediaError::LimitExceeded(format!(
@@ -275,7 +280,7 @@ pub fn encode_wav(clip: &AudioClip) -> Result<Vec<u8>, MediaError> {
 /// `ffmpeg` executable at `ffmpeg` (its native AAC encoder: no Rust AAC encoder is maintained).
 /// PCM goes to ffmpeg's stdin as 32-bit float; the file is written to a private temporary
 /// directory (the MP4 muxer needs a seekable output) and read back. ffmpeg gets
-/// `60 s + 2 × duration` before it is killed.
+/// `20 s + the clip's duration` before it is killed (it encodes at tens of times real time).
 ///
 /// # Errors
 /// [`MediaError::Unsupported`] when the ffmpeg executable is missing; [`MediaError::Encode`]
@@ -342,7 +347,7 @@ pub fn encode_m4a(clip: &AudioClip, kbps: u32, ffmpeg: &str) -> Result<Vec<u8>, 
         let _ = stderr.by_ref().take(64 * 1024).read_to_string(&mut text);
         text
     });
-    let limit = std::time::Duration::from_secs_f64(60.0 + 2.0 * clip.duration_seconds());
+    let limit = std::time::Duration::from_secs_f64(20.0 + clip.duration_seconds());
     let start = std::time::Instant::now();
     let status = loop {
         match child.try_wait() {

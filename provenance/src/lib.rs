@@ -21,8 +21,9 @@ pub use sign::{
 };
 pub use signer::{SignatureAlgorithm, SigningIdentity};
 pub use verify::{
-    verify_manifest_store, verify_media, C2paReport, IngredientSummary, ReadError, SignerInfo,
-    StatusCode, TrustConfig, ValidationState, BLOCKED_SIGNER_CODE, MAX_INGREDIENT_DEPTH,
+    check_blocked_list, verify_manifest_store, verify_media, C2paReport, IngredientSummary,
+    ReadError, SignerInfo, StatusCode, TrustConfig, ValidationState, BLOCKED_SIGNER_CODE,
+    MAX_INGREDIENT_DEPTH,
 };
 
 /// IRI prefix of the IPTC digital source type vocabulary.

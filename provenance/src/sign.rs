@@ -68,16 +68,25 @@ fn training_mining_assertion(
         } else {
             format!("c2pa.{k}")
         };
+        let short = |t: &str| t.chars().take(64).collect::<String>();
         if !TRAINING_MINING_USES.contains(&key.as_str()) {
             return Err(ProvenanceError::InvalidRequest(format!(
-                "training_mining use '{k}' is not one of {}",
+                "training_mining use '{}' is not one of {}",
+                short(k),
                 TRAINING_MINING_USES.join(", ")
             )));
         }
         if !TRAINING_MINING_PERMISSIONS.contains(&v.as_str()) {
             return Err(ProvenanceError::InvalidRequest(format!(
-                "training_mining permission '{v}' for '{k}' is not one of {}",
+                "training_mining permission '{}' for '{}' is not one of {}",
+                short(v),
+                short(k),
                 TRAINING_MINING_PERMISSIONS.join(", ")
+            )));
+        }
+        if out.contains_key(&key) {
+            return Err(ProvenanceError::InvalidRequest(format!(
+                "training_mining names '{key}' twice (with and without the c2pa. prefix)"
             )));
         }
         out.insert(key, json!({ "use": v }));
@@ -104,9 +113,21 @@ pub struct SignedMedia {
     pub manifest_label: String,
     /// The manifest store bytes (JUMBF), for durable storage.
     pub manifest_store: Vec<u8>,
+    /// The digital source type IRI recorded (`compositeWithTrainedAlgorithmicMedia` when a
+    /// signed parent made this an edit of trained-algorithmic media).
+    pub digital_source_type: String,
 }
 
 impl ManifestRequest {
+    /// Checks the request (model, source type, training-mining entries) without signing, so a
+    /// service can refuse a bad request before doing expensive work.
+    ///
+    /// # Errors
+    /// [`ProvenanceError::InvalidRequest`] naming the first problem.
+    pub fn validate(&self) -> Result<(), ProvenanceError> {
+        self.definition("image/png", false).map(|_| ())
+    }
+
     fn definition(&self, mime: &str, edit: bool) -> Result<serde_json::Value, ProvenanceError> {
         if self.model.trim().is_empty() {
             return Err(ProvenanceError::InvalidRequest(
@@ -222,7 +243,29 @@ pub fn sign_media(
         return Err(ProvenanceError::UnsupportedFormat(mime.to_owned()));
     }
     let parent = parent.filter(|p| has_manifest(p, mime));
+    // Training/mining restrictions travel with the content: entries the parent's active
+    // manifest declared are kept unless this request sets the same use.
+    let inherited;
+    let request = match parent.map(|p| parent_training_mining(p, mime)) {
+        Some(entries) if !entries.is_empty() => {
+            let mut r = request.clone();
+            for (k, v) in entries {
+                let short = k.trim_start_matches("c2pa.").to_owned();
+                if !r.training_mining.contains_key(&k) && !r.training_mining.contains_key(&short) {
+                    r.training_mining.insert(k, v);
+                }
+            }
+            inherited = r;
+            &inherited
+        }
+        _ => request,
+    };
     let definition = request.definition(mime, parent.is_some())?;
+    let digital_source_type = definition["assertions"][0]["data"]["actions"]
+        .as_array()
+        .and_then(|a| a.iter().rev().find_map(|x| x["digitalSourceType"].as_str()))
+        .unwrap_or_default()
+        .to_owned();
     let mut builder = c2pa::Builder::from_context(context()?)
         .with_definition(definition.to_string().as_str())
         .map_err(ProvenanceError::Signing)?;
@@ -253,6 +296,7 @@ pub fn sign_media(
         bytes,
         manifest_label,
         manifest_store,
+        digital_source_type,
     })
 }
 
@@ -261,12 +305,32 @@ pub fn sign_media(
 fn time_stamp_error(e: c2pa::Error, identity: &SigningIdentity) -> ProvenanceError {
     let text = e.to_string();
     match identity.time_authority() {
-        Some(_) if text.contains("time-stamp authority") => ProvenanceError::TimeStamp(
-            text.split_once("time-stamp authority")
+        Some(_) if text.contains("time-stamp authority") => {
+            let mut msg = text
+                .split_once("time-stamp authority")
                 .map(|(_, rest)| format!("time-stamp authority{rest}"))
-                .unwrap_or(text),
-        ),
+                .unwrap_or(text);
+            // Drop the closing brackets of c2pa-rs's wrapping around our message.
+            while msg.ends_with(')') && msg.matches(')').count() > msg.matches('(').count() {
+                msg.pop();
+            }
+            ProvenanceError::TimeStamp(msg)
+        }
         _ => ProvenanceError::Signing(e),
+    }
+}
+
+/// Training-mining entries of the active manifest of `bytes` (empty when unreadable).
+fn parent_training_mining(bytes: &[u8], mime: &str) -> std::collections::BTreeMap<String, String> {
+    let Ok(ctx) = context() else {
+        return Default::default();
+    };
+    match c2pa::Reader::from_context(ctx).with_stream(mime, Cursor::new(bytes)) {
+        Ok(r) => r
+            .active_manifest()
+            .map(crate::verify::training_mining_of)
+            .unwrap_or_default(),
+        Err(_) => Default::default(),
     }
 }
 

@@ -134,14 +134,22 @@ impl SigningIdentity {
         timeout: std::time::Duration,
     ) -> Result<Self, ProvenanceError> {
         if let Some(u) = &url {
-            let rest = u.strip_prefix("http://").ok_or_else(|| {
-                ProvenanceError::Identity(format!(
-                    "time-stamp authority URL '{u}' must start with http:// (RFC 3161 over HTTP, RFC 3161 §3.4)"
-                ))
-            })?;
-            if rest.is_empty() || rest.starts_with('/') || rest.contains(char::is_whitespace) {
+            let shown = redact_url(u);
+            let scheme_ok = u.len() > 7 && u[..7].eq_ignore_ascii_case("http://");
+            if !scheme_ok {
                 return Err(ProvenanceError::Identity(format!(
-                    "time-stamp authority URL '{u}' has no host"
+                    "time-stamp authority URL '{shown}' must start with http:// (RFC 3161 over HTTP, RFC 3161 §3.4)"
+                )));
+            }
+            let rest = &u[7..];
+            if rest.is_empty() || rest.starts_with('/') {
+                return Err(ProvenanceError::Identity(format!(
+                    "time-stamp authority URL '{shown}' has no host"
+                )));
+            }
+            if rest.contains(char::is_whitespace) {
+                return Err(ProvenanceError::Identity(format!(
+                    "time-stamp authority URL '{shown}' contains whitespace (percent-encode it)"
                 )));
             }
         }
@@ -165,10 +173,15 @@ impl SigningIdentity {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(self.tsa_timeout))
             .http_status_as_error(false)
+            .max_redirects(0)
             .build()
             .into();
+        // Messages name the TSA without credentials or query (they reach API clients).
+        let shown = redact_url(url);
+        let url_for_request = url;
+        let url = shown.as_str();
         let mut response = agent
-            .post(url)
+            .post(url_for_request)
             .header("Content-Type", "application/timestamp-query")
             .send(&body[..])
             .map_err(|e| format!("time-stamp authority {url} is unreachable: {e}"))?;
@@ -237,6 +250,23 @@ impl SigningIdentity {
             KeyPair::Ecdsa(k) => Ok(k.sign(&self.rng, data)?.as_ref().to_vec()),
             KeyPair::Ed25519(k) => Ok(k.sign(data).as_ref().to_vec()),
         }
+    }
+}
+
+/// `scheme://host[:port]/path` of `url`: user info, query and fragment removed, so that a TSA
+/// URL carrying credentials never reaches an error message or log.
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let rest = rest.split(['?', '#']).next().unwrap_or("");
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if scheme.is_empty() {
+        format!("{host}{path}")
+    } else {
+        format!("{scheme}://{host}{path}")
     }
 }
 

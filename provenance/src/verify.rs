@@ -132,6 +132,9 @@ pub struct IngredientSummary {
     /// Who signed the ingredient's manifest.
     #[serde(default)]
     pub signer: Option<SignerInfo>,
+    /// Training and data mining permissions of the ingredient's manifest.
+    #[serde(default)]
+    pub training_mining: std::collections::BTreeMap<String, String>,
     /// Failure codes the validator recorded for this ingredient (its validation delta).
     #[serde(default)]
     pub failure_codes: Vec<String>,
@@ -179,10 +182,10 @@ pub struct C2paReport {
     pub assertion_labels: Vec<String>,
     /// `c2pa.soft-binding` assertions: (alg, value) pairs.
     pub soft_bindings: Vec<(String, String)>,
-    /// Training and data mining permissions (`c2pa.training-mining`): (use, permission) pairs,
-    /// e.g. (`c2pa.ai_training`, `notAllowed`).
+    /// Training and data mining permissions (`c2pa.training-mining`): use → permission,
+    /// e.g. `{"c2pa.ai_training": "notAllowed"}`.
     #[serde(default)]
-    pub training_mining: Vec<(String, String)>,
+    pub training_mining: std::collections::BTreeMap<String, String>,
 }
 
 impl C2paReport {
@@ -209,7 +212,7 @@ impl C2paReport {
             ingredients: Vec::new(),
             assertion_labels: Vec::new(),
             soft_bindings: Vec::new(),
-            training_mining: Vec::new(),
+            training_mining: Default::default(),
         }
     }
 
@@ -376,7 +379,12 @@ fn report_from_reader(reader: &c2pa::Reader, trust: &TrustConfig) -> C2paReport 
     };
     report.claim_generator = claim_generator(manifest);
     report.title = manifest.title().map(str::to_owned);
-    report.signer = signer_info(manifest);
+    let blocked = trust
+        .blocked_list_pem
+        .as_deref()
+        .map(blocked_certs)
+        .unwrap_or_default();
+    report.signer = signer_info(manifest, &blocked);
     for a in manifest.assertions() {
         let label = a.label().to_owned();
         if label.starts_with("c2pa.actions") {
@@ -397,13 +405,13 @@ fn report_from_reader(reader: &c2pa::Reader, trust: &TrustConfig) -> C2paReport 
             || label.starts_with("cawg.training-mining")
         {
             if let Ok(value) = a.value() {
-                collect_training_mining(value, &mut report);
+                collect_training_mining(value, &mut report.training_mining);
             }
         }
         report.assertion_labels.push(label);
     }
-    report.ingredients = ingredient_chain(reader, manifest, &ingredient_failures, 0);
-    apply_blocked(&mut report, trust);
+    report.ingredients = ingredient_chain(reader, manifest, &ingredient_failures, &blocked, 0);
+    apply_blocked(&mut report);
     report
 }
 
@@ -420,7 +428,7 @@ fn claim_generator(manifest: &c2pa::Manifest) -> Option<String> {
 
 /// Signer details from c2pa-rs's `SignatureInfo` plus the leaf certificate itself (subject and
 /// issuer DNs, validity, fingerprint), parsed with `x509-parser`.
-fn signer_info(manifest: &c2pa::Manifest) -> Option<SignerInfo> {
+fn signer_info(manifest: &c2pa::Manifest, blocked: &[BlockedCert]) -> Option<SignerInfo> {
     let s = manifest.signature_info()?;
     let mut info = SignerInfo {
         issuer: s.issuer.clone(),
@@ -437,6 +445,10 @@ fn signer_info(manifest: &c2pa::Manifest) -> Option<SignerInfo> {
         blocked: false,
     };
     let chain = pem::parse_many(s.cert_chain()).unwrap_or_default();
+    info.blocked = chain
+        .iter()
+        .filter(|p| p.tag() == "CERTIFICATE")
+        .any(|p| is_blocked(p.contents(), blocked));
     if let Some(leaf) = chain.iter().find(|p| p.tag() == "CERTIFICATE") {
         let der = leaf.contents();
         info.certificate_sha256 = Some(sha256_hex(der));
@@ -471,38 +483,131 @@ fn fingerprints(pem_bundle: &str) -> Vec<String> {
         .collect()
 }
 
-/// Applies the blocked signer list: a manifest signed by a chain that contains a blocked
-/// certificate becomes `Invalid` with the failure code [`BLOCKED_SIGNER_CODE`] (C2PA 2.2 §14.5
-/// leaves trust decisions to the validator's policy; the code is namespaced because the
-/// specification has no code for a validator-local block list).
-fn apply_blocked(report: &mut C2paReport, trust: &TrustConfig) {
-    let Some(bundle) = trust.blocked_list_pem.as_deref() else {
-        return;
-    };
-    let blocked = fingerprints(bundle);
+/// A certificate of the blocked list, with what identifies the certificates it issued.
+#[derive(Debug, Clone)]
+struct BlockedCert {
+    sha256: String,
+    subject_raw: Vec<u8>,
+    subject_key_id: Option<Vec<u8>>,
+}
+
+/// Parses a blocked-list PEM bundle (C2PA trust lists use the same format) and returns how many
+/// certificates it holds.
+///
+/// # Errors
+/// [`ProvenanceError::Trust`] when the bundle holds no certificate, a PEM block that does not
+/// parse, a block that is not a `CERTIFICATE`, or a certificate x509-parser can't read: a
+/// blocked list that silently blocks nothing is worse than a refused start.
+pub fn check_blocked_list(pem_bundle: &str) -> Result<usize, ProvenanceError> {
+    let blocks = pem::parse_many(pem_bundle)
+        .map_err(|e| ProvenanceError::Trust(format!("blocked list: PEM: {e}")))?;
+    if blocks.is_empty() {
+        return Err(ProvenanceError::Trust(
+            "blocked list holds no PEM CERTIFICATE block".into(),
+        ));
+    }
+    for (i, b) in blocks.iter().enumerate() {
+        if b.tag() != "CERTIFICATE" {
+            return Err(ProvenanceError::Trust(format!(
+                "blocked list: block {} is '{}', not a CERTIFICATE",
+                i + 1,
+                b.tag()
+            )));
+        }
+        x509_parser::parse_x509_certificate(b.contents()).map_err(|e| {
+            ProvenanceError::Trust(format!("blocked list: certificate {}: {e}", i + 1))
+        })?;
+    }
+    Ok(blocks.len())
+}
+
+fn blocked_certs(pem_bundle: &str) -> Vec<BlockedCert> {
+    pem::parse_many(pem_bundle)
+        .unwrap_or_default()
+        .iter()
+        .filter(|p| p.tag() == "CERTIFICATE")
+        .filter_map(|p| {
+            let der = p.contents();
+            let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+            Some(BlockedCert {
+                sha256: sha256_hex(der),
+                subject_raw: cert.subject().as_raw().to_vec(),
+                subject_key_id: cert
+                    .extensions()
+                    .iter()
+                    .find_map(|e| match e.parsed_extension() {
+                        x509_parser::extensions::ParsedExtension::SubjectKeyIdentifier(k) => {
+                            Some(k.0.to_vec())
+                        }
+                        _ => None,
+                    }),
+            })
+        })
+        .collect()
+}
+
+/// `der` is blocked when it is a blocked certificate, or was issued by one: its issuer name
+/// equals the blocked certificate's subject and, when both carry key identifiers, its
+/// authority key identifier equals the blocked certificate's subject key identifier
+/// (RFC 5280 §4.2.1.1). The second rule catches chains that omit the blocked root.
+fn is_blocked(der: &[u8], blocked: &[BlockedCert]) -> bool {
     if blocked.is_empty() {
+        return false;
+    }
+    let fp = sha256_hex(der);
+    if blocked.iter().any(|b| b.sha256 == fp) {
+        return true;
+    }
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
+        return false;
+    };
+    let issuer = cert.issuer().as_raw();
+    let aki = cert
+        .extensions()
+        .iter()
+        .find_map(|e| match e.parsed_extension() {
+            x509_parser::extensions::ParsedExtension::AuthorityKeyIdentifier(a) => {
+                a.key_identifier.as_ref().map(|k| k.0.to_vec())
+            }
+            _ => None,
+        });
+    blocked.iter().any(|b| {
+        b.subject_raw == issuer
+            && match (&aki, &b.subject_key_id) {
+                (Some(a), Some(k)) => a == k,
+                _ => true,
+            }
+    })
+}
+
+/// Applies the blocked signer list (computed per signer in [`signer_info`]): a manifest whose
+/// signing chain contains, or was issued by, a blocked certificate becomes `Invalid` with the
+/// failure code [`BLOCKED_SIGNER_CODE`] (C2PA 2.2 §14.5 leaves trust decisions to the
+/// validator's policy; the code is namespaced because the specification has no code for a
+/// validator-local block list). A blocked signer anywhere in the ingredient chain adds the code
+/// to `ingredient_failure_codes`.
+fn apply_blocked(report: &mut C2paReport) {
+    fn any_blocked(ings: &[IngredientSummary]) -> bool {
+        ings.iter()
+            .any(|i| i.signer.as_ref().is_some_and(|s| s.blocked) || any_blocked(&i.ingredients))
+    }
+    if any_blocked(&report.ingredients) {
+        report
+            .ingredient_failure_codes
+            .push(BLOCKED_SIGNER_CODE.to_owned());
+    }
+    if !report.signer.as_ref().is_some_and(|s| s.blocked) {
         return;
     }
-    let Some(signer) = report.signer.as_mut() else {
-        return;
-    };
-    let hit = signer
-        .chain_sha256
-        .iter()
-        .find(|fp| blocked.contains(fp))
-        .cloned();
-    let Some(fp) = hit else {
-        return;
-    };
-    signer.blocked = true;
     report.validation_state = Some(ValidationState::Invalid);
     report.status_codes.push(StatusCode {
         code: BLOCKED_SIGNER_CODE.to_owned(),
         kind: "failure".to_owned(),
         url: None,
-        explanation: Some(format!(
-            "the signing certificate chain contains a certificate on this instance's blocked signer list (SHA-256 {fp})"
-        )),
+        explanation: Some(
+            "the signing certificate, or a CA that issued it, is on this instance's blocked signer list"
+                .into(),
+        ),
     });
     report.failure_codes.push(BLOCKED_SIGNER_CODE.to_owned());
 }
@@ -518,6 +623,7 @@ fn ingredient_chain(
     reader: &c2pa::Reader,
     manifest: &c2pa::Manifest,
     failures: &[(String, String)],
+    blocked: &[BlockedCert],
     depth: usize,
 ) -> Vec<IngredientSummary> {
     if depth >= MAX_INGREDIENT_DEPTH {
@@ -537,6 +643,7 @@ fn ingredient_chain(
                 actions: Vec::new(),
                 digital_source_type: None,
                 signer: None,
+                training_mining: Default::default(),
                 failure_codes: Vec::new(),
                 ingredients: Vec::new(),
             };
@@ -565,8 +672,12 @@ fn ingredient_chain(
                     summary.actions = scratch.actions;
                     summary.digital_source_type = scratch.digital_source_type;
                     summary.claim_generator = claim_generator(m);
-                    summary.signer = signer_info(m);
-                    summary.ingredients = ingredient_chain(reader, m, failures, depth + 1);
+                    summary.signer = signer_info(m, blocked);
+                    if summary.signer.as_ref().is_some_and(|s| s.blocked) {
+                        summary.failure_codes.push(BLOCKED_SIGNER_CODE.to_owned());
+                    }
+                    summary.training_mining = training_mining_of(m);
+                    summary.ingredients = ingredient_chain(reader, m, failures, blocked, depth + 1);
                 }
             }
             summary
@@ -577,14 +688,33 @@ fn ingredient_chain(
 /// Reads a training-and-data-mining assertion (`c2pa.training-mining`, C2PA 1.x §18.15, and
 /// its successor `cawg.training-mining`): `entries` maps a use (`c2pa.ai_training`, ...) to
 /// `{ "use": "allowed" | "notAllowed" | "constrained" }`.
-fn collect_training_mining(value: &serde_json::Value, report: &mut C2paReport) {
+fn collect_training_mining(
+    value: &serde_json::Value,
+    out: &mut std::collections::BTreeMap<String, String>,
+) {
     if let Some(entries) = value["entries"].as_object() {
         for (k, v) in entries {
             if let Some(u) = v["use"].as_str() {
-                report.training_mining.push((k.clone(), u.to_owned()));
+                out.insert(k.clone(), u.to_owned());
             }
         }
     }
+}
+
+/// The training-mining entries of `manifest` (see [`collect_training_mining`]).
+pub(crate) fn training_mining_of(
+    manifest: &c2pa::Manifest,
+) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for a in manifest.assertions() {
+        let l = a.label();
+        if l.starts_with("c2pa.training-mining") || l.starts_with("cawg.training-mining") {
+            if let Ok(v) = a.value() {
+                collect_training_mining(v, &mut out);
+            }
+        }
+    }
+    out
 }
 
 fn collect_actions(value: &serde_json::Value, report: &mut C2paReport) {

@@ -163,14 +163,19 @@ fn unreachable_or_bad_time_stamp_authority_is_a_clear_error() {
     let signer = id
         .identity
         .with_time_authority(
-            Some(format!("http://127.0.0.1:{port}/tsa")),
+            Some(format!("HTTP://user:s3cret@127.0.0.1:{port}/tsa?token=abc")),
             std::time::Duration::from_secs(2),
         )
         .unwrap();
     match sign_media(&common::png(), "image/png", &request(), &signer, None) {
         Err(ProvenanceError::TimeStamp(m)) => {
             assert!(m.contains("unreachable"), "{m}");
-            assert!(m.contains(&port.to_string()), "{m}");
+            assert!(m.contains(&format!("127.0.0.1:{port}/tsa")), "{m}");
+            assert!(
+                !m.contains("s3cret") && !m.contains("token"),
+                "credentials leak: {m}"
+            );
+            assert_eq!(m.matches('(').count(), m.matches(')').count(), "{m}");
         }
         other => panic!("expected a time-stamp error, got {other:?}"),
     }
@@ -206,6 +211,56 @@ fn blocked_signer_list_makes_the_manifest_invalid() {
     };
     let r = verify_media(&signed.bytes, "image/png", &trust).unwrap();
     assert_eq!(r.validation_state, Some(ValidationState::Trusted), "{r:#?}");
+
+    // A chain that leaves the blocked root out is still caught: the leaf names it as issuer.
+    let leaf_only = pem::parse_many(&a.chain_pem).unwrap()[0].clone();
+    let key_pem = std::fs::read(a._dir.path().join("signing-key.pem")).unwrap();
+    let leaf_id = SigningIdentity::from_pem(pem::encode(&leaf_only).as_bytes(), &key_pem).unwrap();
+    let leaf_signed = sign_media(&common::png(), "image/png", &request(), &leaf_id, None).unwrap();
+    let block_ca = TrustConfig {
+        blocked_list_pem: Some(a.ca_pem.clone()),
+        ..trust_with(&a.ca_pem)
+    };
+    let r = verify_media(&leaf_signed.bytes, "image/png", &block_ca).unwrap();
+    assert_eq!(r.validation_state, Some(ValidationState::Invalid), "{r:#?}");
+    assert!(r.signer.as_ref().unwrap().blocked);
+
+    // A blocked signer deeper in the history is reported on the ingredient.
+    let resigned = sign_media(
+        &common::png(),
+        "image/png",
+        &request(),
+        &b.identity,
+        Some(&signed.bytes),
+    )
+    .unwrap();
+    let r = verify_media(&resigned.bytes, "image/png", &block_ca).unwrap();
+    assert!(r.ingredients[0].signer.as_ref().unwrap().blocked, "{r:#?}");
+    assert!(r
+        .ingredient_failure_codes
+        .iter()
+        .any(|c| c == BLOCKED_SIGNER_CODE));
+    assert!(!r.signer.as_ref().unwrap().blocked);
+
+    // Lists that would silently block nothing are refused.
+    assert_eq!(
+        hallmark_provenance::check_blocked_list(&a.chain_pem).unwrap(),
+        2
+    );
+    for bad in [
+        String::new(),
+        "not pem".to_string(),
+        format!(
+            "{}-----BEGIN CERTIFICATE-----\n!!!notbase64!!!\n-----END CERTIFICATE-----\n",
+            a.ca_pem
+        ),
+        std::fs::read_to_string(a._dir.path().join("signing-key.pem")).unwrap(),
+    ] {
+        assert!(
+            hallmark_provenance::check_blocked_list(&bad).is_err(),
+            "{bad}"
+        );
+    }
 }
 
 #[test]
@@ -223,21 +278,56 @@ fn training_mining_assertion_is_recorded_and_validated() {
         .assertion_labels
         .iter()
         .any(|l| l.starts_with("c2pa.training-mining")));
-    assert_eq!(
-        r.training_mining,
+    let expected: std::collections::BTreeMap<String, String> = [
+        ("c2pa.ai_training".to_string(), "notAllowed".to_string()),
+        ("c2pa.data_mining".to_string(), "constrained".to_string()),
+    ]
+    .into();
+    assert_eq!(r.training_mining, expected);
+    for entries in [
+        vec![("ai_training", "maybe")],
+        vec![("sell_it", "allowed")],
         vec![
-            ("c2pa.ai_training".to_string(), "notAllowed".to_string()),
-            ("c2pa.data_mining".to_string(), "constrained".to_string()),
-        ]
-    );
-    for (k, v) in [("ai_training", "maybe"), ("sell_it", "allowed")] {
+            ("ai_training", "allowed"),
+            ("c2pa.ai_training", "notAllowed"),
+        ],
+    ] {
         let mut bad = request();
-        bad.training_mining.insert(k.into(), v.into());
+        for (k, v) in entries {
+            bad.training_mining.insert(k.into(), v.into());
+        }
+        assert!(matches!(
+            bad.validate(),
+            Err(ProvenanceError::InvalidRequest(_))
+        ));
         assert!(matches!(
             sign_media(&common::png(), "image/png", &bad, &id.identity, None),
             Err(ProvenanceError::InvalidRequest(_))
         ));
     }
+    // Re-signing keeps the parent's restrictions unless the request sets the same use.
+    let mut over = request();
+    over.training_mining
+        .insert("data_mining".into(), "allowed".into());
+    let child = sign_media(
+        &common::png(),
+        "image/png",
+        &over,
+        &id.identity,
+        Some(&signed.bytes),
+    )
+    .unwrap();
+    assert!(child
+        .digital_source_type
+        .ends_with("/compositeWithTrainedAlgorithmicMedia"));
+    let r = verify_media(&child.bytes, "image/png", &TrustConfig::default()).unwrap();
+    let expected: std::collections::BTreeMap<String, String> = [
+        ("c2pa.ai_training".to_string(), "notAllowed".to_string()),
+        ("c2pa.data_mining".to_string(), "allowed".to_string()),
+    ]
+    .into();
+    assert_eq!(r.training_mining, expected, "{r:#?}");
+    assert_eq!(r.ingredients[0].training_mining.len(), 2);
 }
 
 #[test]

@@ -121,7 +121,7 @@ fn es384_and_ed25519_identities_sign_every_format_with_signer_details() {
             assert!(c["signer"]["not_before"].is_string() && c["signer"]["not_after"].is_string());
             assert_eq!(
                 c["training_mining"],
-                json!([["c2pa.ai_training", "notAllowed"]]),
+                json!({"c2pa.ai_training": "notAllowed"}),
                 "{mime}"
             );
             assert_eq!(r["watermark"]["detected"], true, "{alg} {mime}: {r:#}");

@@ -115,6 +115,11 @@ pub async fn sign(
         hallmark_version: env!("CARGO_PKG_VERSION").into(),
         training_mining: metadata.training_mining.clone().unwrap_or_default(),
     };
+    // Refuse a bad request before decoding and watermarking.
+    request.validate().map_err(|e| match e {
+        ProvenanceError::InvalidRequest(m) => ApiError::InvalidRequest(m),
+        other => ApiError::internal(other),
+    })?;
     let input_sha256 = sha256_hex(&bytes);
     let st = state.clone();
     let req = request.clone();
@@ -145,7 +150,11 @@ pub async fn sign(
             generator: metadata.generator.clone().unwrap_or_default(),
             model: metadata.model.clone(),
             model_version: metadata.model_version.clone().unwrap_or_default(),
-            digital_source_type: request.digital_source_type.clone(),
+            digital_source_type: if signed.digital_source_type.is_empty() {
+                request.digital_source_type.clone()
+            } else {
+                signed.digital_source_type.clone()
+            },
             created_by: actor.into(),
         })
         .await?;
