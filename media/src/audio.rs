@@ -116,8 +116,18 @@ fn decode_audio_inner(
         .ok_or_else(|| corrupt("no audio track".into()))?;
     let track_id = track.id;
     let params = track.codec_params.clone();
-    let declared_rate = params.sample_rate.unwrap_or(0);
-    if params.sample_rate.is_some() && !SAMPLE_RATE_RANGE.contains(&declared_rate) {
+    // symphonia's AAC configuration parser yields 0 Hz for the 88.2/96 kHz sampling-frequency
+    // indices; an MP4 track's time base (1/timescale) is then the sample rate.
+    let from_time_base = params
+        .time_base
+        .filter(|tb| tb.numer == 1 && SAMPLE_RATE_RANGE.contains(&tb.denom))
+        .map(|tb| tb.denom);
+    let declared = match params.sample_rate {
+        Some(0) => from_time_base,
+        other => other,
+    };
+    let declared_rate = declared.unwrap_or(0);
+    if declared.is_some() && !SAMPLE_RATE_RANGE.contains(&declared_rate) {
         return Err(MediaError::Corrupt {
             format: format.mime(),
             detail: format!("sample rate {declared_rate} Hz outside 1–768 kHz"),
