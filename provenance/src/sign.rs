@@ -249,7 +249,18 @@ pub fn sign_media(
     let request = match parent.map(|p| parent_training_mining(p, mime)) {
         Some(entries) if !entries.is_empty() => {
             let mut r = request.clone();
-            for (k, v) in entries {
+            // Only entries this version can re-state (known use and permission) are carried;
+            // CAWG uses (`cawg.ai_training`, ...) map to their `c2pa.` equivalents.
+            let entries = entries
+                .into_iter()
+                .map(|(k, v)| match k.strip_prefix("cawg.") {
+                    Some(rest) => (format!("c2pa.{rest}"), v),
+                    None => (k, v),
+                });
+            for (k, v) in entries.filter(|(k, v)| {
+                TRAINING_MINING_USES.contains(&k.as_str())
+                    && TRAINING_MINING_PERMISSIONS.contains(&v.as_str())
+            }) {
                 let short = k.trim_start_matches("c2pa.").to_owned();
                 if !r.training_mining.contains_key(&k) && !r.training_mining.contains_key(&short) {
                     r.training_mining.insert(k, v);

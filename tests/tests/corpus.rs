@@ -261,5 +261,12 @@ fn signing_c2pa_signed_media_keeps_its_history() {
             "{name}: {c:#}"
         );
         assert_eq!(r["watermark"]["detected"], true, "{name}");
+        if name.contains("ai-es256") {
+            // The parent's CAWG training-mining restrictions travel with the content.
+            assert_eq!(
+                c["training_mining"]["c2pa.ai_generative_training"], "notAllowed",
+                "{name}: {c:#}"
+            );
+        }
     }
 }
