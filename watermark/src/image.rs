@@ -32,6 +32,7 @@ use rustfft::num_complex::Complex;
 use crate::code::{self, CODED_BITS};
 use crate::dsp::{box_mean, fft2};
 use crate::stats::{max_of_n_sf, mean_std_excluding};
+use crate::sync::{self, Lattice};
 use crate::{Detection, WatermarkError, WatermarkKey};
 
 /// Tile side in pixels.
@@ -294,30 +295,32 @@ pub fn detect(img: &DynamicImage, key: &WatermarkKey) -> Detection {
     detect_luma(&y, w, h, key)
 }
 
-pub(crate) fn detect_luma(y: &[f32], w: usize, h: usize, key: &WatermarkKey) -> Detection {
+/// The analysis region: a centred crop of at most this many pixels per side
+/// (bounds detection time and memory for very large images).
+const ANALYSIS_MAX: usize = 2048;
+/// Candidate lattices from the autocorrelation, tested besides the identity.
+const SYNC_CANDIDATES: usize = 4;
+/// At most this many tile-frame pixels are folded per candidate.
+const MAX_FOLD_SAMPLES: usize = ANALYSIS_MAX * ANALYSIS_MAX;
+
+/// Locally normalised residual `(Y − box5 Y)/(a + 1)` clipped to ±4.
+fn residual(y: &[f32], w: usize, h: usize) -> Vec<f32> {
     let (hp, act) = highpass_activity(y, w, h);
-    // Fold the normalised residual modulo the tile.
-    let mut fold = vec![0f64; TILE * TILE];
-    for yy in 0..h {
-        let frow = &mut fold[(yy % TILE) * TILE..(yy % TILE + 1) * TILE];
-        let row = yy * w;
-        for xx in 0..w {
-            let r = (hp[row + xx] / (act[row + xx] + 1.0)).clamp(-4.0, 4.0);
-            frow[xx % TILE] += f64::from(r);
-        }
-    }
-    let layout = Layout::new(key);
-    // Whitened folded residual.
-    let mut f: Vec<Complex<f64>> = fold.iter().map(|&v| Complex::new(v, 0.0)).collect();
-    fft2(&mut f, TILE, false);
-    let mean_mag = f.iter().map(|c| c.norm()).sum::<f64>() / f.len() as f64;
-    let eps = 1e-3 * mean_mag + 1e-12;
-    f[0] = Complex::new(0.0, 0.0);
-    for c in f.iter_mut() {
-        let n = c.norm();
-        *c /= n + eps;
-    }
-    // Pilot template.
+    hp.iter()
+        .zip(&act)
+        .map(|(&v, &a)| (v / (a + 1.0)).clamp(-4.0, 4.0))
+        .collect()
+}
+
+/// Pilot correlation over a folded tile: the z-score of the best of the 16384
+/// offsets against the empirical null of the others, the offset, and the soft
+/// coded bits read there.
+struct FoldScore {
+    score: f64,
+    soft: Vec<f64>,
+}
+
+fn pilot_spectrum(layout: &Layout) -> Vec<Complex<f64>> {
     let mut p: Vec<Complex<f64>> = (0..TILE * TILE)
         .map(|i| {
             let c = chip_index(i % TILE, i / TILE);
@@ -330,7 +333,21 @@ pub(crate) fn detect_luma(y: &[f32], w: usize, h: usize, key: &WatermarkKey) -> 
         })
         .collect();
     fft2(&mut p, TILE, false);
-    let mut corr: Vec<Complex<f64>> = f.iter().zip(&p).map(|(a, b)| a * b.conj()).collect();
+    p
+}
+
+fn score_fold(fold: &[f64], layout: &Layout, pilot: &[Complex<f64>]) -> FoldScore {
+    // Whitened folded residual.
+    let mut f: Vec<Complex<f64>> = fold.iter().map(|&v| Complex::new(v, 0.0)).collect();
+    fft2(&mut f, TILE, false);
+    let mean_mag = f.iter().map(|c| c.norm()).sum::<f64>() / f.len() as f64;
+    let eps = 1e-3 * mean_mag + 1e-12;
+    f[0] = Complex::new(0.0, 0.0);
+    for c in f.iter_mut() {
+        let n = c.norm();
+        *c /= n + eps;
+    }
+    let mut corr: Vec<Complex<f64>> = f.iter().zip(pilot).map(|(a, b)| a * b.conj()).collect();
     fft2(&mut corr, TILE, true);
     let raw: Vec<f64> = corr.iter().map(|v| v.re).collect();
     // Standardise per chip-parity class: shifts that are chip-aligned in x and/or y
@@ -366,7 +383,6 @@ pub(crate) fn detect_luma(y: &[f32], w: usize, h: usize, key: &WatermarkKey) -> 
     let pk = class(peak);
     let (mu, sd) = mean_std_excluding(&raw, |i| class(i) != pk || near(i));
     let score = if sd > 0.0 { (raw[peak] - mu) / sd } else { 0.0 };
-    let p_value = max_of_n_sf(score, TILE * TILE);
 
     // Read coded bits at the peak offset from the whitened residual.
     let mut fw = f;
@@ -383,6 +399,48 @@ pub(crate) fn detect_luma(y: &[f32], w: usize, h: usize, key: &WatermarkKey) -> 
             soft[role as usize] += v * f64::from(layout.carrier[ch]);
         }
     }
-    let dec = code::decode(&soft);
-    Detection::decide(&dec, p_value, score, |_| Vec::new())
+    FoldScore { score, soft }
+}
+
+pub(crate) fn detect_luma(y: &[f32], w: usize, h: usize, key: &WatermarkKey) -> Detection {
+    // Centred analysis region.
+    let (cw, ch) = (w.min(ANALYSIS_MAX), h.min(ANALYSIS_MAX));
+    let (x0, y0) = ((w - cw) / 2, (h - ch) / 2);
+    let crop: Vec<f32> = if (cw, ch) == (w, h) {
+        y.to_vec()
+    } else {
+        (0..ch)
+            .flat_map(|r| y[(y0 + r) * w + x0..(y0 + r) * w + x0 + cw].iter().copied())
+            .collect()
+    };
+    let r = residual(&crop, cw, ch);
+    drop(crop);
+    let layout = Layout::new(key);
+    let pilot = pilot_spectrum(&layout);
+    // Hypotheses: the identity (no geometric change), then the lattices found in
+    // the residual's autocorrelation (key-independent).
+    let mut lattices = vec![Lattice::identity(TILE)];
+    for l in sync::candidates(&r, cw, ch, TILE, SYNC_CANDIDATES) {
+        if !lattices.iter().any(|o| o == &l) {
+            lattices.push(l);
+        }
+    }
+    let mut best: Option<(FoldScore, Lattice)> = None;
+    for l in &lattices {
+        let fold = sync::fold(&r, cw, ch, l, TILE, MAX_FOLD_SAMPLES);
+        let s = score_fold(&fold, &layout, &pilot);
+        if best.as_ref().is_none_or(|(b, _)| s.score > b.score) {
+            best = Some((s, *l));
+        }
+    }
+    let Some((best, lattice)) = best else {
+        return Detection::too_small();
+    };
+    // Šidák over every (lattice, offset) hypothesis tested.
+    let p_value = max_of_n_sf(best.score, lattices.len() * TILE * TILE);
+    let dec = code::decode(&best.soft);
+    let mut d = Detection::decide(&dec, p_value, best.score, |_| Vec::new());
+    d.scale = Some(lattice.scale(TILE));
+    d.rotation_deg = Some(lattice.angle_deg());
+    d
 }

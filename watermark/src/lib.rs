@@ -30,6 +30,7 @@ mod dsp;
 pub mod image;
 mod keystream;
 mod stats;
+mod sync;
 
 use ring::hmac;
 use serde::Serialize;
@@ -107,6 +108,19 @@ pub struct Detection {
     pub too_small: bool,
     /// Audio: time ranges (seconds) where the mark was found. Images: empty.
     pub ranges: Vec<TimeRange>,
+    /// Images: linear scale factor of the best synchronisation hypothesis
+    /// (attacked / original size; 1 = unchanged). `None` for audio.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scale: Option<f64>,
+    /// Images: rotation (degrees, counter-clockwise in pixel coordinates with y down
+    /// means clockwise on screen) of the best synchronisation hypothesis.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation_deg: Option<f64>,
+    /// The 64 payload bits of the Viterbi decision at the best hypothesis, whether
+    /// or not the CRC checks or the test passes. For evaluation (bit accuracy) only:
+    /// never a verdict, and not serialised.
+    #[serde(skip)]
+    pub raw_bits: Option<u64>,
 }
 
 impl Detection {
@@ -128,6 +142,9 @@ impl Detection {
             score,
             too_small: false,
             ranges: payload.map(ranges).unwrap_or_default(),
+            scale: None,
+            rotation_deg: None,
+            raw_bits: Some(dec.bits),
         }
     }
 
@@ -140,6 +157,9 @@ impl Detection {
             score: 0.0,
             too_small: true,
             ranges: Vec::new(),
+            scale: None,
+            rotation_deg: None,
+            raw_bits: None,
         }
     }
 }
