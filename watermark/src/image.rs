@@ -124,7 +124,9 @@ impl Sample for u8 {
         f32::from(self)
     }
     fn from255(v: f32) -> Self {
-        v.round().clamp(0.0, 255.0) as u8
+        // Round half up after clamping (non-negative, so truncation = floor);
+        // avoids a libm `roundf` call per sample. NaN maps to 0.
+        (v.clamp(0.0, 255.0) + 0.5) as u8
     }
 }
 impl Sample for u16 {
@@ -132,7 +134,7 @@ impl Sample for u16 {
         f32::from(self) / 257.0
     }
     fn from255(v: f32) -> Self {
-        (v * 257.0).round().clamp(0.0, 65535.0) as u16
+        ((v * 257.0).clamp(0.0, 65535.0) + 0.5) as u16
     }
 }
 impl Sample for f32 {
@@ -205,8 +207,10 @@ where
 
 /// Local activity `box7(|Y − box5(Y)|)` and the high-pass `Y − box5(Y)`.
 fn highpass_activity(y: &[f32], w: usize, h: usize) -> (Vec<f32>, Vec<f32>) {
-    let low = box_mean(y, w, h, 2);
-    let hp: Vec<f32> = y.iter().zip(&low).map(|(a, b)| a - b).collect();
+    let mut hp = box_mean(y, w, h, 2);
+    for (l, &v) in hp.iter_mut().zip(y) {
+        *l = v - *l;
+    }
     let abs: Vec<f32> = hp.iter().map(|v| v.abs()).collect();
     let act = box_mean(&abs, w, h, 3);
     (hp, act)
@@ -244,14 +248,21 @@ pub fn embed(
     let floor = params.flat_floor.clamp(0.0, 1.0);
     let mut delta = vec![0f32; w * h];
     let mut ss = 0f64;
-    for yy in 0..h {
-        for xx in 0..w {
-            let i = yy * w + xx;
-            let m = (act[i] / aref).clamp(floor, 1.0);
-            let d = params.strength * m * chips[chip_index(xx, yy)];
-            delta[i] = d;
-            ss += f64::from(d) * f64::from(d);
+    let inv_ref = 1.0 / aref;
+    for (yy, (drow, arow)) in delta
+        .chunks_exact_mut(w)
+        .zip(act.chunks_exact(w))
+        .enumerate()
+    {
+        // The tile row's chip values, one per pixel column of the tile.
+        let crow = &chips[((yy % TILE) / CHIP) * GRID..][..GRID];
+        let mut rs = 0f32;
+        for (xx, (d, &a)) in drow.iter_mut().zip(arow).enumerate() {
+            let m = (a * inv_ref).clamp(floor, 1.0);
+            *d = params.strength * m * crow[(xx % TILE) / CHIP];
+            rs += *d * *d;
         }
+        ss += f64::from(rs);
     }
     let rms = (ss / (w * h) as f64).sqrt();
     let max_rms = 255.0 * 10f64.powf(-f64::from(params.min_psnr_db) / 20.0);
@@ -298,6 +309,8 @@ pub fn detect(img: &DynamicImage, key: &WatermarkKey) -> Detection {
 /// The analysis region: a centred crop of at most this many pixels per side
 /// (bounds detection time and memory for very large images).
 const ANALYSIS_MAX: usize = 2048;
+/// Side of the centred region tried first (identity only).
+const QUICK_SIDE: usize = 1024;
 /// Candidate lattices from the autocorrelation, tested besides the identity.
 const SYNC_CANDIDATES: usize = 4;
 /// At most this many tile-frame pixels are folded per candidate.
@@ -402,45 +415,70 @@ fn score_fold(fold: &[f64], layout: &Layout, pilot: &[Complex<f64>]) -> FoldScor
     FoldScore { score, soft }
 }
 
-pub(crate) fn detect_luma(y: &[f32], w: usize, h: usize, key: &WatermarkKey) -> Detection {
-    // Centred analysis region.
-    let (cw, ch) = (w.min(ANALYSIS_MAX), h.min(ANALYSIS_MAX));
+/// Centred crop of at most `side`×`side` of a `w`×`h` plane.
+fn centre_crop(y: &[f32], w: usize, h: usize, side: usize) -> (Vec<f32>, usize, usize) {
+    let (cw, ch) = (w.min(side), h.min(side));
     let (x0, y0) = ((w - cw) / 2, (h - ch) / 2);
-    let crop: Vec<f32> = if (cw, ch) == (w, h) {
-        y.to_vec()
-    } else {
-        (0..ch)
-            .flat_map(|r| y[(y0 + r) * w + x0..(y0 + r) * w + x0 + cw].iter().copied())
-            .collect()
-    };
-    let r = residual(&crop, cw, ch);
-    drop(crop);
+    let crop = (0..ch)
+        .flat_map(|r| y[(y0 + r) * w + x0..(y0 + r) * w + x0 + cw].iter().copied())
+        .collect();
+    (crop, cw, ch)
+}
+
+pub(crate) fn detect_luma(y: &[f32], w: usize, h: usize, key: &WatermarkKey) -> Detection {
     let layout = Layout::new(key);
     let pilot = pilot_spectrum(&layout);
-    // Hypotheses: the identity (no geometric change), then the lattices found in
-    // the residual's autocorrelation (key-independent).
-    let mut lattices = vec![Lattice::identity(TILE)];
-    for l in sync::candidates(&r, cw, ch, TILE, SYNC_CANDIDATES) {
-        if !lattices.iter().any(|o| o == &l) {
-            lattices.push(l);
-        }
-    }
-    let mut best: Option<(FoldScore, Lattice)> = None;
-    for l in &lattices {
-        let fold = sync::fold(&r, cw, ch, l, TILE, MAX_FOLD_SAMPLES);
+    // Hypotheses, in order: the identity (no geometric change) on a centred
+    // QUICK_SIDE² region (fast path for the common case), the identity on the whole
+    // analysis region, then up to SYNC_CANDIDATES lattices found in the residual's
+    // autocorrelation (key-independent). The p-value always counts all of them
+    // (× 16384 offsets each), so stopping at the first hypothesis that decodes and
+    // passes cannot raise the false-positive rate: "some hypothesis passes" is the
+    // same event whatever the order.
+    let n_hyp = (2 + SYNC_CANDIDATES) * TILE * TILE;
+    let try_lattice = |r: &[f32], cw: usize, ch: usize, l: &Lattice| {
+        let fold = sync::fold(r, cw, ch, l, TILE, MAX_FOLD_SAMPLES);
         let s = score_fold(&fold, &layout, &pilot);
-        if best.as_ref().is_none_or(|(b, _)| s.score > b.score) {
-            best = Some((s, *l));
+        let p = max_of_n_sf(s.score, n_hyp);
+        let dec = code::decode(&s.soft);
+        let mut d = Detection::decide(&dec, p, s.score, |_| Vec::new());
+        d.scale = Some(l.scale(TILE));
+        d.rotation_deg = Some(l.angle_deg());
+        d
+    };
+    let identity = Lattice::identity(TILE);
+    let mut best = None;
+    if w > QUICK_SIDE || h > QUICK_SIDE {
+        let (crop, cw, ch) = centre_crop(y, w, h, QUICK_SIDE);
+        let r = residual(&crop, cw, ch);
+        let d = try_lattice(&r, cw, ch, &identity);
+        if d.detected {
+            return d;
+        }
+        best = Some(d);
+    }
+    let (crop, cw, ch) = centre_crop(y, w, h, ANALYSIS_MAX);
+    let r = residual(&crop, cw, ch);
+    drop(crop);
+    let d = try_lattice(&r, cw, ch, &identity);
+    if d.detected {
+        return d;
+    }
+    let mut best = match best {
+        Some(b) if b.score >= d.score => b,
+        _ => d,
+    };
+    for l in sync::candidates(&r, cw, ch, TILE, SYNC_CANDIDATES) {
+        if l == identity {
+            continue;
+        }
+        let d = try_lattice(&r, cw, ch, &l);
+        if d.detected {
+            return d;
+        }
+        if d.score > best.score {
+            best = d;
         }
     }
-    let Some((best, lattice)) = best else {
-        return Detection::too_small();
-    };
-    // Šidák over every (lattice, offset) hypothesis tested.
-    let p_value = max_of_n_sf(best.score, lattices.len() * TILE * TILE);
-    let dec = code::decode(&best.soft);
-    let mut d = Detection::decide(&dec, p_value, best.score, |_| Vec::new());
-    d.scale = Some(lattice.scale(TILE));
-    d.rotation_deg = Some(lattice.angle_deg());
-    d
+    best
 }

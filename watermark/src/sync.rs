@@ -364,6 +364,20 @@ pub(crate) fn fold(
     if det.abs() < 1e-9 || w < 2 || h < 2 {
         return out;
     }
+    if *l == Lattice::identity(tile) {
+        // Plain fold of a centred part of at most `max_samples` pixels.
+        let side = (max_samples as f64).sqrt() as usize;
+        let (fw, fh) = (w.min(side), h.min(side));
+        let (x0, y0) = ((w - fw) / 2, (h - fh) / 2);
+        for y in y0..y0 + fh {
+            let frow = &mut out[(y % tile) * tile..][..tile];
+            let row = &r[y * w + x0..y * w + x0 + fw];
+            for (x, &v) in (x0..).zip(row) {
+                frow[x % tile] += f64::from(v);
+            }
+        }
+        return out;
+    }
     let inv = [a[3] / det, -a[1] / det, -a[2] / det, a[0] / det];
     let (cx, cy) = ((w / 2) as f64, (h / 2) as f64);
     // Bounding box of the image in the tile frame.
