@@ -5,12 +5,20 @@ use rustfft::FftPlanner;
 
 /// Separable box mean of a `w`×`h` plane with half-width `r` (window `2r+1`),
 /// averaging over the part of the window inside the image (no padding bias), in `f32`:
-/// running sums along rows, then running sums down columns, vectorised over x.
+/// shifted-slice sums along rows, then running sums down columns, both vectorised over x.
 pub(crate) fn box_mean(src: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
     let mut tmp = vec![0f32; w * h];
+    box_rows(src, w, r, &mut tmp);
+    let mut out = vec![0f32; w * h];
+    box_cols(&tmp, w, h, r, &mut out);
+    out
+}
+
+/// Horizontal pass of [`box_mean`] (rows of width `w`) from `src` into `dst`.
+pub(crate) fn box_rows(src: &[f32], w: usize, r: usize, dst: &mut [f32]) {
     let n = 2 * r + 1;
     let inv = 1.0 / n as f32;
-    for (row, out) in src.chunks_exact(w).zip(tmp.chunks_exact_mut(w)) {
+    for (row, out) in src.chunks_exact(w).zip(dst.chunks_exact_mut(w)) {
         // Interior: sum of 2r+1 shifted slices (no loop-carried dependency, vectorises).
         if w > 2 * r {
             let m = w - 2 * r;
@@ -31,9 +39,12 @@ pub(crate) fn box_mean(src: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
             out[x] = row[a..b].iter().sum::<f32>() / (b - a) as f32;
         }
     }
-    let mut out = vec![0f32; w * h];
+}
+
+/// Vertical pass of [`box_mean`] from `src` into `dst`.
+pub(crate) fn box_cols(src: &[f32], w: usize, h: usize, r: usize, dst: &mut [f32]) {
     let mut acc = vec![0f32; w];
-    for row in tmp.chunks_exact(w).take(r + 1) {
+    for row in src.chunks_exact(w).take(r + 1) {
         for (a, v) in acc.iter_mut().zip(row) {
             *a += v;
         }
@@ -41,21 +52,20 @@ pub(crate) fn box_mean(src: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
     for y in 0..h {
         let (a, b) = (y.saturating_sub(r), (y + r + 1).min(h));
         let inv = 1.0 / (b - a) as f32;
-        for (o, s) in out[y * w..(y + 1) * w].iter_mut().zip(&acc) {
+        for (o, s) in dst[y * w..(y + 1) * w].iter_mut().zip(&acc) {
             *o = s * inv;
         }
         if y + r + 1 < h {
-            for (s, v) in acc.iter_mut().zip(&tmp[(y + r + 1) * w..(y + r + 2) * w]) {
+            for (s, v) in acc.iter_mut().zip(&src[(y + r + 1) * w..(y + r + 2) * w]) {
                 *s += v;
             }
         }
         if y >= r {
-            for (s, v) in acc.iter_mut().zip(&tmp[(y - r) * w..(y - r + 1) * w]) {
+            for (s, v) in acc.iter_mut().zip(&src[(y - r) * w..(y - r + 1) * w]) {
                 *s -= v;
             }
         }
     }
-    out
 }
 
 /// In-place 2-D FFT of an `n`×`n` row-major complex array.

@@ -4,9 +4,11 @@
 //!
 //! * [`image`]: a keyed spread-spectrum pattern (Cox et al. 1997) tiled over the
 //!   luma plane (self-referencing tiles, Kutter 1998) with perceptual masking by
-//!   local activity. Detection folds the high-passed luma modulo the tile, finds
-//!   the tile origin by whitened (phase-only) FFT cross-correlation with a keyed
-//!   pilot, and reads the payload chips at that origin.
+//!   local activity. Detection estimates scale/rotation from the lattice of peaks
+//!   in the autocorrelation of the high-passed luma (the mark is periodic), folds
+//!   it modulo the tile in the tile's frame, finds the tile origin by whitened
+//!   (phase-only) FFT cross-correlation with a keyed pilot, and reads the payload
+//!   chips at that origin.
 //! * [`audio`]: spread-transform dither modulation (Chen & Wornell 2001) of
 //!   projections of short-time log-power spectra (312–3312 Hz, analysed at an
 //!   internal 8 kHz rate), keyed pilot symbols for synchronisation, and the
@@ -22,7 +24,8 @@
 //! synchronisation search itself (image: an empirical null from the
 //! correlation at all the non-peak alignments; audio: the exact null of the
 //! keyed-dither pilot statistic), Šidák-corrected for the number of
-//! alignments searched, never from a tuned constant.
+//! alignments searched (images: geometric hypotheses × tile offsets), never from
+//! a tuned constant.
 
 pub mod audio;
 mod code;

@@ -403,9 +403,10 @@ pub(crate) fn fold(
             if !(x >= 0.0 && y >= 0.0 && x < wm && y < hm) {
                 continue;
             }
-            let (x0, y0) = (x.floor(), y.floor());
-            let (fx, fy) = ((x - x0) as f32, (y - y0) as f32);
-            let i = y0 as usize * w + x0 as usize;
+            // x, y ≥ 0 here, so truncation is floor (and avoids a libm call).
+            let (x0, y0) = (x as usize, y as usize);
+            let (fx, fy) = ((x - x0 as f64) as f32, (y - y0 as f64) as f32);
+            let i = y0 * w + x0;
             let top = r[i] + fx * (r[i + 1] - r[i]);
             let bot = r[i + w] + fx * (r[i + w + 1] - r[i + w]);
             frow[u.rem_euclid(ti) as usize] += f64::from(top + fy * (bot - top));

@@ -4,7 +4,7 @@ Rust robustness harness (watermark/examples/bench.rs).
 Protocol (one request per stdin line, tab-separated; one reply line each):
   embed  METHOD SRC DST HEX16   -> "ok SECONDS"          (encode time only, no I/O)
   decode METHOD SRC             -> "ok SECONDS HEX16"    (decode time only, no I/O)
-  time   METHOD SRC REPEATS     -> "ok EMBED_MEDIAN_S DECODE_MEDIAN_S"
+  time   METHOD SRC REPEATS     -> "ok EMBED_MEDIAN EMBED_MIN DECODE_MEDIAN DECODE_MIN" (s)
 Errors reply "err MESSAGE". Runs on one core (OpenCV/BLAS threads = 1).
 """
 import os
@@ -63,7 +63,7 @@ def timing(method, src, repeats):
         t0 = time.perf_counter()
         decode_img(method, m)
         td.append(time.perf_counter() - t0)
-    return f"ok {float(np.median(te)):.6f} {float(np.median(td)):.6f}"
+    return f"ok {np.median(te):.6f} {min(te):.6f} {np.median(td):.6f} {min(td):.6f}"
 
 
 def main():
