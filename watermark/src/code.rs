@@ -67,6 +67,8 @@ pub(crate) fn encode(payload: u64) -> Vec<u8> {
 pub(crate) struct Decoded {
     /// Payload, `Some` only if the CRC checks.
     pub payload: Option<u64>,
+    /// The 64 decided payload bits, whatever the CRC says.
+    pub bits: u64,
     /// Fraction of coded bits whose soft sign agrees with the re-encoded decision.
     pub bit_agreement: f64,
 }
@@ -78,6 +80,7 @@ pub(crate) fn decode(soft: &[f64]) -> Decoded {
     if soft.len() != CODED_BITS {
         return Decoded {
             payload: None,
+            bits: 0,
             bit_agreement: 0.0,
         };
     }
@@ -138,6 +141,7 @@ pub(crate) fn decode(soft: &[f64]) -> Decoded {
         .count();
     Decoded {
         payload: (crc == crc16(payload)).then_some(payload),
+        bits: payload,
         bit_agreement: agree as f64 / CODED_BITS as f64,
     }
 }

@@ -4,58 +4,68 @@ use rustfft::num_complex::Complex;
 use rustfft::FftPlanner;
 
 /// Separable box mean of a `w`×`h` plane with half-width `r` (window `2r+1`),
-/// averaging over the part of the window inside the image (no padding bias).
+/// averaging over the part of the window inside the image (no padding bias), in `f32`:
+/// shifted-slice sums along rows, then running sums down columns, both vectorised over x.
 pub(crate) fn box_mean(src: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
     let mut tmp = vec![0f32; w * h];
-    let mut row_prefix = vec![0f64; w + 1];
-    for y in 0..h {
-        let row = &src[y * w..(y + 1) * w];
-        for x in 0..w {
-            row_prefix[x + 1] = row_prefix[x] + f64::from(row[x]);
-        }
-        let out = &mut tmp[y * w..(y + 1) * w];
-        for (x, o) in out.iter_mut().enumerate() {
-            let a = x.saturating_sub(r);
-            let b = (x + r + 1).min(w);
-            *o = ((row_prefix[b] - row_prefix[a]) / (b - a) as f64) as f32;
-        }
-    }
-    // Columns: running sums over rows, vectorised across x.
+    box_rows(src, w, r, &mut tmp);
     let mut out = vec![0f32; w * h];
-    let mut acc = vec![0f64; w];
-    // initial window for y = 0: rows 0..=r
-    for y in 0..=r.min(h - 1) {
-        for x in 0..w {
-            acc[x] += f64::from(tmp[y * w + x]);
+    box_cols(&tmp, w, h, r, &mut out);
+    out
+}
+
+/// Horizontal pass of [`box_mean`] (rows of width `w`) from `src` into `dst`.
+pub(crate) fn box_rows(src: &[f32], w: usize, r: usize, dst: &mut [f32]) {
+    let n = 2 * r + 1;
+    let inv = 1.0 / n as f32;
+    for (row, out) in src.chunks_exact(w).zip(dst.chunks_exact_mut(w)) {
+        // Interior: sum of 2r+1 shifted slices (no loop-carried dependency, vectorises).
+        if w > 2 * r {
+            let m = w - 2 * r;
+            let inner = &mut out[r..r + m];
+            inner.copy_from_slice(&row[..m]);
+            for k in 1..n {
+                for (o, v) in inner.iter_mut().zip(&row[k..k + m]) {
+                    *o += v;
+                }
+            }
+            for o in inner.iter_mut() {
+                *o *= inv;
+            }
+        }
+        // Borders: the part of the window inside the row.
+        for x in (0..r.min(w)).chain(w.saturating_sub(r).max(r.min(w))..w) {
+            let (a, b) = (x.saturating_sub(r), (x + r + 1).min(w));
+            out[x] = row[a..b].iter().sum::<f32>() / (b - a) as f32;
+        }
+    }
+}
+
+/// Vertical pass of [`box_mean`] from `src` into `dst`.
+pub(crate) fn box_cols(src: &[f32], w: usize, h: usize, r: usize, dst: &mut [f32]) {
+    let mut acc = vec![0f32; w];
+    for row in src.chunks_exact(w).take(r + 1) {
+        for (a, v) in acc.iter_mut().zip(row) {
+            *a += v;
         }
     }
     for y in 0..h {
-        let a = y.saturating_sub(r);
-        let b = (y + r + 1).min(h);
-        let inv = 1.0 / (b - a) as f64;
-        let orow = &mut out[y * w..(y + 1) * w];
-        for x in 0..w {
-            orow[x] = (acc[x] * inv) as f32;
+        let (a, b) = (y.saturating_sub(r), (y + r + 1).min(h));
+        let inv = 1.0 / (b - a) as f32;
+        for (o, s) in dst[y * w..(y + 1) * w].iter_mut().zip(&acc) {
+            *o = s * inv;
         }
-        // slide: add row b (if exists), remove row a if next window drops it
-        if y + 1 < h {
-            let nb = (y + 1 + r + 1).min(h);
-            if nb > b {
-                let add = &tmp[b * w..(b + 1) * w];
-                for x in 0..w {
-                    acc[x] += f64::from(add[x]);
-                }
+        if y + r + 1 < h {
+            for (s, v) in acc.iter_mut().zip(&src[(y + r + 1) * w..(y + r + 2) * w]) {
+                *s += v;
             }
-            let na = (y + 1).saturating_sub(r);
-            if na > a {
-                let sub = &tmp[a * w..(a + 1) * w];
-                for x in 0..w {
-                    acc[x] -= f64::from(sub[x]);
-                }
+        }
+        if y >= r {
+            for (s, v) in acc.iter_mut().zip(&src[(y - r) * w..(y - r + 1) * w]) {
+                *s -= v;
             }
         }
     }
-    out
 }
 
 /// In-place 2-D FFT of an `n`×`n` row-major complex array.

@@ -7,21 +7,30 @@
 //!   `w·(1−2b)`). The 172 coded bits are the 64-bit payload + CRC-16 under a
 //!   rate-1/2, K=7 convolutional code (see the crate docs). This is direct-sequence
 //!   spread spectrum (Cox, Kilian, Leighton & Shamoon 1997) repeated as tiles over
-//!   the image (self-reference by tiling, Kutter 1998), so the tile can later be
-//!   re-found after cropping/scaling by autocorrelation.
+//!   the image (self-reference by tiling, Kutter 1998), so the tile is re-found
+//!   after cropping, scaling and rotation from the autocorrelation.
 //! * **Masking.** The pattern is scaled per pixel by a mask from local activity
 //!   `a = box7(|Y − box5(Y)|)` of the original luma: `m = clamp(a/activity_ref,
 //!   flat_floor, 1)`, i.e. full strength in texture, `flat_floor·strength` in flat
 //!   areas. The luma delta is added identically to R, G and B (chroma untouched),
 //!   alpha is never touched, and the result is quantised back to the input depth.
 //! * **Detection.** High-pass `r = Y − box5(Y)`, normalised by the local activity
-//!   (`r/(a+1)`, clipped) as a cheap locally-optimal weighting, is folded (summed)
-//!   modulo 128×128. The folded tile is whitened in the 2-D FFT domain (phase-only
-//!   correlation) and circularly cross-correlated with the pilot for all 16384
-//!   tile offsets. The score is the z-score of the peak against the mean/std of the
-//!   correlation at all offsets outside a 5×5 neighbourhood of the peak; the
-//!   p-value is `1 − (1 − Φc(z))^16384`. The coded bits are then read at the peak
-//!   offset (chip correlation, summed per bit) and Viterbi-decoded.
+//!   (`r/(a+1)`, clipped) as a cheap locally-optimal weighting, over a centred
+//!   analysis region of at most 2048×2048 px (bounded time and memory), is folded
+//!   (summed) modulo the tile *in the tile's own frame* for each geometric
+//!   hypothesis (see `sync.rs`: the identity, then up to 4 lattices — scale
+//!   0.45–2.05, rotation ±3.5°, mild anisotropy — found in the autocorrelation of
+//!   the residual, the self-reference of the periodic mark, Kutter 1998). The folded
+//!   tile is whitened in the 2-D FFT domain (phase-only correlation) and circularly
+//!   cross-correlated with the pilot for all 16384 tile offsets (this absorbs any
+//!   translation / crop). The score is the z-score of the peak against the
+//!   mean/std of the correlation at all offsets outside a 5×5 neighbourhood of the
+//!   peak; the p-value is Šidák-corrected for every hypothesis that *may* be tested,
+//!   `1 − (1 − Φc(z))^(6·16384)` (identity on a centred 1024² region, identity on the
+//!   whole region, 4 lattices). The coded bits are read at the peak offset (chip
+//!   correlation, summed per bit) and Viterbi-decoded; hypotheses are tried in that
+//!   order and the first that passes (p < 1e-6 and CRC) is returned, which is the
+//!   same decision as testing all of them.
 //!
 //! Pixel values are processed on a 0–255 scale whatever the bit depth
 //! (16-bit: value/257, float: value·255).
@@ -30,8 +39,9 @@ use ::image::{DynamicImage, ImageBuffer, Pixel};
 use rustfft::num_complex::Complex;
 
 use crate::code::{self, CODED_BITS};
-use crate::dsp::{box_mean, fft2};
+use crate::dsp::{box_cols, box_mean, box_rows, fft2};
 use crate::stats::{max_of_n_sf, mean_std_excluding};
+use crate::sync::{self, Lattice};
 use crate::{Detection, WatermarkError, WatermarkKey};
 
 /// Tile side in pixels.
@@ -123,7 +133,9 @@ impl Sample for u8 {
         f32::from(self)
     }
     fn from255(v: f32) -> Self {
-        v.round().clamp(0.0, 255.0) as u8
+        // Round half up after clamping (non-negative, so truncation = floor);
+        // avoids a libm `roundf` call per sample. NaN maps to 0.
+        (v.clamp(0.0, 255.0) + 0.5) as u8
     }
 }
 impl Sample for u16 {
@@ -131,7 +143,7 @@ impl Sample for u16 {
         f32::from(self) / 257.0
     }
     fn from255(v: f32) -> Self {
-        (v * 257.0).round().clamp(0.0, 65535.0) as u16
+        ((v * 257.0).clamp(0.0, 65535.0) + 0.5) as u16
     }
 }
 impl Sample for f32 {
@@ -143,11 +155,12 @@ impl Sample for f32 {
     }
 }
 
-/// Luma (Rec.601 weights, 0–255 scale) of an interleaved buffer.
-fn luma_of<T: Sample>(raw: &[T], nch: usize, color: bool) -> Vec<f32> {
-    raw.chunks_exact(nch)
+/// Luma (Rec.601 weights, 0–255 scale) of an interleaved buffer of `NCH`
+/// channels (colour when `COLOR`).
+fn luma_of<T: Sample, const NCH: usize, const COLOR: bool>(raw: &[T]) -> Vec<f32> {
+    raw.chunks_exact(NCH)
         .map(|p| {
-            if color {
+            if COLOR {
                 0.299 * p[0].to255() + 0.587 * p[1].to255() + 0.114 * p[2].to255()
             } else {
                 p[0].to255()
@@ -156,10 +169,10 @@ fn luma_of<T: Sample>(raw: &[T], nch: usize, color: bool) -> Vec<f32> {
         .collect()
 }
 
-fn add_delta<T: Sample>(raw: &mut [T], nch: usize, color: bool, delta: &[f32]) {
-    let ncol = if color { 3 } else { 1 };
-    for (p, &d) in raw.chunks_exact_mut(nch).zip(delta) {
-        for v in p.iter_mut().take(ncol) {
+/// Add `delta` to the first `NCOL` of every `NCH` channels, quantising.
+fn add_delta<T: Sample, const NCH: usize, const NCOL: usize>(raw: &mut [T], delta: &[f32]) {
+    for (p, &d) in raw.chunks_exact_mut(NCH).zip(delta) {
+        for v in p[..NCOL].iter_mut() {
             *v = T::from255(v.to255() + d);
         }
     }
@@ -168,16 +181,16 @@ fn add_delta<T: Sample>(raw: &mut [T], nch: usize, color: bool, delta: &[f32]) {
 /// Luma plane (0–255 scale) of any supported image.
 fn luma(img: &DynamicImage) -> Result<Vec<f32>, WatermarkError> {
     Ok(match img {
-        DynamicImage::ImageLuma8(b) => luma_of(b.as_raw(), 1, false),
-        DynamicImage::ImageLumaA8(b) => luma_of(b.as_raw(), 2, false),
-        DynamicImage::ImageRgb8(b) => luma_of(b.as_raw(), 3, true),
-        DynamicImage::ImageRgba8(b) => luma_of(b.as_raw(), 4, true),
-        DynamicImage::ImageLuma16(b) => luma_of(b.as_raw(), 1, false),
-        DynamicImage::ImageLumaA16(b) => luma_of(b.as_raw(), 2, false),
-        DynamicImage::ImageRgb16(b) => luma_of(b.as_raw(), 3, true),
-        DynamicImage::ImageRgba16(b) => luma_of(b.as_raw(), 4, true),
-        DynamicImage::ImageRgb32F(b) => luma_of(b.as_raw(), 3, true),
-        DynamicImage::ImageRgba32F(b) => luma_of(b.as_raw(), 4, true),
+        DynamicImage::ImageLuma8(b) => luma_of::<_, 1, false>(b.as_raw()),
+        DynamicImage::ImageLumaA8(b) => luma_of::<_, 2, false>(b.as_raw()),
+        DynamicImage::ImageRgb8(b) => luma_of::<_, 3, true>(b.as_raw()),
+        DynamicImage::ImageRgba8(b) => luma_of::<_, 4, true>(b.as_raw()),
+        DynamicImage::ImageLuma16(b) => luma_of::<_, 1, false>(b.as_raw()),
+        DynamicImage::ImageLumaA16(b) => luma_of::<_, 2, false>(b.as_raw()),
+        DynamicImage::ImageRgb16(b) => luma_of::<_, 3, true>(b.as_raw()),
+        DynamicImage::ImageRgba16(b) => luma_of::<_, 4, true>(b.as_raw()),
+        DynamicImage::ImageRgb32F(b) => luma_of::<_, 3, true>(b.as_raw()),
+        DynamicImage::ImageRgba32F(b) => luma_of::<_, 4, true>(b.as_raw()),
         other => {
             return Err(WatermarkError::UnsupportedColorType(format!(
                 "{:?}",
@@ -187,9 +200,8 @@ fn luma(img: &DynamicImage) -> Result<Vec<f32>, WatermarkError> {
     })
 }
 
-fn with_delta<P, T>(
+fn with_delta<P, T, const NCH: usize, const NCOL: usize>(
     b: &ImageBuffer<P, Vec<T>>,
-    color: bool,
     delta: &[f32],
 ) -> ImageBuffer<P, Vec<T>>
 where
@@ -197,15 +209,32 @@ where
     T: Sample + ::image::Primitive,
 {
     let mut out = b.clone();
-    let nch = usize::from(P::CHANNEL_COUNT);
-    add_delta(&mut out, nch, color, delta);
+    add_delta::<T, NCH, NCOL>(&mut out, delta);
     out
+}
+
+/// Local activity `box7(|Y − box5(Y)|)` alone (the embedder's mask), and a spare
+/// plane of the same size (scratch, reused by the caller). Same arithmetic as
+/// [`highpass_activity`], with fewer allocations.
+fn activity(y: &[f32], w: usize, h: usize) -> (Vec<f32>, Vec<f32>) {
+    let mut tmp = vec![0f32; w * h];
+    let mut act = vec![0f32; w * h];
+    box_rows(y, w, 2, &mut tmp);
+    box_cols(&tmp, w, h, 2, &mut act);
+    for (l, &v) in act.iter_mut().zip(y) {
+        *l = (v - *l).abs();
+    }
+    box_rows(&act, w, 3, &mut tmp);
+    box_cols(&tmp, w, h, 3, &mut act);
+    (act, tmp)
 }
 
 /// Local activity `box7(|Y − box5(Y)|)` and the high-pass `Y − box5(Y)`.
 fn highpass_activity(y: &[f32], w: usize, h: usize) -> (Vec<f32>, Vec<f32>) {
-    let low = box_mean(y, w, h, 2);
-    let hp: Vec<f32> = y.iter().zip(&low).map(|(a, b)| a - b).collect();
+    let mut hp = box_mean(y, w, h, 2);
+    for (l, &v) in hp.iter_mut().zip(y) {
+        *l = v - *l;
+    }
     let abs: Vec<f32> = hp.iter().map(|v| v.abs()).collect();
     let act = box_mean(&abs, w, h, 3);
     (hp, act)
@@ -237,20 +266,27 @@ pub fn embed(
         return Err(WatermarkError::InvalidInput("strength must be >= 0".into()));
     }
     let y = luma(img)?;
-    let (_, act) = highpass_activity(&y, w, h);
+    let (act, mut delta) = activity(&y, w, h);
+    drop(y);
     let chips = Layout::new(key).chips(payload);
     let aref = params.activity_ref.max(1e-3);
     let floor = params.flat_floor.clamp(0.0, 1.0);
-    let mut delta = vec![0f32; w * h];
     let mut ss = 0f64;
-    for yy in 0..h {
-        for xx in 0..w {
-            let i = yy * w + xx;
-            let m = (act[i] / aref).clamp(floor, 1.0);
-            let d = params.strength * m * chips[chip_index(xx, yy)];
-            delta[i] = d;
-            ss += f64::from(d) * f64::from(d);
+    let inv_ref = 1.0 / aref;
+    for (yy, (drow, arow)) in delta
+        .chunks_exact_mut(w)
+        .zip(act.chunks_exact(w))
+        .enumerate()
+    {
+        // The tile row's chip values, one per pixel column of the tile.
+        let crow = &chips[((yy % TILE) / CHIP) * GRID..][..GRID];
+        let mut rs = 0f32;
+        for (xx, (d, &a)) in drow.iter_mut().zip(arow).enumerate() {
+            let m = (a * inv_ref).clamp(floor, 1.0);
+            *d = params.strength * m * crow[(xx % TILE) / CHIP];
+            rs += *d * *d;
         }
+        ss += f64::from(rs);
     }
     let rms = (ss / (w * h) as f64).sqrt();
     let max_rms = 255.0 * 10f64.powf(-f64::from(params.min_psnr_db) / 20.0);
@@ -259,16 +295,34 @@ pub fn embed(
         delta.iter_mut().for_each(|d| *d *= s);
     }
     Ok(match img {
-        DynamicImage::ImageLuma8(b) => DynamicImage::ImageLuma8(with_delta(b, false, &delta)),
-        DynamicImage::ImageLumaA8(b) => DynamicImage::ImageLumaA8(with_delta(b, false, &delta)),
-        DynamicImage::ImageRgb8(b) => DynamicImage::ImageRgb8(with_delta(b, true, &delta)),
-        DynamicImage::ImageRgba8(b) => DynamicImage::ImageRgba8(with_delta(b, true, &delta)),
-        DynamicImage::ImageLuma16(b) => DynamicImage::ImageLuma16(with_delta(b, false, &delta)),
-        DynamicImage::ImageLumaA16(b) => DynamicImage::ImageLumaA16(with_delta(b, false, &delta)),
-        DynamicImage::ImageRgb16(b) => DynamicImage::ImageRgb16(with_delta(b, true, &delta)),
-        DynamicImage::ImageRgba16(b) => DynamicImage::ImageRgba16(with_delta(b, true, &delta)),
-        DynamicImage::ImageRgb32F(b) => DynamicImage::ImageRgb32F(with_delta(b, true, &delta)),
-        DynamicImage::ImageRgba32F(b) => DynamicImage::ImageRgba32F(with_delta(b, true, &delta)),
+        DynamicImage::ImageLuma8(b) => {
+            DynamicImage::ImageLuma8(with_delta::<_, _, 1, 1>(b, &delta))
+        }
+        DynamicImage::ImageLumaA8(b) => {
+            DynamicImage::ImageLumaA8(with_delta::<_, _, 2, 1>(b, &delta))
+        }
+        DynamicImage::ImageRgb8(b) => DynamicImage::ImageRgb8(with_delta::<_, _, 3, 3>(b, &delta)),
+        DynamicImage::ImageRgba8(b) => {
+            DynamicImage::ImageRgba8(with_delta::<_, _, 4, 3>(b, &delta))
+        }
+        DynamicImage::ImageLuma16(b) => {
+            DynamicImage::ImageLuma16(with_delta::<_, _, 1, 1>(b, &delta))
+        }
+        DynamicImage::ImageLumaA16(b) => {
+            DynamicImage::ImageLumaA16(with_delta::<_, _, 2, 1>(b, &delta))
+        }
+        DynamicImage::ImageRgb16(b) => {
+            DynamicImage::ImageRgb16(with_delta::<_, _, 3, 3>(b, &delta))
+        }
+        DynamicImage::ImageRgba16(b) => {
+            DynamicImage::ImageRgba16(with_delta::<_, _, 4, 3>(b, &delta))
+        }
+        DynamicImage::ImageRgb32F(b) => {
+            DynamicImage::ImageRgb32F(with_delta::<_, _, 3, 3>(b, &delta))
+        }
+        DynamicImage::ImageRgba32F(b) => {
+            DynamicImage::ImageRgba32F(with_delta::<_, _, 4, 3>(b, &delta))
+        }
         other => {
             return Err(WatermarkError::UnsupportedColorType(format!(
                 "{:?}",
@@ -294,30 +348,34 @@ pub fn detect(img: &DynamicImage, key: &WatermarkKey) -> Detection {
     detect_luma(&y, w, h, key)
 }
 
-pub(crate) fn detect_luma(y: &[f32], w: usize, h: usize, key: &WatermarkKey) -> Detection {
+/// The analysis region: a centred crop of at most this many pixels per side
+/// (bounds detection time and memory for very large images).
+const ANALYSIS_MAX: usize = 2048;
+/// Side of the centred region tried first (identity only).
+const QUICK_SIDE: usize = 1024;
+/// Candidate lattices from the autocorrelation, tested besides the identity.
+const SYNC_CANDIDATES: usize = 4;
+/// At most this many tile-frame pixels are folded per candidate.
+const MAX_FOLD_SAMPLES: usize = ANALYSIS_MAX * ANALYSIS_MAX;
+
+/// Locally normalised residual `(Y − box5 Y)/(a + 1)` clipped to ±4.
+fn residual(y: &[f32], w: usize, h: usize) -> Vec<f32> {
     let (hp, act) = highpass_activity(y, w, h);
-    // Fold the normalised residual modulo the tile.
-    let mut fold = vec![0f64; TILE * TILE];
-    for yy in 0..h {
-        let frow = &mut fold[(yy % TILE) * TILE..(yy % TILE + 1) * TILE];
-        let row = yy * w;
-        for xx in 0..w {
-            let r = (hp[row + xx] / (act[row + xx] + 1.0)).clamp(-4.0, 4.0);
-            frow[xx % TILE] += f64::from(r);
-        }
-    }
-    let layout = Layout::new(key);
-    // Whitened folded residual.
-    let mut f: Vec<Complex<f64>> = fold.iter().map(|&v| Complex::new(v, 0.0)).collect();
-    fft2(&mut f, TILE, false);
-    let mean_mag = f.iter().map(|c| c.norm()).sum::<f64>() / f.len() as f64;
-    let eps = 1e-3 * mean_mag + 1e-12;
-    f[0] = Complex::new(0.0, 0.0);
-    for c in f.iter_mut() {
-        let n = c.norm();
-        *c /= n + eps;
-    }
-    // Pilot template.
+    hp.iter()
+        .zip(&act)
+        .map(|(&v, &a)| (v / (a + 1.0)).clamp(-4.0, 4.0))
+        .collect()
+}
+
+/// Pilot correlation over a folded tile: the z-score of the best of the 16384
+/// offsets against the empirical null of the others, the offset, and the soft
+/// coded bits read there.
+struct FoldScore {
+    score: f64,
+    soft: Vec<f64>,
+}
+
+fn pilot_spectrum(layout: &Layout) -> Vec<Complex<f64>> {
     let mut p: Vec<Complex<f64>> = (0..TILE * TILE)
         .map(|i| {
             let c = chip_index(i % TILE, i / TILE);
@@ -330,7 +388,21 @@ pub(crate) fn detect_luma(y: &[f32], w: usize, h: usize, key: &WatermarkKey) -> 
         })
         .collect();
     fft2(&mut p, TILE, false);
-    let mut corr: Vec<Complex<f64>> = f.iter().zip(&p).map(|(a, b)| a * b.conj()).collect();
+    p
+}
+
+fn score_fold(fold: &[f64], layout: &Layout, pilot: &[Complex<f64>]) -> FoldScore {
+    // Whitened folded residual.
+    let mut f: Vec<Complex<f64>> = fold.iter().map(|&v| Complex::new(v, 0.0)).collect();
+    fft2(&mut f, TILE, false);
+    let mean_mag = f.iter().map(|c| c.norm()).sum::<f64>() / f.len() as f64;
+    let eps = 1e-3 * mean_mag + 1e-12;
+    f[0] = Complex::new(0.0, 0.0);
+    for c in f.iter_mut() {
+        let n = c.norm();
+        *c /= n + eps;
+    }
+    let mut corr: Vec<Complex<f64>> = f.iter().zip(pilot).map(|(a, b)| a * b.conj()).collect();
     fft2(&mut corr, TILE, true);
     let raw: Vec<f64> = corr.iter().map(|v| v.re).collect();
     // Standardise per chip-parity class: shifts that are chip-aligned in x and/or y
@@ -366,7 +438,6 @@ pub(crate) fn detect_luma(y: &[f32], w: usize, h: usize, key: &WatermarkKey) -> 
     let pk = class(peak);
     let (mu, sd) = mean_std_excluding(&raw, |i| class(i) != pk || near(i));
     let score = if sd > 0.0 { (raw[peak] - mu) / sd } else { 0.0 };
-    let p_value = max_of_n_sf(score, TILE * TILE);
 
     // Read coded bits at the peak offset from the whitened residual.
     let mut fw = f;
@@ -383,6 +454,73 @@ pub(crate) fn detect_luma(y: &[f32], w: usize, h: usize, key: &WatermarkKey) -> 
             soft[role as usize] += v * f64::from(layout.carrier[ch]);
         }
     }
-    let dec = code::decode(&soft);
-    Detection::decide(&dec, p_value, score, |_| Vec::new())
+    FoldScore { score, soft }
+}
+
+/// Centred crop of at most `side`×`side` of a `w`×`h` plane.
+fn centre_crop(y: &[f32], w: usize, h: usize, side: usize) -> (Vec<f32>, usize, usize) {
+    let (cw, ch) = (w.min(side), h.min(side));
+    let (x0, y0) = ((w - cw) / 2, (h - ch) / 2);
+    let crop = (0..ch)
+        .flat_map(|r| y[(y0 + r) * w + x0..(y0 + r) * w + x0 + cw].iter().copied())
+        .collect();
+    (crop, cw, ch)
+}
+
+pub(crate) fn detect_luma(y: &[f32], w: usize, h: usize, key: &WatermarkKey) -> Detection {
+    let layout = Layout::new(key);
+    let pilot = pilot_spectrum(&layout);
+    // Hypotheses, in order: the identity (no geometric change) on a centred
+    // QUICK_SIDE² region (fast path for the common case), the identity on the whole
+    // analysis region, then up to SYNC_CANDIDATES lattices found in the residual's
+    // autocorrelation (key-independent). The p-value always counts all of them
+    // (× 16384 offsets each), so stopping at the first hypothesis that decodes and
+    // passes cannot raise the false-positive rate: "some hypothesis passes" is the
+    // same event whatever the order.
+    let n_hyp = (2 + SYNC_CANDIDATES) * TILE * TILE;
+    let try_lattice = |r: &[f32], cw: usize, ch: usize, l: &Lattice| {
+        let fold = sync::fold(r, cw, ch, l, TILE, MAX_FOLD_SAMPLES);
+        let s = score_fold(&fold, &layout, &pilot);
+        let p = max_of_n_sf(s.score, n_hyp);
+        let dec = code::decode(&s.soft);
+        let mut d = Detection::decide(&dec, p, s.score, |_| Vec::new());
+        d.scale = Some(l.scale(TILE));
+        d.rotation_deg = Some(l.angle_deg());
+        d
+    };
+    let identity = Lattice::identity(TILE);
+    let mut best = None;
+    if w > QUICK_SIDE || h > QUICK_SIDE {
+        let (crop, cw, ch) = centre_crop(y, w, h, QUICK_SIDE);
+        let r = residual(&crop, cw, ch);
+        let d = try_lattice(&r, cw, ch, &identity);
+        if d.detected {
+            return d;
+        }
+        best = Some(d);
+    }
+    let (crop, cw, ch) = centre_crop(y, w, h, ANALYSIS_MAX);
+    let r = residual(&crop, cw, ch);
+    drop(crop);
+    let d = try_lattice(&r, cw, ch, &identity);
+    if d.detected {
+        return d;
+    }
+    let mut best = match best {
+        Some(b) if b.score >= d.score => b,
+        _ => d,
+    };
+    for l in sync::candidates(&r, cw, ch, TILE, SYNC_CANDIDATES) {
+        if l == identity {
+            continue;
+        }
+        let d = try_lattice(&r, cw, ch, &l);
+        if d.detected {
+            return d;
+        }
+        if d.score > best.score {
+            best = d;
+        }
+    }
+    best
 }

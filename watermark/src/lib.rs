@@ -4,9 +4,11 @@
 //!
 //! * [`image`]: a keyed spread-spectrum pattern (Cox et al. 1997) tiled over the
 //!   luma plane (self-referencing tiles, Kutter 1998) with perceptual masking by
-//!   local activity. Detection folds the high-passed luma modulo the tile, finds
-//!   the tile origin by whitened (phase-only) FFT cross-correlation with a keyed
-//!   pilot, and reads the payload chips at that origin.
+//!   local activity. Detection estimates scale/rotation from the lattice of peaks
+//!   in the autocorrelation of the high-passed luma (the mark is periodic), folds
+//!   it modulo the tile in the tile's frame, finds the tile origin by whitened
+//!   (phase-only) FFT cross-correlation with a keyed pilot, and reads the payload
+//!   chips at that origin.
 //! * [`audio`]: spread-transform dither modulation (Chen & Wornell 2001) of
 //!   projections of short-time log-power spectra (312–3312 Hz, analysed at an
 //!   internal 8 kHz rate), keyed pilot symbols for synchronisation, and the
@@ -22,7 +24,8 @@
 //! synchronisation search itself (image: an empirical null from the
 //! correlation at all the non-peak alignments; audio: the exact null of the
 //! keyed-dither pilot statistic), Šidák-corrected for the number of
-//! alignments searched, never from a tuned constant.
+//! alignments searched (images: geometric hypotheses × tile offsets), never from
+//! a tuned constant.
 
 pub mod audio;
 mod code;
@@ -30,6 +33,7 @@ mod dsp;
 pub mod image;
 mod keystream;
 mod stats;
+mod sync;
 
 use ring::hmac;
 use serde::Serialize;
@@ -107,6 +111,19 @@ pub struct Detection {
     pub too_small: bool,
     /// Audio: time ranges (seconds) where the mark was found. Images: empty.
     pub ranges: Vec<TimeRange>,
+    /// Images: linear scale factor of the best synchronisation hypothesis
+    /// (attacked / original size; 1 = unchanged). `None` for audio.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scale: Option<f64>,
+    /// Images: rotation (degrees, counter-clockwise in pixel coordinates with y down
+    /// means clockwise on screen) of the best synchronisation hypothesis.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation_deg: Option<f64>,
+    /// The 64 payload bits of the Viterbi decision at the best hypothesis, whether
+    /// or not the CRC checks or the test passes. For evaluation (bit accuracy) only:
+    /// never a verdict, and not serialised.
+    #[serde(skip)]
+    pub raw_bits: Option<u64>,
 }
 
 impl Detection {
@@ -128,6 +145,9 @@ impl Detection {
             score,
             too_small: false,
             ranges: payload.map(ranges).unwrap_or_default(),
+            scale: None,
+            rotation_deg: None,
+            raw_bits: Some(dec.bits),
         }
     }
 
@@ -140,6 +160,9 @@ impl Detection {
             score: 0.0,
             too_small: true,
             ranges: Vec::new(),
+            scale: None,
+            rotation_deg: None,
+            raw_bits: None,
         }
     }
 }

@@ -98,6 +98,54 @@ fn survives_jpeg_q90_and_q75() {
     assert_eq!(detect(&back, &key()).payload, Some(PAYLOAD));
 }
 
+/// Scaling (both ways, with the `image` crate's resamplers), crop + scale, and a small
+/// rotation (nearest-neighbour about the centre) are undone by the lattice sync.
+#[test]
+fn survives_rescaling_crop_and_rotation() {
+    use ::image::imageops::{self, FilterType};
+    let img = DynamicImage::ImageRgb8(photo(768, 640, 11));
+    let marked = embed(&img, &key(), PAYLOAD, &ImageEmbedParams::default()).unwrap();
+    let rgb = marked.to_rgb8();
+    let resized = |s: f64, f: FilterType| {
+        let (w, h) = ((768.0 * s).round() as u32, (640.0 * s).round() as u32);
+        DynamicImage::ImageRgb8(imageops::resize(&rgb, w, h, f))
+    };
+    for (name, att) in [
+        ("0.6x", resized(0.6, FilterType::Triangle)),
+        ("1.37x", resized(1.37, FilterType::CatmullRom)),
+        (
+            "crop+0.8x",
+            DynamicImage::ImageRgb8(imageops::resize(
+                &imageops::crop_imm(&rgb, 97, 61, 560, 500).to_image(),
+                448,
+                400,
+                FilterType::Lanczos3,
+            )),
+        ),
+    ] {
+        let d = detect(&att, &key());
+        assert!(d.detected, "{name}: {d:?}");
+        assert_eq!(d.payload, Some(PAYLOAD), "{name}");
+    }
+    // 1.5° rotation about the centre.
+    let (w, h) = (rgb.width(), rgb.height());
+    let (c, s) = (1.5f64.to_radians().cos(), 1.5f64.to_radians().sin());
+    let rot = ::image::ImageBuffer::from_fn(w, h, |x, y| {
+        let (dx, dy) = (f64::from(x) - 384.0, f64::from(y) - 320.0);
+        let sx = (c * dx + s * dy + 384.0)
+            .round()
+            .clamp(0.0, f64::from(w - 1)) as u32;
+        let sy = (-s * dx + c * dy + 320.0)
+            .round()
+            .clamp(0.0, f64::from(h - 1)) as u32;
+        *rgb.get_pixel(sx, sy)
+    });
+    let d = detect(&DynamicImage::ImageRgb8(rot), &key());
+    assert!(d.detected, "rotation: {d:?}");
+    assert_eq!(d.payload, Some(PAYLOAD));
+    assert!((d.rotation_deg.unwrap().abs() - 1.5).abs() < 0.2, "{d:?}");
+}
+
 #[test]
 fn wrong_key_and_clean_not_detected() {
     let wrong = WatermarkKey::from_secret(b"another-secret-0123456789").unwrap();

@@ -1,0 +1,455 @@
+//! Geometric synchronisation of the tiled image mark: recover the scale, rotation
+//! (and mild anisotropy) the image went through, from the periodicity of the mark
+//! itself, without a separate template.
+//!
+//! # Method
+//! The mark repeats with a 128×128 px period, so the residual of a marked image
+//! (after any similarity / affine transform `x' = A·x + t`) is periodic on the
+//! lattice spanned by `a1 = A·(128, 0)` and `a2 = A·(0, 128)`. Its autocorrelation
+//! therefore has a lattice of peaks at `i·a1 + j·a2` — the self-reference of a
+//! periodic watermark (Kutter 1998, *Watermarking resisting to translation, rotation
+//! and scaling*, SPIE 3528; the same lattice seen in the Fourier domain is the
+//! reciprocal-lattice "template" of Pereira & Pun 2000, *Robust template matching for
+//! affine resistant image watermarks*, IEEE TIP 9(6), with the difference that here
+//! the template is the mark, so no extra energy is spent on it). Unlike a
+//! Fourier–Mellin transform (Lin, Wu, Bloom, Cox, Miller & Lui 2001, *Rotation, scale,
+//! and translation resilient watermarking for images*, IEEE TIP 10(5)) no
+//! log-polar resampling of the whole image is needed: the lattice is searched
+//! directly in the autocorrelation.
+//!
+//! 1. The locally normalised residual is cut into ≤ 4 blocks of 1024×1024 (zero
+//!    padded when smaller); each block's power spectrum is *whitened* (divided by
+//!    its local 17×17-bin average, which removes the host's spectral envelope) and
+//!    *clipped* at [`CLIP`] (so a few strong periodic structures of the host, e.g.
+//!    JPEG's 8-px block grid or a brick wall, cannot dominate), and the whitened
+//!    spectra are averaged (Bartlett/Welch). The inverse FFT is the autocorrelation.
+//! 2. Coarse search over similarity lattices `a1 = ρ(cos φ, sin φ)`,
+//!    `a2 = ρ(−sin φ, cos φ)`, period `ρ ∈ [0.45, 2.05]·128` px, `φ ∈ ±3.5°`:
+//!    score = autocorrelation summed at `a1, a2, a1 + a2, a1 − a2`.
+//! 3. The best few distinct maxima are refined as general lattices (4 free
+//!    parameters, so the slightly different x/y factors of an integer-rounded
+//!    resize are followed) by hill climbing on the autocorrelation summed over all
+//!    lattice points `i·a1 + j·a2`, `|i|,|j| ≤ 3`.
+//!
+//! This step never sees the key: the candidate lattices depend only on the image.
+//! The keyed pilot test is then run once per candidate (see `image.rs`), and the
+//! p-value is Šidák-corrected for `candidates × 16384` offsets, so it stays honest.
+
+use rustfft::num_complex::Complex;
+use rustfft::FftPlanner;
+
+/// Side of the FFT blocks of the autocorrelation.
+const N: usize = 1024;
+/// At most this many blocks are averaged.
+const MAX_BLOCKS: usize = 4;
+/// Half-width (bins) of the local average that whitens the power spectrum.
+const WHITEN_R: usize = 8;
+/// Whitened power is clipped at this multiple of its local mean.
+const CLIP: f32 = 6.0;
+/// Scale range searched (attacked period / original period).
+const MIN_SCALE: f64 = 0.45;
+const MAX_SCALE: f64 = 2.05;
+/// Rotation range searched, degrees.
+const MAX_ANGLE_DEG: f64 = 3.5;
+
+/// The images of the tile's period vectors `(T, 0)` and `(0, T)` in the pixel
+/// grid of the image being analysed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Lattice {
+    pub a1: [f64; 2],
+    pub a2: [f64; 2],
+}
+
+impl Lattice {
+    pub(crate) fn identity(tile: usize) -> Self {
+        let t = tile as f64;
+        Self {
+            a1: [t, 0.0],
+            a2: [0.0, t],
+        }
+    }
+
+    /// Linear scale factor (square root of the area ratio).
+    pub(crate) fn scale(&self, tile: usize) -> f64 {
+        self.det().abs().sqrt() / tile as f64
+    }
+
+    /// Rotation of `a1` from the x axis, degrees.
+    pub(crate) fn angle_deg(&self) -> f64 {
+        self.a1[1].atan2(self.a1[0]).to_degrees()
+    }
+
+    fn det(&self) -> f64 {
+        self.a1[0] * self.a2[1] - self.a2[0] * self.a1[1]
+    }
+
+    fn point(&self, i: f64, j: f64) -> [f64; 2] {
+        [
+            i * self.a1[0] + j * self.a2[0],
+            i * self.a1[1] + j * self.a2[1],
+        ]
+    }
+
+    fn get(&self, k: usize) -> f64 {
+        match k {
+            0 => self.a1[0],
+            1 => self.a1[1],
+            2 => self.a2[0],
+            _ => self.a2[1],
+        }
+    }
+
+    fn with(mut self, k: usize, v: f64) -> Self {
+        match k {
+            0 => self.a1[0] = v,
+            1 => self.a1[1] = v,
+            2 => self.a2[0] = v,
+            _ => self.a2[1] = v,
+        }
+        self
+    }
+
+    fn similar(&self, o: &Self, tol: f64) -> bool {
+        (0..4).all(|k| (self.get(k) - o.get(k)).abs() <= tol)
+    }
+}
+
+fn transpose(src: &[Complex<f32>], n: usize) -> Vec<Complex<f32>> {
+    let mut dst = vec![Complex::new(0.0, 0.0); n * n];
+    const B: usize = 32;
+    for by in (0..n).step_by(B) {
+        for bx in (0..n).step_by(B) {
+            for y in by..(by + B).min(n) {
+                for x in bx..(bx + B).min(n) {
+                    dst[x * n + y] = src[y * n + x];
+                }
+            }
+        }
+    }
+    dst
+}
+
+/// Circular box mean over a `n`×`n` plane, half-width `r`, in place.
+fn circular_box(p: &mut [f32], n: usize, r: usize) {
+    let win = (2 * r + 1) as f32;
+    let mut line = vec![0f32; n];
+    for row in p.chunks_exact_mut(n) {
+        let mut acc: f32 = (0..=2 * r).map(|k| row[(k + n - r) % n]).sum();
+        for (x, l) in line.iter_mut().enumerate() {
+            *l = acc / win;
+            acc += row[(x + r + 1) % n] - row[(x + n - r) % n];
+        }
+        row.copy_from_slice(&line);
+    }
+    let mut acc = vec![0f32; n];
+    for k in 0..=2 * r {
+        let y = (k + n - r) % n;
+        for (a, v) in acc.iter_mut().zip(&p[y * n..(y + 1) * n]) {
+            *a += v;
+        }
+    }
+    let mut out = vec![0f32; n * n];
+    for y in 0..n {
+        for (o, a) in out[y * n..(y + 1) * n].iter_mut().zip(&acc) {
+            *o = a / win;
+        }
+        let (add, sub) = ((y + r + 1) % n, (y + n - r) % n);
+        for x in 0..n {
+            acc[x] += p[add * n + x] - p[sub * n + x];
+        }
+    }
+    p.copy_from_slice(&out);
+}
+
+/// Block origins covering `len` with blocks of `N` (one block, zero padded, when
+/// `len ≤ N`).
+fn block_starts(len: usize, max: usize) -> Vec<usize> {
+    if len <= N {
+        return vec![0];
+    }
+    let k = len.div_ceil(N).min(max).max(2);
+    (0..k).map(|i| i * (len - N) / (k - 1)).collect()
+}
+
+/// Autocorrelation (`N`×`N`, lag (dx, dy) at `[dy mod N][dx mod N]`) of the
+/// whitened, clipped residual, averaged over up to [`MAX_BLOCKS`] blocks.
+fn whitened_autocorrelation(r: &[f32], w: usize, h: usize) -> Vec<f32> {
+    let mut planner = FftPlanner::<f32>::new();
+    let fwd = planner.plan_fft_forward(N);
+    let inv = planner.plan_fft_inverse(N);
+    let xs = block_starts(w, 2);
+    let ys = block_starts(h, 2);
+    let mut avg = vec![0f32; N * N];
+    let mut nblocks = 0usize;
+    for &y0 in &ys {
+        for &x0 in &xs {
+            if nblocks >= MAX_BLOCKS {
+                break;
+            }
+            let mut buf = vec![Complex::new(0f32, 0.0); N * N];
+            let (bw, bh) = (w.min(N), h.min(N));
+            for y in 0..bh {
+                let src = &r[(y0 + y) * w + x0..(y0 + y) * w + x0 + bw];
+                for (d, &s) in buf[y * N..y * N + bw].iter_mut().zip(src) {
+                    *d = Complex::new(s, 0.0);
+                }
+            }
+            for row in buf.chunks_exact_mut(N) {
+                fwd.process(row);
+            }
+            let mut t = transpose(&buf, N);
+            for row in t.chunks_exact_mut(N) {
+                fwd.process(row);
+            }
+            let mut p: Vec<f32> = t.iter().map(|c| c.norm_sqr()).collect();
+            p[0] = 0.0;
+            let mut env = p.clone();
+            circular_box(&mut env, N, WHITEN_R);
+            for ((a, &v), &e) in avg.iter_mut().zip(&p).zip(&env) {
+                if e > 0.0 {
+                    *a += (v / e).min(CLIP);
+                }
+            }
+            nblocks += 1;
+        }
+    }
+    // The spectrum is held transposed ([kx][ky]); inverse rows, transpose, inverse rows.
+    let mut buf: Vec<Complex<f32>> = avg.iter().map(|&v| Complex::new(v, 0.0)).collect();
+    for row in buf.chunks_exact_mut(N) {
+        inv.process(row);
+    }
+    let mut t = transpose(&buf, N);
+    for row in t.chunks_exact_mut(N) {
+        inv.process(row);
+    }
+    t.iter().map(|c| c.re).collect()
+}
+
+/// Bilinear read of the circular autocorrelation at a real lag.
+fn acf_at(acf: &[f32], lag: [f64; 2]) -> f64 {
+    let (fx, fy) = (lag[0].floor(), lag[1].floor());
+    let (tx, ty) = (lag[0] - fx, lag[1] - fy);
+    let n = N as i64;
+    let x0 = (fx as i64).rem_euclid(n) as usize;
+    let y0 = (fy as i64).rem_euclid(n) as usize;
+    let (x1, y1) = ((x0 + 1) % N, (y0 + 1) % N);
+    let v = |x: usize, y: usize| f64::from(acf[y * N + x]);
+    (1.0 - ty) * ((1.0 - tx) * v(x0, y0) + tx * v(x1, y0))
+        + ty * ((1.0 - tx) * v(x0, y1) + tx * v(x1, y1))
+}
+
+fn coarse_score(acf: &[f32], l: &Lattice) -> f64 {
+    acf_at(acf, l.a1)
+        + acf_at(acf, l.a2)
+        + acf_at(acf, l.point(1.0, 1.0))
+        + acf_at(acf, l.point(1.0, -1.0))
+}
+
+/// Sum over the lattice points of a half plane, `|i|, |j| ≤ 3`, within reach of
+/// the autocorrelation.
+fn fine_score(acf: &[f32], l: &Lattice) -> f64 {
+    let reach = 0.47 * N as f64;
+    let mut s = 0.0;
+    for i in 0..=3i32 {
+        for j in -3..=3i32 {
+            if i == 0 && j <= 0 {
+                continue;
+            }
+            let p = l.point(f64::from(i), f64::from(j));
+            if p[0].abs() < reach && p[1].abs() < reach {
+                s += acf_at(acf, p);
+            }
+        }
+    }
+    s
+}
+
+fn refine(acf: &[f32], mut l: Lattice) -> Lattice {
+    let mut best = fine_score(acf, &l);
+    let mut step = 0.25;
+    while step > 0.01 {
+        let mut improved = true;
+        let mut guard = 0;
+        while improved && guard < 40 {
+            improved = false;
+            guard += 1;
+            for k in 0..4 {
+                for d in [-step, step] {
+                    let c = l.with(k, l.get(k) + d);
+                    let s = fine_score(acf, &c);
+                    if s > best {
+                        best = s;
+                        l = c;
+                        improved = true;
+                    }
+                }
+            }
+        }
+        step /= 2.0;
+    }
+    l
+}
+
+/// Up to `max` distinct candidate lattices for the residual `r` (`w`×`h`), best
+/// first. Depends only on the image, never on the key.
+pub(crate) fn candidates(r: &[f32], w: usize, h: usize, tile: usize, max: usize) -> Vec<Lattice> {
+    if max == 0 || w < 16 || h < 16 {
+        return Vec::new();
+    }
+    let acf = whitened_autocorrelation(r, w, h);
+    let t = tile as f64;
+    let mut scored: Vec<(f64, f64, f64)> = Vec::new(); // (score, rho, phi)
+    let max_phi = MAX_ANGLE_DEG.to_radians();
+    let mut rho = MIN_SCALE * t;
+    while rho <= MAX_SCALE * t {
+        let dphi = 0.25 / rho;
+        let mut phi = -max_phi;
+        while phi <= max_phi {
+            let (c, s) = (rho * phi.cos(), rho * phi.sin());
+            let l = Lattice {
+                a1: [c, s],
+                a2: [-s, c],
+            };
+            scored.push((coarse_score(&acf, &l), rho, phi));
+            phi += dphi;
+        }
+        rho += 0.25;
+    }
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut picked: Vec<(f64, f64)> = Vec::new();
+    for &(_, rho, phi) in &scored {
+        if picked.len() >= max {
+            break;
+        }
+        let distinct = picked
+            .iter()
+            .all(|&(r0, p0)| (rho - r0).abs() > 2.0 || (phi - p0).abs() * rho > 2.0);
+        if distinct {
+            picked.push((rho, phi));
+        }
+    }
+    let mut out: Vec<Lattice> = Vec::new();
+    for (rho, phi) in picked {
+        let (c, s) = (rho * phi.cos(), rho * phi.sin());
+        let l = refine(
+            &acf,
+            Lattice {
+                a1: [c, s],
+                a2: [-s, c],
+            },
+        );
+        if !out.iter().any(|o| o.similar(&l, 0.05)) {
+            out.push(l);
+        }
+    }
+    out
+}
+
+/// Fold the residual `r` (`w`×`h`) modulo the tile in the *tile's* frame: tile
+/// pixel `u` (integer, any sign) is read at `c + A·u` (bilinear), where `A`'s
+/// columns are `a1/T`, `a2/T` and `c` the centre of `r`, and accumulated at
+/// `u mod T`. At most `max_samples` tile-frame pixels are read (a centred part).
+pub(crate) fn fold(
+    r: &[f32],
+    w: usize,
+    h: usize,
+    l: &Lattice,
+    tile: usize,
+    max_samples: usize,
+) -> Vec<f64> {
+    let t = tile as f64;
+    let a = [l.a1[0] / t, l.a2[0] / t, l.a1[1] / t, l.a2[1] / t]; // row-major 2×2
+    let det = a[0] * a[3] - a[1] * a[2];
+    let mut out = vec![0f64; tile * tile];
+    if det.abs() < 1e-9 || w < 2 || h < 2 {
+        return out;
+    }
+    if *l == Lattice::identity(tile) {
+        // Plain fold of a centred part of at most `max_samples` pixels.
+        let side = (max_samples as f64).sqrt() as usize;
+        let (fw, fh) = (w.min(side), h.min(side));
+        let (x0, y0) = ((w - fw) / 2, (h - fh) / 2);
+        for y in y0..y0 + fh {
+            let frow = &mut out[(y % tile) * tile..][..tile];
+            let row = &r[y * w + x0..y * w + x0 + fw];
+            for (x, &v) in (x0..).zip(row) {
+                frow[x % tile] += f64::from(v);
+            }
+        }
+        return out;
+    }
+    let inv = [a[3] / det, -a[1] / det, -a[2] / det, a[0] / det];
+    let (cx, cy) = ((w / 2) as f64, (h / 2) as f64);
+    // Bounding box of the image in the tile frame.
+    let (hx, hy) = (w as f64 / 2.0, h as f64 / 2.0);
+    let ux = hx * inv[0].abs() + hy * inv[1].abs();
+    let uy = hx * inv[2].abs() + hy * inv[3].abs();
+    let area = 4.0 * ux * uy;
+    let shrink = if area > max_samples as f64 {
+        (max_samples as f64 / area).sqrt()
+    } else {
+        1.0
+    };
+    let (ux, uy) = ((ux * shrink).ceil() as i64, (uy * shrink).ceil() as i64);
+    let (wm, hm) = ((w - 1) as f64, (h - 1) as f64);
+    let ti = tile as i64;
+    for v in -uy..=uy {
+        let frow = &mut out[(v.rem_euclid(ti) as usize) * tile..][..tile];
+        let vf = v as f64;
+        for u in -ux..=ux {
+            let uf = u as f64;
+            let x = cx + a[0] * uf + a[1] * vf;
+            let y = cy + a[2] * uf + a[3] * vf;
+            if !(x >= 0.0 && y >= 0.0 && x < wm && y < hm) {
+                continue;
+            }
+            // x, y ≥ 0 here, so truncation is floor (and avoids a libm call).
+            let (x0, y0) = (x as usize, y as usize);
+            let (fx, fy) = ((x - x0 as f64) as f32, (y - y0 as f64) as f32);
+            let i = y0 * w + x0;
+            let top = r[i] + fx * (r[i + 1] - r[i]);
+            let bot = r[i + w] + fx * (r[i + w + 1] - r[i + w]);
+            frow[u.rem_euclid(ti) as usize] += f64::from(top + fy * (bot - top));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_scaled_rotated_lattice() {
+        // A random ±1 pattern of 2×2 chips with period 128, scaled by 0.8 and rotated
+        // by 1.5° (nearest-neighbour sampling), plus white noise 3× its amplitude.
+        let mut s = 99u64;
+        let mut rnd = || {
+            s = s
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((s >> 40) as f32) / (1u64 << 24) as f32 - 0.5
+        };
+        let tile: Vec<f32> = (0..64 * 64).map(|_| rnd().signum()).collect();
+        let (w, h) = (700usize, 600usize);
+        let (sc, th) = (0.8f64, 1.5f64.to_radians());
+        let mut r = vec![0f32; w * h];
+        for y in 0..h {
+            for x in 0..w {
+                let (xf, yf) = (x as f64 / sc, y as f64 / sc);
+                let u = th.cos() * xf + th.sin() * yf;
+                let v = -th.sin() * xf + th.cos() * yf;
+                let (cu, cv) = (
+                    (u.rem_euclid(128.0) / 2.0) as usize % 64,
+                    (v.rem_euclid(128.0) / 2.0) as usize % 64,
+                );
+                r[y * w + x] = tile[cv * 64 + cu] + 3.0 * rnd();
+            }
+        }
+        let c = candidates(&r, w, h, 128, 3);
+        let l = c[0];
+        assert!((l.scale(128) - sc).abs() < 0.003, "{l:?}");
+        assert!((l.angle_deg() - 1.5).abs() < 0.1, "{l:?}");
+    }
+}
