@@ -528,16 +528,48 @@ fn z_of(t: f64, n: usize) -> f64 {
 /// Clips shorter than [`MIN_SECONDS`] give `too_small = true`; unsupported
 /// sample rates give `p_value = 1`, not detected.
 pub fn detect(channels: &[Vec<f32>], sample_rate: u32, key: &WatermarkKey) -> Detection {
+    detect_soft(channels, sample_rate, key).0
+}
+
+/// Evaluation hook (harnesses, not the API): the detection plus the fraction
+/// of the coded bits whose summed soft value at the best hypothesis has the
+/// sign of `truth`'s codeword (raw channel bit accuracy, before the Viterbi
+/// decoder). `None` when nothing was decoded (too short, bad rate).
+#[doc(hidden)]
+pub fn detect_eval(
+    channels: &[Vec<f32>],
+    sample_rate: u32,
+    key: &WatermarkKey,
+    truth: u64,
+) -> (Detection, Option<f64>) {
+    let (det, soft) = detect_soft(channels, sample_rate, key);
+    let acc = soft.map(|s| {
+        let coded = code::encode(truth);
+        let ok = coded
+            .iter()
+            .zip(&s)
+            .filter(|(&c, &v)| (c == 0 && v > 0.0) || (c == 1 && v < 0.0))
+            .count();
+        ok as f64 / CODED_BITS as f64
+    });
+    (det, acc)
+}
+
+fn detect_soft(
+    channels: &[Vec<f32>],
+    sample_rate: u32,
+    key: &WatermarkKey,
+) -> (Detection, Option<Vec<f64>>) {
     let not_found = Detection {
         too_small: false,
         ..Detection::too_small()
     };
     if check_rate(sample_rate).is_err() || channels.is_empty() {
-        return not_found;
+        return (not_found, None);
     }
     let len = channels.iter().map(Vec::len).min().unwrap_or(0);
     if (len as f64 / f64::from(sample_rate)) < MIN_SECONDS {
-        return Detection::too_small();
+        return (Detection::too_small(), None);
     }
     let y = mono_8k(channels, sample_rate);
     let layout = Layout::new(key);
@@ -556,7 +588,7 @@ pub fn detect(channels: &[Vec<f32>], sample_rate: u32, key: &WatermarkKey) -> De
         }
     }
     let Some((score, bk, btheta, f)) = best else {
-        return not_found;
+        return (not_found, None);
     };
     let score = if score.is_finite() { score } else { 0.0 };
     let p_value = max_of_n_sf(score, N_HYP);
@@ -577,10 +609,11 @@ pub fn detect(channels: &[Vec<f32>], sample_rate: u32, key: &WatermarkKey) -> De
         }
     }
     let dec = code::decode(&soft_bits);
-    Detection::decide(&dec, p_value, score, |pl| {
+    let det = Detection::decide(&dec, p_value, score, |pl| {
         let dur = len as f64 / f64::from(sample_rate);
         find_ranges(&f, &layout, pl, btheta, bk * OFFSET_STEP, dur)
-    })
+    });
+    (det, Some(soft_bits))
 }
 
 /// Time ranges of the blocks (and partial blocks at the ends) whose symbols,
