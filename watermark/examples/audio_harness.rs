@@ -322,7 +322,21 @@ fn process(file: &Path, filler_file: &Path, idx: usize, attacks: &[&str], tally:
     let name = file.file_stem().unwrap().to_string_lossy().to_string();
     let clean = audio::detect(&orig, rate, &key);
     let mut marked = orig.clone();
-    let rep = match audio::embed(&mut marked, rate, &key, PAYLOAD, &Default::default()) {
+    let mut params = audio::AudioEmbedParams::default();
+    let envf = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<f32>().ok());
+    if let Some(v) = envf("WM_ALPHA") {
+        params.alpha = v;
+    }
+    if let Some(v) = envf("WM_AMAX") {
+        params.max_db = v;
+    }
+    if let Some(v) = envf("WM_MASK") {
+        params.mask_db = v;
+    }
+    if let Some(v) = envf("WM_IT") {
+        params.iterations = v as usize;
+    }
+    let rep = match audio::embed(&mut marked, rate, &key, PAYLOAD, &params) {
         Ok(r) => r,
         Err(e) => {
             println!("{name}: embed error {e}");
