@@ -141,6 +141,9 @@ struct Layout {
     dither: Vec<f32>,
     /// Keyed sign of each symbol's direction (±1).
     flip: Vec<f32>,
+    /// `cos 2πd` and `flip · sin 2πd` of each symbol's dither (pilot scan).
+    pc: Vec<f32>,
+    ps: Vec<f32>,
     /// Role of each symbol: pilot or coded-bit index.
     role: Vec<u16>,
     /// Dense direction `u` of each symbol over the NC cells of a frame (0 off-set).
@@ -163,7 +166,7 @@ impl Layout {
             sign.extend(TM.iter().map(|&v| v * f));
         }
         let mut ds = key.stream("audio/v3/dither");
-        let dither = (0..N_SYM)
+        let dither: Vec<f32> = (0..N_SYM)
             .map(|_| ((ds.next_u64() >> 11) as f64 / (1u64 << 53) as f64) as f32)
             .collect();
         let perm = key.stream("audio/v3/roles").permutation(N_SYM);
@@ -183,6 +186,15 @@ impl Layout {
         Self {
             bins,
             sign,
+            pc: dither
+                .iter()
+                .map(|&d: &f32| (std::f32::consts::TAU * d).cos())
+                .collect(),
+            ps: dither
+                .iter()
+                .zip(&flips)
+                .map(|(&d, &f): (&f32, &f32)| f * (std::f32::consts::TAU * d).sin())
+                .collect(),
             flip: flips,
             dither,
             role,
@@ -216,12 +228,6 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     }
     let tail: f32 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
     acc.iter().sum::<f32>() + tail
-}
-
-/// cos(2π(s − d)/Δ): +1 on the bit-0 lattice, −1 on the bit-1 lattice.
-fn soft(s: f32, d_frac: f32) -> f64 {
-    let ph = f64::from(s) / f64::from(DELTA) - f64::from(d_frac);
-    (2.0 * std::f64::consts::PI * ph).cos()
 }
 
 fn sqrt_hann() -> Vec<f32> {
@@ -266,6 +272,34 @@ impl Stft {
         self.fwd.process(&mut buf);
         buf
     }
+
+    /// Spectra (bins 0..=N/2) of two real frames with one complex FFT of
+    /// `a + i·b`: `A_k = (X_k + X*_{N−k})/2`, `B_k = (X_k − X*_{N−k})/(2i)`.
+    fn spectrum_pair(
+        &self,
+        a: &[f32],
+        b: &[f32],
+        buf: &mut Vec<Complex<f32>>,
+    ) -> [Vec<Complex<f32>>; 2] {
+        buf.clear();
+        buf.extend(
+            a.iter()
+                .zip(b)
+                .zip(&self.win)
+                .map(|((&x, &y), &w)| Complex::new(x * w, y * w)),
+        );
+        self.fwd.process(buf);
+        let mut sa = Vec::with_capacity(N / 2 + 1);
+        let mut sb = Vec::with_capacity(N / 2 + 1);
+        for k in 0..=N / 2 {
+            let x = buf[k];
+            let y = buf[(N - k) % N].conj();
+            sa.push((x + y) * 0.5);
+            let d = (x - y) * 0.5;
+            sb.push(Complex::new(d.im, -d.re));
+        }
+        [sa, sb]
+    }
 }
 
 /// Log-power cells of one frame from its spectrum: cell `j` is the power
@@ -295,7 +329,9 @@ fn sensitivity(e: &[f32]) -> Vec<f32> {
 /// symbol's `s` up to its keyed sign) and its reliability (mean sensitivity
 /// `E/(E+ε)` of its cells), plus frame activity.
 struct Features {
-    proj: Vec<f32>,
+    /// Per (frame, slot): `w·cos(2π a)`, `w·sin(2π a)` with `a = proj/Δ`.
+    cs: Vec<[f32; 2]>,
+    /// Per (frame, slot): reliability weight `w`.
     rel: Vec<f32>,
     active: Vec<bool>,
 }
@@ -314,14 +350,26 @@ fn features(stft: &Stft, y: &[f32], o: usize) -> Features {
     let mut band = Vec::with_capacity(n_frames);
     let mut energy = Vec::with_capacity(n_frames * NC);
     let inv = 1.0 / (CELLS as f32).sqrt();
-    for t in 0..n_frames {
-        let s = o + t * N;
-        let (ct, e, en) = cells(&stft.spectrum(&y[s..s + N]));
+    let mut buf = Vec::with_capacity(N);
+    let mut push = |spec: &[Complex<f32>]| {
+        let (ct, e, en) = cells(spec);
         for j in 0..SYMBOLS_PER_FRAME {
             proj.push(dot(&TM, &ct[j * CELLS..(j + 1) * CELLS]) * inv);
         }
         energy.extend(en);
         band.push(e);
+    };
+    let mut t = 0;
+    while t + 1 < n_frames {
+        let s = o + t * N;
+        let [a, b] = stft.spectrum_pair(&y[s..s + N], &y[s + N..s + 2 * N], &mut buf);
+        push(&a);
+        push(&b);
+        t += 2;
+    }
+    if t < n_frames {
+        let s = o + t * N;
+        push(&stft.spectrum(&y[s..s + N]));
     }
     let active = activity(&band);
     // Noise floor per cell: a low percentile over the active frames
@@ -334,8 +382,11 @@ fn features(stft: &Stft, y: &[f32], o: usize) -> Features {
             .filter(|&t| active[t])
             .map(|t| energy[t * NC + j])
             .collect();
-        v.sort_by(f32::total_cmp);
-        *fl = f64::from(v.get(v.len() / NOISE_PERCENTILE).copied().unwrap_or(0.0));
+        let k = v.len() / NOISE_PERCENTILE;
+        if k < v.len() {
+            v.select_nth_unstable_by(k, f32::total_cmp);
+            *fl = f64::from(v[k]);
+        }
     }
     let mut rel = Vec::with_capacity(n_frames * SYMBOLS_PER_FRAME);
     for t in 0..n_frames {
@@ -351,16 +402,29 @@ fn features(stft: &Stft, y: &[f32], o: usize) -> Features {
             rel.push((r / CELLS as f64) as f32);
         }
     }
-    Features { proj, rel, active }
+    let cs = proj
+        .iter()
+        .zip(&rel)
+        .map(|(&p, &w)| {
+            let (sn, cn) = (std::f32::consts::TAU * p / DELTA).sin_cos();
+            [w * cn, w * sn]
+        })
+        .collect();
+    Features { cs, rel, active }
 }
 
 impl Features {
     /// (soft value cos(2π(s/Δ − d)) at lattice offset `off`, weight) of
     /// symbol `q` read from frame `t`.
+    /// Returns (w·cos, w): `cos(2π(f·a − off)) = cos 2πa · cos 2π·off + f · sin 2πa · sin 2π·off`.
     fn soft(&self, layout: &Layout, t: usize, q: usize, off: f32) -> (f64, f64) {
         let k = t * SYMBOLS_PER_FRAME + q % SYMBOLS_PER_FRAME;
-        let s = layout.flip[q] * self.proj[k];
-        (soft(s, off), f64::from(self.rel[k]))
+        let (so, co) = (std::f32::consts::TAU * off).sin_cos();
+        let [c, s] = self.cs[k];
+        (
+            f64::from(c * co + layout.flip[q] * s * so),
+            f64::from(self.rel[k]),
+        )
     }
 }
 
@@ -606,9 +670,10 @@ fn pilot_scan(f: &Features, layout: &Layout) -> Vec<(f64, f64)> {
                 }
                 let phi = (t + theta) % BLOCK_FRAMES;
                 for &q in &pilots_of[phi] {
-                    let (v, w) = f.soft(layout, t, q, layout.dither[q]);
-                    t_sum += w * v;
-                    n += w * w;
+                    let k = t * SYMBOLS_PER_FRAME + q % SYMBOLS_PER_FRAME;
+                    let [c, s] = f.cs[k];
+                    t_sum += f64::from(c * layout.pc[q] + s * layout.ps[q]);
+                    n += f64::from(f.rel[k] * f.rel[k]);
                 }
             }
             (t_sum, n)
@@ -703,8 +768,7 @@ fn detect_soft(
             let q = phi * SYMBOLS_PER_FRAME + j;
             let r = layout.role[q];
             if r != PILOT {
-                let (v, w) = f.soft(&layout, t, q, layout.dither[q]);
-                soft_bits[r as usize] += w * v;
+                soft_bits[r as usize] += f.soft(&layout, t, q, layout.dither[q]).0;
             }
         }
     }
@@ -759,7 +823,7 @@ fn find_ranges(
                     r => coded[r as usize],
                 };
                 let (v, w) = f.soft(layout, t, q, layout.offset(q, bit));
-                s += w * v;
+                s += v;
                 n += w * w;
             }
         }
