@@ -776,10 +776,10 @@ fn detect_soft(
     };
     let score = if score.is_finite() { score } else { 0.0 };
     let p_value = max_of_n_sf(score, N_HYP);
-    let n_frames = f.active.len();
+    let local = local_evidence(&f, &layout, btheta);
     let mut soft_bits = vec![0f64; CODED_BITS];
-    for t in 0..n_frames {
-        if !f.active[t] {
+    for (t, &lw) in local.iter().enumerate() {
+        if !f.active[t] || lw <= 0.0 {
             continue;
         }
         let phi = (t + btheta) % BLOCK_FRAMES;
@@ -787,7 +787,7 @@ fn detect_soft(
             let q = phi * SYMBOLS_PER_FRAME + j;
             let r = layout.role[q];
             if r != PILOT {
-                soft_bits[r as usize] += f.soft(&layout, t, q, layout.dither[q]).0;
+                soft_bits[r as usize] += lw * f.soft(&layout, t, q, layout.dither[q]).0;
             }
         }
     }
@@ -797,6 +797,49 @@ fn detect_soft(
         find_ranges(&f, &layout, pl, btheta, bk * OFFSET_STEP, dur)
     });
     (det, Some(soft_bits))
+}
+
+/// Half-width (frames) of the window over which the local pilot evidence is averaged (≈ 0.5 s).
+const LOCAL_HALF: usize = 16;
+
+/// Local mark amplitude around each frame at block phase `theta`: the
+/// weighted mean pilot soft value `Σ w·cos / Σ w` over frames `t ± LOCAL_HALF`,
+/// clamped at 0. ≈ 0 on unmarked stretches (concatenated audio) and small
+/// where an attack has damaged the mark, so data symbols there are
+/// down-weighted or dropped (maximum-ratio combining of the repetitions).
+/// Only the decoder uses it; the p-value is computed before.
+fn local_evidence(f: &Features, layout: &Layout, theta: usize) -> Vec<f64> {
+    let n_frames = f.active.len();
+    let mut num = vec![0f64; n_frames + 1];
+    let mut den = vec![0f64; n_frames + 1];
+    for t in 0..n_frames {
+        let (mut a, mut b) = (0f64, 0f64);
+        if f.active[t] {
+            let phi = (t + theta) % BLOCK_FRAMES;
+            for j in 0..SYMBOLS_PER_FRAME {
+                let q = phi * SYMBOLS_PER_FRAME + j;
+                if layout.role[q] == PILOT {
+                    let (v, w) = f.soft(layout, t, q, layout.dither[q]);
+                    a += v;
+                    b += w;
+                }
+            }
+        }
+        num[t + 1] = num[t] + a;
+        den[t + 1] = den[t] + b;
+    }
+    (0..n_frames)
+        .map(|t| {
+            let lo = t.saturating_sub(LOCAL_HALF);
+            let hi = (t + LOCAL_HALF + 1).min(n_frames);
+            let d = den[hi] - den[lo];
+            if d > 1e-9 {
+                ((num[hi] - num[lo]) / d).max(0.0)
+            } else {
+                0.0
+            }
+        })
+        .collect()
 }
 
 /// Time ranges of the blocks (and partial blocks at the ends) whose symbols,
