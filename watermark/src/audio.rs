@@ -77,7 +77,7 @@ const PILOT: u16 = u16::MAX;
 /// Quantiser step Δ of the projected log-power (nepers of power).
 pub const DELTA: f32 = 0.8;
 /// ε of the log-power feature relative to the local mean bin power.
-pub const EPS_REL: f32 = 0.1;
+pub const EPS_REL: f32 = 0.03;
 /// Frames whose band power is below this fraction of the clip's 90th
 /// percentile frame are not marked and ignored by the detector.
 const ACTIVE_REL: f64 = 1e-4;
