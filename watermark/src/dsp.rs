@@ -116,17 +116,22 @@ fn bessel_i0(x: f64) -> f64 {
 /// (no delay). Cut-off at 0.45·min(fs_in, fs_out). Output length
 /// `ceil(len·fs_out/fs_in)`.
 pub(crate) fn resample(x: &[f32], fs_in: u32, fs_out: u32) -> Vec<f32> {
+    resample_zc(x, fs_in, fs_out, 12.0)
+}
+
+/// [`resample`] with `zc` zero crossings of the kernel each side (fewer: faster,
+/// wider transition band).
+pub(crate) fn resample_zc(x: &[f32], fs_in: u32, fs_out: u32, zc: f64) -> Vec<f32> {
     if fs_in == fs_out || x.is_empty() {
         return x.to_vec();
     }
-    const ZC: f64 = 12.0; // zero crossings each side
     const TABLE: usize = 8192;
     const BETA: f64 = 8.0;
     let fi = f64::from(fs_in);
     let fo = f64::from(fs_out);
     let fc = 0.45 * fi.min(fo); // Hz
     let nyq_ratio = 2.0 * fc / fi; // cutoff in cycles per input sample ×2
-    let half = ZC / nyq_ratio; // half-width in input samples
+    let half = zc / nyq_ratio; // half-width in input samples
                                // kernel table over u = |t|/half in [0,1]
     let i0b = bessel_i0(BETA);
     let table: Vec<f64> = (0..=TABLE + 1)

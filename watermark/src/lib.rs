@@ -10,7 +10,7 @@
 //!   (phase-only) FFT cross-correlation with a keyed pilot, and reads the payload
 //!   chips at that origin.
 //! * [`audio`]: spread-transform dither modulation (Chen & Wornell 2001) of
-//!   projections of short-time log-power spectra (312–3312 Hz, analysed at an
+//!   projections of short-time band log-powers (500–3000 Hz, analysed at an
 //!   internal 8 kHz rate), keyed pilot symbols for synchronisation, and the
 //!   payload repeated in 5 s blocks. Informed embedding: the host signal does
 //!   not interfere with detection.
