@@ -41,7 +41,11 @@
 //!   the clip: minimum statistics, Martin 2001). On unmarked input the keyed
 //!   dither makes every phase uniform and independent of `w`, so
 //!   `z = T/√(Σw²/2)` is ≈ N(0,1) and `p = 1 − (1 − Φc(z))^M` with
-//!   `M` = 4992 hypotheses (Šidák). Data symbols give weighted soft values,
+//!   `M` = 4992 hypotheses (Šidák). The search is coarse to fine (every
+//!   other offset, then the neighbours of the best); the maximum over that
+//!   subset is covered by the correction for all `M`. Data symbols give
+//!   soft values weighted by the local pilot evidence (mean pilot soft value
+//!   within ±0.5 s, clamped at 0, so unmarked concatenated audio drops out),
 //!   summed over every repetition, into the soft Viterbi decoder.
 
 use rustfft::num_complex::Complex;
