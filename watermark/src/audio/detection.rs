@@ -1,0 +1,354 @@
+//! Detection: features at every sample offset, the weighted pilot test over
+//! all block phases, local-evidence-weighted soft decoding, time ranges
+//! (see the parent module).
+
+use super::*;
+use crate::code;
+use crate::stats::max_of_n_sf;
+use crate::{Detection, TimeRange};
+
+/// Frame features of `y` (8 kHz) for frames starting at `o + t·N`: per
+/// frame and symbol slot `j`, the projection `Σ TMᵢ c_{jL+i} / √L` (the
+/// symbol's `s` up to its keyed sign) and its reliability (mean sensitivity
+/// `E/(E+ε)` of its cells), plus frame activity.
+struct Features {
+    /// Per (frame, slot): `w·cos(2π a)`, `w·sin(2π a)` with `a = proj/Δ`.
+    cs: Vec<[f32; 2]>,
+    /// Per (frame, slot): reliability weight `w`.
+    rel: Vec<f32>,
+    active: Vec<bool>,
+}
+
+fn features(stft: &Stft, y: &[f32], o: usize) -> Features {
+    let n_frames = y.len().saturating_sub(o) / N;
+    let mut proj = Vec::with_capacity(n_frames * SYMBOLS_PER_FRAME);
+    let mut band = Vec::with_capacity(n_frames);
+    let mut energy = Vec::with_capacity(n_frames * NC);
+    let inv = 1.0 / (CELLS as f32).sqrt();
+    let mut buf = Vec::with_capacity(N);
+    let mut push = |spec: &[Complex<f32>]| {
+        let (ct, e, en) = cells(spec);
+        for j in 0..SYMBOLS_PER_FRAME {
+            proj.push(dot(&TM, &ct[j * CELLS..(j + 1) * CELLS]) * inv);
+        }
+        energy.extend(en);
+        band.push(e);
+    };
+    let mut t = 0;
+    while t + 1 < n_frames {
+        let s = o + t * N;
+        let [a, b] = stft.spectrum_pair(&y[s..s + N], &y[s + N..s + 2 * N], &mut buf);
+        push(&a);
+        push(&b);
+        t += 2;
+    }
+    if t < n_frames {
+        let s = o + t * N;
+        push(&stft.spectrum(&y[s..s + N]));
+    }
+    let active = activity(&band);
+    // Noise floor per cell: a low percentile over the active frames
+    // (minimum statistics, Martin 2001). Reliability of a symbol = mean over
+    // its cells of E/(E + ε + floor): cells a stationary noise has buried
+    // (speech pauses, weak bands under added noise) get little weight.
+    let mut floor = [0f64; NC];
+    for (j, fl) in floor.iter_mut().enumerate() {
+        let mut v: Vec<f32> = (0..n_frames)
+            .filter(|&t| active[t])
+            .map(|t| energy[t * NC + j])
+            .collect();
+        let k = v.len() / NOISE_PERCENTILE;
+        if k < v.len() {
+            v.select_nth_unstable_by(k, f32::total_cmp);
+            *fl = f64::from(v[k]);
+        }
+    }
+    let mut rel = Vec::with_capacity(n_frames * SYMBOLS_PER_FRAME);
+    for t in 0..n_frames {
+        let e = &energy[t * NC..(t + 1) * NC];
+        let eps = f64::from(EPS_REL) * e.iter().map(|&v| f64::from(v)).sum::<f64>() / NC as f64;
+        for j in 0..SYMBOLS_PER_FRAME {
+            let r: f64 = (j * CELLS..(j + 1) * CELLS)
+                .map(|k| {
+                    let v = f64::from(e[k]);
+                    v / (v + eps + floor[k] + 1e-30)
+                })
+                .sum();
+            rel.push((r / CELLS as f64) as f32);
+        }
+    }
+    let cs = proj
+        .iter()
+        .zip(&rel)
+        .map(|(&p, &w)| {
+            let (sn, cn) = (std::f32::consts::TAU * p / DELTA).sin_cos();
+            [w * cn, w * sn]
+        })
+        .collect();
+    Features { cs, rel, active }
+}
+
+impl Features {
+    /// (soft value cos(2π(s/Δ − d)) at lattice offset `off`, weight) of
+    /// symbol `q` read from frame `t`.
+    /// Returns (w·cos, w): `cos(2π(f·a − off)) = cos 2πa · cos 2π·off + f · sin 2πa · sin 2π·off`.
+    fn soft(&self, layout: &Layout, t: usize, q: usize, off: f32) -> (f64, f64) {
+        let k = t * SYMBOLS_PER_FRAME + q % SYMBOLS_PER_FRAME;
+        let (so, co) = (std::f32::consts::TAU * off).sin_cos();
+        let [c, s] = self.cs[k];
+        (
+            f64::from(c * co + layout.flip[q] * s * so),
+            f64::from(self.rel[k]),
+        )
+    }
+}
+
+/// Pilot statistic at every block phase θ (frame t has block index (t+θ) mod B):
+/// returns (T, Σw²) per θ with `T = Σ w·cos(2π(s/Δ − d))` over the pilots.
+/// The weights depend on the received signal only and the keyed dither makes
+/// every phase uniform on unmarked input, so `T/√(Σw²/2)` is ≈ N(0,1).
+fn pilot_scan(f: &Features, layout: &Layout) -> Vec<(f64, f64)> {
+    let n_frames = f.active.len();
+    let pilots_of: Vec<Vec<usize>> = (0..BLOCK_FRAMES)
+        .map(|phi| {
+            (0..SYMBOLS_PER_FRAME)
+                .map(|j| phi * SYMBOLS_PER_FRAME + j)
+                .filter(|&q| layout.role[q] == PILOT)
+                .collect()
+        })
+        .collect();
+    (0..BLOCK_FRAMES)
+        .map(|theta| {
+            let mut t_sum = 0f64;
+            let mut n = 0f64;
+            for t in 0..n_frames {
+                if !f.active[t] {
+                    continue;
+                }
+                let phi = (t + theta) % BLOCK_FRAMES;
+                for &q in &pilots_of[phi] {
+                    let k = t * SYMBOLS_PER_FRAME + q % SYMBOLS_PER_FRAME;
+                    let [c, s] = f.cs[k];
+                    t_sum += f64::from(c * layout.pc[q] + s * layout.ps[q]);
+                    n += f64::from(f.rel[k] * f.rel[k]);
+                }
+            }
+            (t_sum, n)
+        })
+        .collect()
+}
+
+fn z_of(t: f64, n: f64) -> f64 {
+    if n <= 1e-12 {
+        0.0
+    } else {
+        t / (n / 2.0).sqrt()
+    }
+}
+
+/// Detect the mark in `channels[c][n]` at `sample_rate` Hz. Never panics.
+/// Clips shorter than [`MIN_SECONDS`] give `too_small = true`; unsupported
+/// sample rates give `p_value = 1`, not detected.
+pub fn detect(channels: &[Vec<f32>], sample_rate: u32, key: &WatermarkKey) -> Detection {
+    detect_soft(channels, sample_rate, key).0
+}
+
+/// Evaluation hook (harnesses, not the API): the detection plus the fraction
+/// of the coded bits whose summed soft value at the best hypothesis has the
+/// sign of `truth`'s codeword (raw channel bit accuracy, before the Viterbi
+/// decoder). `None` when nothing was decoded (too short, bad rate).
+#[doc(hidden)]
+pub fn detect_eval(
+    channels: &[Vec<f32>],
+    sample_rate: u32,
+    key: &WatermarkKey,
+    truth: u64,
+) -> (Detection, Option<f64>) {
+    let (det, soft) = detect_soft(channels, sample_rate, key);
+    let acc = soft.map(|s| {
+        let coded = code::encode(truth);
+        let ok = coded
+            .iter()
+            .zip(&s)
+            .filter(|(&c, &v)| (c == 0 && v > 0.0) || (c == 1 && v < 0.0))
+            .count();
+        ok as f64 / CODED_BITS as f64
+    });
+    (det, acc)
+}
+
+fn detect_soft(
+    channels: &[Vec<f32>],
+    sample_rate: u32,
+    key: &WatermarkKey,
+) -> (Detection, Option<Vec<f64>>) {
+    let not_found = Detection {
+        too_small: false,
+        ..Detection::too_small()
+    };
+    if check_rate(sample_rate).is_err() || channels.is_empty() {
+        return (not_found, None);
+    }
+    let len = channels.iter().map(Vec::len).min().unwrap_or(0);
+    if (len as f64 / f64::from(sample_rate)) < MIN_SECONDS {
+        return (Detection::too_small(), None);
+    }
+    let y = mono_8k_zc(channels, sample_rate, DETECT_ZC);
+    let layout = Layout::new(key);
+    let stft = Stft::new();
+    // Coarse to fine: every other offset (2 ms steps), then the two
+    // neighbours of the best. The statistic is the maximum over the
+    // hypotheses evaluated, a subset of the full grid of N_HYP, so the
+    // Šidák/Bonferroni correction for N_HYP stays valid (conservative).
+    let mut best: Option<(f64, usize, usize, Features)> = None;
+    let eval = |k: usize, best: &mut Option<(f64, usize, usize, Features)>| {
+        let f = features(&stft, &y, k * OFFSET_STEP);
+        let scan = pilot_scan(&f, &layout);
+        let (theta, z) = scan
+            .iter()
+            .enumerate()
+            .map(|(th, &(t, n))| (th, z_of(t, n)))
+            .fold((0, f64::NEG_INFINITY), |a, b| if b.1 > a.1 { b } else { a });
+        if best.as_ref().is_none_or(|b| z > b.0) {
+            *best = Some((z, k, theta, f));
+        }
+    };
+    for k in (0..N_OFFSETS).step_by(2) {
+        eval(k, &mut best);
+    }
+    if let Some(k0) = best.as_ref().map(|b| b.1) {
+        eval((k0 + 1) % N_OFFSETS, &mut best);
+        eval((k0 + N_OFFSETS - 1) % N_OFFSETS, &mut best);
+    }
+    let Some((score, bk, btheta, f)) = best else {
+        return (not_found, None);
+    };
+    let score = if score.is_finite() { score } else { 0.0 };
+    let p_value = max_of_n_sf(score, N_HYP);
+    let local = local_evidence(&f, &layout, btheta);
+    let mut soft_bits = vec![0f64; CODED_BITS];
+    for (t, &lw) in local.iter().enumerate() {
+        if !f.active[t] || lw <= 0.0 {
+            continue;
+        }
+        let phi = (t + btheta) % BLOCK_FRAMES;
+        for j in 0..SYMBOLS_PER_FRAME {
+            let q = phi * SYMBOLS_PER_FRAME + j;
+            let r = layout.role[q];
+            if r != PILOT {
+                soft_bits[r as usize] += lw * f.soft(&layout, t, q, layout.dither[q]).0;
+            }
+        }
+    }
+    let dec = code::decode(&soft_bits);
+    let det = Detection::decide(&dec, p_value, score, |pl| {
+        let dur = len as f64 / f64::from(sample_rate);
+        find_ranges(&f, &layout, pl, btheta, bk * OFFSET_STEP, dur)
+    });
+    (det, Some(soft_bits))
+}
+
+/// Half-width (frames) of the window over which the local pilot evidence is averaged (≈ 0.5 s).
+const LOCAL_HALF: usize = 16;
+
+/// Local mark amplitude around each frame at block phase `theta`: the
+/// weighted mean pilot soft value `Σ w·cos / Σ w` over frames `t ± LOCAL_HALF`,
+/// clamped at 0. ≈ 0 on unmarked stretches (concatenated audio) and small
+/// where an attack has damaged the mark, so data symbols there are
+/// down-weighted or dropped (maximum-ratio combining of the repetitions).
+/// Only the decoder uses it; the p-value is computed before.
+fn local_evidence(f: &Features, layout: &Layout, theta: usize) -> Vec<f64> {
+    let n_frames = f.active.len();
+    let mut num = vec![0f64; n_frames + 1];
+    let mut den = vec![0f64; n_frames + 1];
+    for t in 0..n_frames {
+        let (mut a, mut b) = (0f64, 0f64);
+        if f.active[t] {
+            let phi = (t + theta) % BLOCK_FRAMES;
+            for j in 0..SYMBOLS_PER_FRAME {
+                let q = phi * SYMBOLS_PER_FRAME + j;
+                if layout.role[q] == PILOT {
+                    let (v, w) = f.soft(layout, t, q, layout.dither[q]);
+                    a += v;
+                    b += w;
+                }
+            }
+        }
+        num[t + 1] = num[t] + a;
+        den[t + 1] = den[t] + b;
+    }
+    (0..n_frames)
+        .map(|t| {
+            let lo = t.saturating_sub(LOCAL_HALF);
+            let hi = (t + LOCAL_HALF + 1).min(n_frames);
+            let d = den[hi] - den[lo];
+            if d > 1e-9 {
+                ((num[hi] - num[lo]) / d).max(0.0)
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
+/// Time ranges of the blocks (and partial blocks at the ends) whose symbols,
+/// with the decoded payload as known bits, give z > 3; merged.
+fn find_ranges(
+    f: &Features,
+    layout: &Layout,
+    payload: u64,
+    theta: usize,
+    o: usize,
+    dur: f64,
+) -> Vec<TimeRange> {
+    let coded = code::encode(payload);
+    let n_frames = f.active.len();
+    let frame_s = N as f64 / f64::from(FS);
+    let o_s = o as f64 / f64::from(FS);
+    let mut ranges: Vec<TimeRange> = Vec::new();
+    // first block boundary: frame t with (t + theta) % B == 0
+    let first = (BLOCK_FRAMES - theta % BLOCK_FRAMES) % BLOCK_FRAMES;
+    let mut starts = vec![0usize];
+    let mut b = first;
+    while b < n_frames {
+        if b > 0 {
+            starts.push(b);
+        }
+        b += BLOCK_FRAMES;
+    }
+    for (i, &t0) in starts.iter().enumerate() {
+        let t1 = starts.get(i + 1).copied().unwrap_or(n_frames);
+        let (mut s, mut n) = (0f64, 0f64);
+        let (mut lo, mut hi) = (usize::MAX, 0usize);
+        for t in t0..t1 {
+            if !f.active[t] {
+                continue;
+            }
+            lo = lo.min(t);
+            hi = hi.max(t + 1);
+            let phi = (t + theta) % BLOCK_FRAMES;
+            for j in 0..SYMBOLS_PER_FRAME {
+                let q = phi * SYMBOLS_PER_FRAME + j;
+                let bit = match layout.role[q] {
+                    PILOT => 0,
+                    r => coded[r as usize],
+                };
+                let (v, w) = f.soft(layout, t, q, layout.offset(q, bit));
+                s += v;
+                n += w * w;
+            }
+        }
+        if z_of(s, n) > 3.0 {
+            let start = (o_s + lo as f64 * frame_s).clamp(0.0, dur);
+            let end = (o_s + hi as f64 * frame_s).clamp(0.0, dur);
+            match ranges.last_mut() {
+                Some(r) if start <= r.end_s + frame_s => r.end_s = r.end_s.max(end),
+                _ => ranges.push(TimeRange {
+                    start_s: start,
+                    end_s: end,
+                }),
+            }
+        }
+    }
+    ranges
+}

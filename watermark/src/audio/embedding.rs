@@ -1,0 +1,210 @@
+//! Informed embedding: closed-loop STDM on the band log-powers under the
+//! per-frame masking constraint (see the parent module).
+
+use rustfft::num_complex::Complex;
+
+use super::*;
+use crate::code;
+use crate::dsp::resample;
+
+/// Embed `payload` into `channels[c][n]` (samples nominally in [-1, 1]) in place.
+///
+/// The mark is computed on the mono mix and the same difference signal is
+/// added to every channel. Any sample rate in 8000..=192000 Hz.
+///
+/// # Errors
+/// * [`WatermarkError::TooSmall`] if the clip is shorter than [`MIN_SECONDS`].
+/// * [`WatermarkError::UnsupportedSampleRate`] outside 8000..=192000 Hz.
+/// * [`WatermarkError::InvalidInput`] for no channels, channels of different
+///   lengths, non-finite samples or invalid parameters.
+pub fn embed(
+    channels: &mut [Vec<f32>],
+    sample_rate: u32,
+    key: &WatermarkKey,
+    payload: u64,
+    params: &AudioEmbedParams,
+) -> Result<AudioEmbedReport, WatermarkError> {
+    check_rate(sample_rate)?;
+    let Some(len) = channels.first().map(Vec::len) else {
+        return Err(WatermarkError::InvalidInput("no channels".into()));
+    };
+    if channels.iter().any(|c| c.len() != len) {
+        return Err(WatermarkError::InvalidInput(
+            "channels differ in length".into(),
+        ));
+    }
+    if channels.iter().flatten().any(|v| !v.is_finite()) {
+        return Err(WatermarkError::InvalidInput("non-finite sample".into()));
+    }
+    let dur = len as f64 / f64::from(sample_rate);
+    if dur < MIN_SECONDS {
+        return Err(WatermarkError::TooSmall {
+            what: format!("audio clip of {dur:.2} s, need at least {MIN_SECONDS:.1} s"),
+        });
+    }
+    if !(params.alpha > 0.0 && params.alpha <= 1.0) {
+        return Err(WatermarkError::InvalidInput(
+            "alpha must be in (0, 1]".into(),
+        ));
+    }
+    if !params.mask_db.is_finite() {
+        return Err(WatermarkError::InvalidInput(
+            "mask_db must be finite".into(),
+        ));
+    }
+    if !(params.max_db.is_finite() && params.max_db > 0.0) {
+        return Err(WatermarkError::InvalidInput("max_db must be > 0".into()));
+    }
+    let x8 = mono_8k(channels, sample_rate);
+    let (d8, active_frames) = plan_delta(&x8, key, payload, params);
+    let d = resample(&d8, FS, sample_rate);
+    // The detector reads the mono mix: where some channels are exactly 0
+    // (never modified) the others carry their share, so the mix changes by `d`.
+    let nch = channels.len() as f32;
+    let live: Vec<f32> = (0..len)
+        .map(|i| channels.iter().filter(|c| c[i] != 0.0).count() as f32)
+        .collect();
+    let mut sig = 0f64;
+    let mut noise = 0f64;
+    for ch in channels.iter_mut() {
+        for (i, v) in ch.iter_mut().enumerate() {
+            sig += f64::from(*v) * f64::from(*v);
+            if *v != 0.0 {
+                let dv = d.get(i).copied().unwrap_or(0.0) * nch / live[i].max(1.0);
+                noise += f64::from(dv) * f64::from(dv);
+                *v += dv;
+            }
+        }
+    }
+    Ok(AudioEmbedReport {
+        snr_db: 10.0 * (sig.max(1e-30) / noise.max(1e-30)).log10(),
+        marked_seconds: (active_frames * N) as f64 / f64::from(FS),
+    })
+}
+
+/// Informed embedding at 8 kHz: returns the difference signal and the number
+/// of marked frames.
+fn plan_delta(
+    x8: &[f32],
+    key: &WatermarkKey,
+    payload: u64,
+    params: &AudioEmbedParams,
+) -> (Vec<f32>, usize) {
+    let stft = Stft::new();
+    let layout = Layout::new(key);
+    let coded = code::encode(payload);
+    let n_frames = x8.len() / N;
+    let spectra: Vec<Vec<Complex<f32>>> = (0..n_frames)
+        .map(|t| stft.spectrum(&x8[t * N..(t + 1) * N]))
+        .collect();
+    let mut band = Vec::with_capacity(n_frames);
+    let mut orig_c = Vec::with_capacity(n_frames);
+    for s in &spectra {
+        let (c, e, _) = cells(s);
+        orig_c.push(c);
+        band.push(e);
+    }
+    let active = activity(&band);
+    // Final projections wanted: s0 + α (lattice point − s0).
+    let mut want = vec![0f32; n_frames * SYMBOLS_PER_FRAME];
+    for t in 0..n_frames {
+        let phi = t % BLOCK_FRAMES;
+        for j in 0..SYMBOLS_PER_FRAME {
+            let q = phi * SYMBOLS_PER_FRAME + j;
+            let bit = match layout.role[q] {
+                PILOT => 0,
+                r => coded[r as usize],
+            };
+            let s0 = layout.project(q, &orig_c[t]);
+            let off = layout.offset(q, bit);
+            let target = DELTA * ((s0 / DELTA - off).round() + off);
+            want[t * SYMBOLS_PER_FRAME + j] = s0 + params.alpha * (target - s0);
+        }
+    }
+    let lam_max = params.max_db * std::f32::consts::LN_10 / 10.0;
+    let mut orig_e = Vec::with_capacity(n_frames * NC);
+    let mut cap = Vec::with_capacity(n_frames);
+    let rel = 10f32.powf(-params.mask_db / 10.0);
+    for sp in &spectra {
+        orig_e.extend(cells(sp).2);
+        cap.push(rel * sp.iter().map(Complex::norm_sqr).sum::<f32>());
+    }
+    let inv_sqrt_l = 1.0 / (CELLS as f32).sqrt();
+    // λ: log-power change per cell.
+    let mut lam = vec![0f32; n_frames * NC];
+    let mut delta = vec![0f32; x8.len()];
+    let mut frame = vec![0f32; N];
+    for it in 0..=params.iterations {
+        for t in 0..n_frames {
+            if !active[t] {
+                continue;
+            }
+            let s = t * N;
+            for (f, (&a, &b)) in frame
+                .iter_mut()
+                .zip(x8[s..s + N].iter().zip(&delta[s..s + N]))
+            {
+                *f = a + b;
+            }
+            let (c, _, e) = if it == 0 {
+                cells(&spectra[t])
+            } else {
+                cells(&stft.spectrum(&frame))
+            };
+            let w = sensitivity(&e);
+            let phi = t % BLOCK_FRAMES;
+            let lt = &mut lam[t * NC..(t + 1) * NC];
+            for j in 0..SYMBOLS_PER_FRAME {
+                let q = phi * SYMBOLS_PER_FRAME + j;
+                let err = want[t * SYMBOLS_PER_FRAME + j] - layout.project(q, &c);
+                let r = q * CELLS..(q + 1) * CELLS;
+                let norm: f32 = layout.bins[r.clone()]
+                    .iter()
+                    .map(|&b| w[b as usize] * w[b as usize])
+                    .sum::<f32>()
+                    * inv_sqrt_l
+                    * inv_sqrt_l;
+                if norm <= 1e-6 {
+                    continue;
+                }
+                // The √Hann² overlap halves the effect of a change: step ≈ 2.
+                let mu = if it == 0 { 1.0 } else { 1.6 } * err / norm;
+                for (&b, &u) in layout.bins[r.clone()].iter().zip(&layout.sign[r]) {
+                    let l = &mut lt[b as usize];
+                    *l = (*l + mu * u * inv_sqrt_l * w[b as usize]).clamp(-lam_max, lam_max);
+                }
+            }
+            // Masking constraint: the mark's power in the frame (cell gains
+            // on the original cell powers) stays `mask_db` below the frame.
+            let oe = &orig_e[t * NC..(t + 1) * NC];
+            let dist: f32 = lt
+                .iter()
+                .zip(oe)
+                .map(|(&l, &e)| (0.5 * l).exp_m1().powi(2) * e)
+                .sum();
+            if dist > cap[t] {
+                let k = (cap[t] / dist).sqrt();
+                lt.iter_mut().for_each(|l| *l *= k);
+            }
+        }
+        // Re-synthesise the difference signal from the original spectra.
+        for t in 0..n_frames {
+            if !active[t] {
+                continue;
+            }
+            let mut d = vec![Complex::new(0f32, 0f32); N];
+            for k in 0..NB {
+                let g = (0.5 * lam[t * NC + k / TILE_BINS]).exp_m1();
+                let kk = K0 + k;
+                d[kk] = spectra[t][kk] * g;
+                d[N - kk] = d[kk].conj();
+            }
+            stft.inv.process(&mut d);
+            let s = t * N;
+            for (i, o) in delta[s..s + N].iter_mut().enumerate() {
+                *o = d[i].re / N as f32 * stft.win[i];
+            }
+        }
+    }
+    (delta, active.iter().filter(|&&a| a).count())
+}
