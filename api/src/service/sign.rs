@@ -206,6 +206,21 @@ fn image_attempts(jpeg_quality: u8) -> [(hallmark_watermark::image::ImageEmbedPa
     ]
 }
 
+/// Audio embedding attempts: the default (mark ≥ 28 dB under each frame), then 22 and 16 dB
+/// margins for sparse, harmonic material (synthetic voices) whose first mark doesn't survive.
+fn audio_attempts() -> [hallmark_watermark::audio::AudioEmbedParams; 3] {
+    use hallmark_watermark::audio::AudioEmbedParams as P;
+    let d = P::default();
+    [
+        d.clone(),
+        P {
+            mask_db: 22.0,
+            ..d.clone()
+        },
+        P { mask_db: 16.0, ..d },
+    ]
+}
+
 /// Embeds the watermark, encodes the output in the input's format, and checks that the encoded
 /// output carries `payload` (decode + detect). Images that fail the check are re-marked more
 /// strongly (see [`image_attempts`]); if no attempt survives, the media is too small or too
@@ -251,39 +266,47 @@ fn watermark_and_encode(
             )))
         }
         MediaKind::Audio => {
-            let mut clip = hallmark_media::decode_audio(bytes, format, &limits)?;
-            hallmark_watermark::audio::embed(
-                &mut clip.channels,
-                clip.sample_rate,
-                key,
-                payload,
-                &hallmark_watermark::audio::AudioEmbedParams::default(),
-            )
-            .map_err(too_small)?;
-            let out = match format {
-                MediaFormat::Mp3 => {
-                    hallmark_media::encode_mp3(&clip, state.settings.signing.mp3_kbps)?
+            let original = hallmark_media::decode_audio(bytes, format, &limits)?;
+            // Like images: a clip whose mark doesn't survive the output encoding under the
+            // default masking margin is re-marked with a smaller margin (louder mark).
+            for params in audio_attempts() {
+                let mut clip = original.clone();
+                hallmark_watermark::audio::embed(
+                    &mut clip.channels,
+                    clip.sample_rate,
+                    key,
+                    payload,
+                    &params,
+                )
+                .map_err(too_small)?;
+                let out = match format {
+                    MediaFormat::Mp3 => {
+                        hallmark_media::encode_mp3(&clip, state.settings.signing.mp3_kbps)?
+                    }
+                    MediaFormat::M4a => hallmark_media::encode_m4a(
+                        &clip,
+                        state.settings.signing.aac_kbps,
+                        &state.settings.signing.ffmpeg,
+                    )?,
+                    _ => hallmark_media::encode_wav(&clip)?,
+                };
+                let check = hallmark_media::decode_audio(&out, format, &limits)?;
+                if carries(&hallmark_watermark::audio::detect(
+                    &check.channels,
+                    check.sample_rate,
+                    key,
+                )) {
+                    return Ok(out);
                 }
-                MediaFormat::M4a => hallmark_media::encode_m4a(
-                    &clip,
-                    state.settings.signing.aac_kbps,
-                    &state.settings.signing.ffmpeg,
-                )?,
-                _ => hallmark_media::encode_wav(&clip)?,
-            };
-            let check = hallmark_media::decode_audio(&out, format, &limits)?;
-            if carries(&hallmark_watermark::audio::detect(
-                &check.channels,
-                check.sample_rate,
-                key,
-            )) {
-                Ok(out)
-            } else {
-                Err(ApiError::MediaTooSmall(format!(
-                    "{:.1} s clip could not carry a detectable watermark (too quiet or too short)",
-                    clip.duration_seconds()
-                )))
+                tracing::debug!(
+                    mask_db = params.mask_db,
+                    "audio mark did not survive encoding; retrying with a smaller masking margin"
+                );
             }
+            Err(ApiError::MediaTooSmall(format!(
+                "{:.1} s clip could not carry a detectable watermark (too quiet or too short)",
+                original.duration_seconds()
+            )))
         }
         _ => Err(ApiError::UnsupportedMedia(format!(
             "{} cannot be signed",
