@@ -137,9 +137,11 @@ async fn authenticate(
     header: Option<String>,
 ) -> Result<Caller, ApiError> {
     let header = header.ok_or(ApiError::Unauthorized)?;
+    // RFC 9110 §11.1: the authentication scheme is case-insensitive.
     let key = header
-        .strip_prefix("Bearer ")
-        .map(str::trim)
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, k)| k.trim())
         .filter(|k| k.starts_with("hm_") && k.len() < 100)
         .ok_or(ApiError::Unauthorized)?;
     let digest = hash_key(key);

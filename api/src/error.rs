@@ -41,6 +41,9 @@ pub enum ApiError {
     /// Resource not found.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The route exists but not for this method; the value is the `Allow` header.
+    #[error("method not allowed; this route accepts {0}")]
+    MethodNotAllowed(&'static str),
     /// A service Hallmark depends on for this request (the RFC 3161 time-stamp authority)
     /// failed; nothing was stored.
     #[error("{0}")]
@@ -100,6 +103,11 @@ impl ApiError {
                 "Media too small to watermark",
             ),
             Self::NotFound(_) => ("not_found", StatusCode::NOT_FOUND, "Not found"),
+            Self::MethodNotAllowed(_) => (
+                "method_not_allowed",
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Method not allowed",
+            ),
             Self::RequestTimeout(_) => (
                 "request_timeout",
                 StatusCode::REQUEST_TIMEOUT,
@@ -147,6 +155,9 @@ impl ResponseError for ApiError {
         if matches!(self, Self::Overloaded) {
             resp.insert_header((header::RETRY_AFTER, "5"));
         }
+        if let Self::MethodNotAllowed(allow) = self {
+            resp.insert_header((header::ALLOW, *allow));
+        }
         if matches!(self, Self::Unauthorized) {
             resp.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
@@ -175,10 +186,19 @@ impl From<hallmark_store::StoreError> for ApiError {
     }
 }
 
+/// Largest JSON request body accepted (bytes).
+pub const JSON_BODY_LIMIT: usize = 64 * 1024;
+
+/// Bounds buffered (`web::Bytes`) request bodies, i.e. the JSON routes, to
+/// [`JSON_BODY_LIMIT`]; larger ones get 413 `payload_too_large` (via [`problem_fallback`]).
+pub fn json_payload_config() -> actix_web::web::PayloadConfig {
+    actix_web::web::PayloadConfig::new(JSON_BODY_LIMIT)
+}
+
 /// Renders a JSON extractor or query error as problem+json `invalid_request`.
 pub fn json_config() -> actix_web::web::JsonConfig {
     actix_web::web::JsonConfig::default()
-        .limit(64 * 1024)
+        .limit(JSON_BODY_LIMIT)
         .error_handler(|err, _| {
             ApiError::InvalidRequest(format!("invalid JSON body: {err}")).into()
         })
@@ -194,4 +214,49 @@ pub fn query_config() -> actix_web::web::QueryConfig {
 pub fn path_config() -> actix_web::web::PathConfig {
     actix_web::web::PathConfig::default()
         .error_handler(|err, _| ApiError::InvalidRequest(format!("invalid path: {err}")).into())
+}
+
+/// Rewrites error responses that the framework produced itself (a body over the payload limit,
+/// a malformed multipart header, …) as problem+json, so every 4xx/5xx the API returns has the
+/// same shape and a stable `code`. Responses already in problem+json pass through unchanged.
+///
+/// Used with [`actix_web::middleware::ErrorHandlers::default_handler`].
+///
+/// # Errors
+/// None of its own; the signature is the middleware's.
+pub fn problem_fallback<B: actix_web::body::MessageBody + 'static>(
+    res: actix_web::dev::ServiceResponse<B>,
+) -> actix_web::Result<actix_web::middleware::ErrorHandlerResponse<B>> {
+    use actix_web::middleware::ErrorHandlerResponse;
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/problem+json"));
+    if is_problem {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let detail = res
+        .response()
+        .error()
+        .map(ToString::to_string)
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned());
+    let err = match status {
+        // The only extractor that buffers a body is `web::Bytes` on the JSON routes, bounded by
+        // `json_payload_config`; uploads stream and report their own limit.
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge {
+            limit: JSON_BODY_LIMIT,
+        },
+        StatusCode::NOT_FOUND => ApiError::NotFound("route"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMedia(detail),
+        StatusCode::REQUEST_TIMEOUT => ApiError::RequestTimeout(0),
+        s if s.is_client_error() => ApiError::InvalidRequest(detail),
+        _ => ApiError::Internal(anyhow::anyhow!("{status}: {detail}")),
+    };
+    let (req, _) = res.into_parts();
+    let new = err.error_response().map_into_right_body();
+    Ok(ErrorHandlerResponse::Response(
+        actix_web::dev::ServiceResponse::new(req, new),
+    ))
 }

@@ -30,7 +30,7 @@ enum Command {
     Serve,
     /// Watermark and sign a generated image or audio file (same code path as POST /v1/sign).
     Sign {
-        /// Input file (JPEG, PNG, WebP, WAV, MP3).
+        /// Input file (JPEG, PNG, WebP, WAV, MP3, M4A); the output has the same format.
         input: PathBuf,
         /// Output file.
         #[arg(short, long)]
@@ -38,8 +38,9 @@ enum Command {
         /// Product or service that generated the media.
         #[arg(long)]
         generator: Option<String>,
-        /// Model that generated the media (the manifest's softwareAgent).
-        #[arg(long, default_value = "unknown-model")]
+        /// Model that generated the media (the manifest's softwareAgent; required, as in
+        /// POST /v1/sign).
+        #[arg(long)]
         model: String,
         /// Model version.
         #[arg(long)]

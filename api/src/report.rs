@@ -63,7 +63,8 @@ pub struct RecoveredAsset {
     pub note: String,
     /// When the file no longer carries the manifest: the stored manifest validated against
     /// this file. Its signature still validates; its hard binding reports
-    /// `assertion.dataHash.mismatch` when the content changed after signing.
+    /// `assertion.dataHash.mismatch` when the bytes it covers changed after signing
+    /// (re-encoding, editing, or removing the metadata segment, which shifts them).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub c2pa: Option<C2paReport>,
 }

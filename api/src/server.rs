@@ -9,7 +9,9 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 
 use crate::auth::{create_key, Scope};
-use crate::error::{json_config, path_config, query_config, ApiError};
+use crate::error::{
+    json_config, json_payload_config, path_config, problem_fallback, query_config, ApiError,
+};
 use crate::state::AppState;
 
 async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
@@ -59,6 +61,8 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
             .app_data(json_config())
             .app_data(query_config())
             .app_data(path_config())
+            .app_data(json_payload_config())
+            .wrap(actix_web::middleware::ErrorHandlers::new().default_handler(problem_fallback))
             .wrap_fn(|req, srv| {
                 let start = Instant::now();
                 let method = req.method().clone();

@@ -142,9 +142,20 @@ fn decode_audio_inner(
             )));
         }
     }
+    // A declared length over the limit is refused before decoding, but only when the input is
+    // big enough to hold it: a streamed WAV (ffmpeg to a pipe) declares 0xFFFFFFFF bytes, and a
+    // header may lie; those are bounded by the check while decoding below instead.
+    // PCM: frames × channels × bytes per sample; compressed: at least 8 kbit/s (1 byte/ms).
+    let plausible_seconds = |seconds: f64| match (params.bits_per_sample, params.channels) {
+        (Some(bits), Some(ch)) if bits > 0 => {
+            seconds * f64::from(declared_rate) * ch.count() as f64 * f64::from(bits) / 8.0
+                <= bytes.len() as f64
+        }
+        _ => seconds <= bytes.len() as f64 / 1000.0,
+    };
     if let (Some(frames), true) = (params.n_frames, declared_rate > 0) {
         let seconds = frames as f64 / f64::from(declared_rate);
-        if seconds > limits.max_audio_seconds {
+        if seconds > limits.max_audio_seconds && plausible_seconds(seconds) {
             return Err(MediaError::LimitExceeded(format!(
                 "{seconds:.1} s > {} s duration limit",
                 limits.max_audio_seconds
@@ -505,6 +516,18 @@ mod tests {
             Err(MediaError::LimitExceeded(_))
         ));
         assert!(decode_audio(&wav[..40], MediaFormat::Wav, &Limits::default()).is_err());
+        // A WAV streamed to a pipe declares 0xFFFFFFFF bytes (≈ 268 000 s here): its header
+        // can't be trusted, so it decodes to its real length and is judged on that.
+        let mut streamed = wav.clone();
+        let data = streamed.windows(4).position(|w| w == b"data").unwrap();
+        streamed[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+        streamed[data + 4..data + 8].copy_from_slice(&u32::MAX.to_le_bytes());
+        let back = decode_audio(&streamed, MediaFormat::Wav, &Limits::default()).unwrap();
+        assert_eq!(back.frames(), clip.frames());
+        assert!(matches!(
+            decode_audio(&streamed, MediaFormat::Wav, &limits),
+            Err(MediaError::LimitExceeded(_))
+        ));
         assert!(decode_audio(b"ID3garbage", MediaFormat::Mp3, &Limits::default()).is_err());
     }
 }

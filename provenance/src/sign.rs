@@ -134,6 +134,14 @@ impl ManifestRequest {
                 "model must not be empty".into(),
             ));
         }
+        check_text("model", &self.model, MAX_NAME_CHARS)?;
+        check_text("generator", &self.generator, MAX_NAME_CHARS)?;
+        if let Some(v) = &self.model_version {
+            check_text("model_version", v, MAX_NAME_CHARS)?;
+        }
+        if let Some(t) = &self.title {
+            check_text("title", t, MAX_TITLE_CHARS)?;
+        }
         let mut source_type =
             digital_source_type_iri(&self.digital_source_type).ok_or_else(|| {
                 ProvenanceError::InvalidRequest(format!(
@@ -353,4 +361,26 @@ fn has_manifest(bytes: &[u8], mime: &str) -> bool {
             .is_ok(),
         Err(_) => false,
     }
+}
+
+/// Longest `model`, `model_version` or `generator` accepted (Unicode scalar values).
+pub const MAX_NAME_CHARS: usize = 256;
+/// Longest `title` accepted (Unicode scalar values).
+pub const MAX_TITLE_CHARS: usize = 1024;
+
+/// Refuses text that would bloat the manifest or render badly in every C2PA reader: longer
+/// than `max` characters, or holding control characters (NUL, escapes, line breaks).
+fn check_text(field: &str, value: &str, max: usize) -> Result<(), ProvenanceError> {
+    let n = value.chars().count();
+    if n > max {
+        return Err(ProvenanceError::InvalidRequest(format!(
+            "{field} is {n} characters long; the limit is {max}"
+        )));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(ProvenanceError::InvalidRequest(format!(
+            "{field} must not contain control characters"
+        )));
+    }
+    Ok(())
 }

@@ -220,6 +220,33 @@ impl Server {
         Resp::from(req.send(body.to_string().as_bytes()))
     }
 
+    /// Any method with raw headers (no bearer key added) and an optional body.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Resp {
+        let mut b = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let r = match b.body(body.map(<[u8]>::to_vec).unwrap_or_default()) {
+            Ok(req) => self.agent.run(req),
+            Err(e) => {
+                return Resp {
+                    status: 0,
+                    headers: Vec::new(),
+                    body: e.to_string().into_bytes(),
+                }
+            }
+        };
+        Resp::from(r)
+    }
+
     /// POST a raw body with a content type.
     pub fn post_raw(&self, path: &str, key: Option<&str>, content_type: &str, body: &[u8]) -> Resp {
         let mut req = self

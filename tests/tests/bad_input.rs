@@ -241,3 +241,74 @@ fn hostile_requests_found_by_qa_get_clean_4xx() {
     }
     assert_eq!(s.get("/healthz", None).status, 200);
 }
+
+#[test]
+fn protocol_edges_get_problem_json() {
+    let s = Server::start(Backend::Sqlite, &[]).unwrap();
+    let key = s.admin_key.clone();
+    // A known route with the wrong method: 405 with Allow, not 404.
+    let r = s.get("/v1/sign", Some(&key));
+    r.assert_problem(405, "method_not_allowed");
+    assert_eq!(r.header("allow"), Some("POST"));
+    let r = s.request("DELETE", "/v1/audit/entries", &[], None);
+    r.assert_problem(405, "method_not_allowed");
+    assert_eq!(r.header("allow"), Some("GET"));
+    s.get("/v1/nope", Some(&key))
+        .assert_problem(404, "not_found");
+    // The authentication scheme is case-insensitive (RFC 9110 §11.1).
+    let auth = format!("bearer {key}");
+    assert_eq!(
+        s.request(
+            "GET",
+            "/v1/audit/entries",
+            &[("Authorization", &auth)],
+            None
+        )
+        .status,
+        200
+    );
+    s.request(
+        "GET",
+        "/v1/audit/entries",
+        &[("Authorization", &format!("Basic {key}"))],
+        None,
+    )
+    .assert_problem(401, "unauthorized");
+    // JSON bodies over 64 KiB: 413 problem+json, whether the framework's buffer limit or the
+    // route's own check sees it first.
+    for size in [70 * 1024, 300 * 1024] {
+        let mut body = b"{\"note\": \"".to_vec();
+        body.resize(size, b'a');
+        body.extend_from_slice(b"\"}");
+        for path in ["/v1/decisions", "/v1/generate"] {
+            s.post_raw(path, Some(&key), "application/json", &body)
+                .assert_problem(413, "payload_too_large");
+        }
+    }
+    // Sign metadata: bounded lengths, no control characters; refused before any work.
+    let png = encode(&photo(256, 256, 5), image::ImageFormat::Png);
+    for meta in [
+        json!({"model": "m", "title": "t".repeat(1025)}),
+        json!({"model": "m".repeat(257)}),
+        json!({"model": "m\u{0}x"}),
+        json!({"model": "m", "generator": "g\u{1b}[31m"}),
+    ] {
+        let m = meta.to_string();
+        s.post_multipart(
+            "/v1/sign",
+            Some(&key),
+            &[("file", Some("a"), &png), ("metadata", None, m.as_bytes())],
+        )
+        .assert_problem(400, "invalid_request");
+    }
+    let ok = json!({"model": "m", "title": "t".repeat(1024)}).to_string();
+    assert_eq!(
+        s.post_multipart(
+            "/v1/sign",
+            Some(&key),
+            &[("file", Some("a"), &png), ("metadata", None, ok.as_bytes())],
+        )
+        .status,
+        200
+    );
+}

@@ -224,6 +224,8 @@ fn unreachable_time_stamp_authority_is_502_and_https_is_refused() {
             inp.to_str().unwrap(),
             "-o",
             tmp.path().join("o.png").to_str().unwrap(),
+            "--model",
+            "m",
         ])
         .output()
         .unwrap();

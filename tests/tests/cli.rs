@@ -113,6 +113,8 @@ fn bad_cli_input_exits_non_zero_with_a_message() {
                 junk.clone().into(),
                 "-o".into(),
                 dir.path().join("o").into(),
+                "--model".into(),
+                "m".into(),
             ],
             "unsupported_media_type",
         ),
@@ -124,6 +126,15 @@ fn bad_cli_input_exits_non_zero_with_a_message() {
                 "root".into(),
             ],
             "unknown scope",
+        ),
+        (
+            vec![
+                "sign".into(),
+                junk.clone().into(),
+                "-o".into(),
+                dir.path().join("o").into(),
+            ],
+            "--model",
         ),
     ];
     for (args, needle) in cases {

@@ -60,6 +60,14 @@ async fn verify(state: web::Data<AppState>, caller: Caller) -> Result<HttpRespon
 
 /// `GET /v1/audit/entries`, `GET /v1/audit/verify`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/audit/entries", web::get().to(entries))
-        .route("/v1/audit/verify", web::get().to(verify));
+    cfg.service(super::resource(
+        "/v1/audit/entries",
+        "GET",
+        web::get().to(entries),
+    ))
+    .service(super::resource(
+        "/v1/audit/verify",
+        "GET",
+        web::get().to(verify),
+    ));
 }

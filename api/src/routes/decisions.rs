@@ -20,5 +20,9 @@ async fn create(
 
 /// `POST /v1/decisions`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/decisions", web::post().to(create));
+    cfg.service(super::resource(
+        "/v1/decisions",
+        "POST",
+        web::post().to(create),
+    ));
 }

@@ -36,6 +36,14 @@ async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse
 
 /// `POST /v1/generate`, `GET /v1/generators`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/generate", web::post().to(generate))
-        .route("/v1/generators", web::get().to(list));
+    cfg.service(super::resource(
+        "/v1/generate",
+        "POST",
+        web::post().to(generate),
+    ))
+    .service(super::resource(
+        "/v1/generators",
+        "GET",
+        web::get().to(list),
+    ));
 }

@@ -31,6 +31,6 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 
 /// `GET /healthz`, `GET /readyz`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz));
+    cfg.service(super::resource("/healthz", "GET", web::get().to(healthz)))
+        .service(super::resource("/readyz", "GET", web::get().to(readyz)));
 }

@@ -25,5 +25,9 @@ async fn get(
 
 /// `GET /v1/manifests/{label}`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/manifests/{label}", web::get().to(get));
+    cfg.service(super::resource(
+        "/v1/manifests/{label}",
+        "GET",
+        web::get().to(get),
+    ));
 }

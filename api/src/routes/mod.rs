@@ -22,18 +22,28 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     manifests::configure(cfg);
 }
 
+/// One resource with one route; any other method gets 405 `method_not_allowed` with an
+/// `Allow` header naming `allow` (RFC 9110 §15.5.6), not a 404.
+pub fn resource(path: &str, allow: &'static str, route: actix_web::Route) -> actix_web::Resource {
+    web::resource(path)
+        .route(route)
+        .default_service(web::to(move || async move {
+            Err::<actix_web::HttpResponse, _>(crate::error::ApiError::MethodNotAllowed(allow))
+        }))
+}
+
 /// Parses a JSON body after authentication and authorisation (so a caller without the scope
-/// gets 403, not body-parsing details). Bodies over 64 KiB are refused.
+/// gets 403, not body-parsing details). Bodies over 64 KiB are refused (413).
 ///
 /// # Errors
-/// `InvalidRequest` for oversize or malformed JSON.
+/// `PayloadTooLarge` over 64 KiB, `InvalidRequest` for malformed JSON.
 pub fn parse_json<T: serde::de::DeserializeOwned>(
     body: &[u8],
 ) -> Result<T, crate::error::ApiError> {
-    if body.len() > 64 * 1024 {
-        return Err(crate::error::ApiError::InvalidRequest(
-            "JSON body larger than 64 KiB".into(),
-        ));
+    if body.len() > crate::error::JSON_BODY_LIMIT {
+        return Err(crate::error::ApiError::PayloadTooLarge {
+            limit: crate::error::JSON_BODY_LIMIT,
+        });
     }
     serde_json::from_slice(body)
         .map_err(|e| crate::error::ApiError::InvalidRequest(format!("invalid JSON body: {e}")))

@@ -41,5 +41,5 @@ async fn sign(
 
 /// `POST /v1/sign`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/sign", web::post().to(sign));
+    cfg.service(super::resource("/v1/sign", "POST", web::post().to(sign)));
 }

@@ -41,6 +41,14 @@ async fn get_verification(
 
 /// `POST /v1/verify`, `GET /v1/verifications/{id}`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/verify", web::post().to(verify))
-        .route("/v1/verifications/{id}", web::get().to(get_verification));
+    cfg.service(super::resource(
+        "/v1/verify",
+        "POST",
+        web::post().to(verify),
+    ))
+    .service(super::resource(
+        "/v1/verifications/{id}",
+        "GET",
+        web::get().to(get_verification),
+    ));
 }

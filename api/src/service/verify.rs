@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use hallmark_detectors::DetectorScore;
 use hallmark_media::{MediaFormat, MediaKind};
-use hallmark_provenance::C2paReport;
+use hallmark_provenance::{C2paReport, ValidationState};
 use hallmark_store::VerificationRecord;
 use serde::{Deserialize, Serialize};
 
@@ -260,49 +260,60 @@ pub async fn verify(
             .await?
             .map(|a| (a, "content_hash"));
     }
-    {
-        if let Some((asset, matched_by)) = found {
-            let label = asset.manifest_label.clone().unwrap_or_default();
-            let manifest_in_file = asset.manifest_label.is_some()
-                && analysis.c2pa.active_manifest.as_deref() == asset.manifest_label.as_deref();
-            let bytes_unchanged = asset.output_sha256 == sha256;
-            let note = if manifest_in_file {
-                "the file carries the manifest Hallmark signed for this asset".to_string()
-            } else {
-                format!(
-                    "the C2PA manifest was stripped or replaced; the watermark links this file to asset {} and manifest {}. Its hard binding no longer matches: the content changed after signing",
-                    asset.id, label
-                )
-            };
-            // The manifest is gone from the file: validate the stored one against what we got.
-            let recovered_c2pa = match (&asset.manifest_label, manifest_in_file) {
-                (Some(label), false) => match state.store.get_manifest(label).await? {
-                    Some(m) => {
-                        let format = hallmark_media::sniff(&bytes).unwrap_or(MediaFormat::Jpeg);
-                        Some(c2pa_report(state, &bytes, Some(m.store_bytes), format).await?)
-                    }
-                    None => None,
-                },
-                _ => None,
-            };
-            if matched_by == "watermark" {
-                analysis.watermark.asset_id = Some(asset.id.clone());
-            }
-            recovered = Some(RecoveredAsset {
-                matched_by: matched_by.to_owned(),
-                asset_id: asset.id,
-                manifest_label: asset.manifest_label,
-                generator: Some(asset.generator).filter(|g| !g.is_empty()),
-                model: Some(asset.model),
-                model_version: Some(asset.model_version).filter(|v| !v.is_empty()),
-                digital_source_type: Some(asset.digital_source_type),
-                signed_at: super::rfc3339(asset.created_at),
-                manifest_in_file,
-                bytes_unchanged,
-                note,
-                c2pa: recovered_c2pa,
-            });
+    if let Some((asset, matched_by)) = found {
+        let label = asset.manifest_label.clone().unwrap_or_default();
+        let manifest_in_file = asset.manifest_label.is_some()
+            && analysis.c2pa.active_manifest.as_deref() == asset.manifest_label.as_deref();
+        let bytes_unchanged = asset.output_sha256 == sha256;
+        // The manifest is gone from the file: validate the stored one against what we got.
+        let recovered_c2pa = match (&asset.manifest_label, manifest_in_file) {
+            (Some(label), false) => match state.store.get_manifest(label).await? {
+                Some(m) => {
+                    let format = hallmark_media::sniff(&bytes).unwrap_or(MediaFormat::Jpeg);
+                    Some(c2pa_report(state, &bytes, Some(m.store_bytes), format).await?)
+                }
+                None => None,
+            },
+            _ => None,
+        };
+        let binding_matches = recovered_c2pa.as_ref().is_some_and(|r| {
+            matches!(
+                r.validation_state,
+                Some(ValidationState::Valid | ValidationState::Trusted)
+            )
+        });
+        let note = if manifest_in_file {
+            "the file carries the manifest Hallmark signed for this asset".to_string()
+        } else if binding_matches {
+            format!(
+                "the C2PA manifest was stripped or replaced; the watermark links this file to asset {} and manifest {}, whose hard binding still matches this file",
+                asset.id, label
+            )
+        } else {
+            // A hash mismatch can't tell re-encoding or editing from a removed metadata
+            // segment (removing it shifts the bytes the hard binding covers).
+            format!(
+                "the C2PA manifest was stripped or replaced; the watermark links this file to asset {} and manifest {}. The stored manifest's hard binding does not match this file: it was re-encoded, edited, or had its metadata removed after signing",
+                asset.id, label
+            )
+        };
+        if matched_by == "watermark" {
+            analysis.watermark.asset_id = Some(asset.id.clone());
         }
+        recovered = Some(RecoveredAsset {
+            matched_by: matched_by.to_owned(),
+            asset_id: asset.id,
+            manifest_label: asset.manifest_label,
+            generator: Some(asset.generator).filter(|g| !g.is_empty()),
+            model: Some(asset.model),
+            model_version: Some(asset.model_version).filter(|v| !v.is_empty()),
+            digital_source_type: Some(asset.digital_source_type),
+            signed_at: super::rfc3339(asset.created_at),
+            manifest_in_file,
+            bytes_unchanged,
+            note,
+            c2pa: recovered_c2pa,
+        });
     }
     let verdict = verdict(
         &analysis.c2pa,
