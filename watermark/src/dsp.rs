@@ -6,6 +6,7 @@ use rustfft::FftPlanner;
 /// Separable box mean of a `w`×`h` plane with half-width `r` (window `2r+1`),
 /// averaging over the part of the window inside the image (no padding bias), in `f32`:
 /// shifted-slice sums along rows, then running sums down columns, both vectorised over x.
+#[cfg(test)]
 pub(crate) fn box_mean(src: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
     let mut tmp = vec![0f32; w * h];
     box_rows(src, w, r, &mut tmp);

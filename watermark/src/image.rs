@@ -39,7 +39,7 @@ use ::image::{DynamicImage, ImageBuffer, Pixel};
 use rustfft::num_complex::Complex;
 
 use crate::code::{self, CODED_BITS};
-use crate::dsp::{box_cols, box_mean, box_rows, fft2};
+use crate::dsp::{box_cols, box_rows, fft2};
 use crate::stats::{max_of_n_sf, mean_std_excluding};
 use crate::sync::{self, Lattice};
 use crate::{Detection, WatermarkError, WatermarkKey};
@@ -229,17 +229,6 @@ fn activity(y: &[f32], w: usize, h: usize) -> (Vec<f32>, Vec<f32>) {
     (act, tmp)
 }
 
-/// Local activity `box7(|Y − box5(Y)|)` and the high-pass `Y − box5(Y)`.
-fn highpass_activity(y: &[f32], w: usize, h: usize) -> (Vec<f32>, Vec<f32>) {
-    let mut hp = box_mean(y, w, h, 2);
-    for (l, &v) in hp.iter_mut().zip(y) {
-        *l = v - *l;
-    }
-    let abs: Vec<f32> = hp.iter().map(|v| v.abs()).collect();
-    let act = box_mean(&abs, w, h, 3);
-    (hp, act)
-}
-
 /// Embed `payload` into `img`.
 ///
 /// Returns an image of the same dimensions and color type; alpha untouched.
@@ -345,7 +334,7 @@ pub fn detect(img: &DynamicImage, key: &WatermarkKey) -> Detection {
             ..Detection::too_small()
         };
     };
-    detect_luma(&y, w, h, key)
+    detect_luma(y, w, h, key)
 }
 
 /// The analysis region: a centred crop of at most this many pixels per side
@@ -357,14 +346,32 @@ const QUICK_SIDE: usize = 1024;
 const SYNC_CANDIDATES: usize = 4;
 /// At most this many tile-frame pixels are folded per candidate.
 const MAX_FOLD_SAMPLES: usize = ANALYSIS_MAX * ANALYSIS_MAX;
+/// At most this many tile-frame pixels (64 tiles) are folded per lattice
+/// candidate (a centred part of the region): bounds the cost of the search on
+/// unmarked images, where candidates of small scale would otherwise fold up to
+/// [`MAX_FOLD_SAMPLES`] each.
+const LATTICE_FOLD_SAMPLES: usize = QUICK_SIDE * QUICK_SIDE;
 
-/// Locally normalised residual `(Y − box5 Y)/(a + 1)` clipped to ±4.
-fn residual(y: &[f32], w: usize, h: usize) -> Vec<f32> {
-    let (hp, act) = highpass_activity(y, w, h);
-    hp.iter()
-        .zip(&act)
-        .map(|(&v, &a)| (v / (a + 1.0)).clamp(-4.0, 4.0))
-        .collect()
+/// Locally normalised residual `(Y − box5 Y)/(a + 1)` clipped to ±4, where
+/// `a = box7(|Y − box5 Y|)`; `y` (`w`×`h`) is consumed as scratch (two more planes
+/// are allocated, the result is one of them).
+fn residual(mut y: Vec<f32>, w: usize, h: usize) -> Vec<f32> {
+    let mut tmp = vec![0f32; w * h];
+    let mut out = vec![0f32; w * h];
+    box_rows(&y, w, 2, &mut tmp);
+    box_cols(&tmp, w, h, 2, &mut out);
+    for (v, &m) in y.iter_mut().zip(&out) {
+        *v -= m;
+    }
+    for (o, &v) in out.iter_mut().zip(&y) {
+        *o = v.abs();
+    }
+    box_rows(&out, w, 3, &mut tmp);
+    box_cols(&tmp, w, h, 3, &mut out);
+    for (o, &v) in out.iter_mut().zip(&y) {
+        *o = (v / (*o + 1.0)).clamp(-4.0, 4.0);
+    }
+    out
 }
 
 /// Pilot correlation over a folded tile: the z-score of the best of the 16384
@@ -457,8 +464,12 @@ fn score_fold(fold: &[f64], layout: &Layout, pilot: &[Complex<f64>]) -> FoldScor
     FoldScore { score, soft }
 }
 
-/// Centred crop of at most `side`×`side` of a `w`×`h` plane.
-fn centre_crop(y: &[f32], w: usize, h: usize, side: usize) -> (Vec<f32>, usize, usize) {
+/// Centred crop of at most `side`×`side` of a `w`×`h` plane (the plane itself,
+/// without a copy, when it fits).
+fn centre_crop(y: Vec<f32>, w: usize, h: usize, side: usize) -> (Vec<f32>, usize, usize) {
+    if w <= side && h <= side {
+        return (y, w, h);
+    }
     let (cw, ch) = (w.min(side), h.min(side));
     let (x0, y0) = ((w - cw) / 2, (h - ch) / 2);
     let crop = (0..ch)
@@ -467,7 +478,7 @@ fn centre_crop(y: &[f32], w: usize, h: usize, side: usize) -> (Vec<f32>, usize, 
     (crop, cw, ch)
 }
 
-pub(crate) fn detect_luma(y: &[f32], w: usize, h: usize, key: &WatermarkKey) -> Detection {
+pub(crate) fn detect_luma(y: Vec<f32>, w: usize, h: usize, key: &WatermarkKey) -> Detection {
     let layout = Layout::new(key);
     let pilot = pilot_spectrum(&layout);
     // Hypotheses, in order: the identity (no geometric change) on a centred
@@ -478,8 +489,8 @@ pub(crate) fn detect_luma(y: &[f32], w: usize, h: usize, key: &WatermarkKey) -> 
     // passes cannot raise the false-positive rate: "some hypothesis passes" is the
     // same event whatever the order.
     let n_hyp = (2 + SYNC_CANDIDATES) * TILE * TILE;
-    let try_lattice = |r: &[f32], cw: usize, ch: usize, l: &Lattice| {
-        let fold = sync::fold(r, cw, ch, l, TILE, MAX_FOLD_SAMPLES);
+    let try_lattice = |r: &[f32], cw: usize, ch: usize, l: &Lattice, max_samples: usize| {
+        let fold = sync::fold(r, cw, ch, l, TILE, max_samples);
         let s = score_fold(&fold, &layout, &pilot);
         let p = max_of_n_sf(s.score, n_hyp);
         let dec = code::decode(&s.soft);
@@ -489,20 +500,17 @@ pub(crate) fn detect_luma(y: &[f32], w: usize, h: usize, key: &WatermarkKey) -> 
         d
     };
     let identity = Lattice::identity(TILE);
+    let (crop, cw, ch) = centre_crop(y, w, h, ANALYSIS_MAX);
+    let r = residual(crop, cw, ch);
     let mut best = None;
-    if w > QUICK_SIDE || h > QUICK_SIDE {
-        let (crop, cw, ch) = centre_crop(y, w, h, QUICK_SIDE);
-        let r = residual(&crop, cw, ch);
-        let d = try_lattice(&r, cw, ch, &identity);
+    if cw > QUICK_SIDE || ch > QUICK_SIDE {
+        let d = try_lattice(&r, cw, ch, &identity, QUICK_SIDE * QUICK_SIDE);
         if d.detected {
             return d;
         }
         best = Some(d);
     }
-    let (crop, cw, ch) = centre_crop(y, w, h, ANALYSIS_MAX);
-    let r = residual(&crop, cw, ch);
-    drop(crop);
-    let d = try_lattice(&r, cw, ch, &identity);
+    let d = try_lattice(&r, cw, ch, &identity, MAX_FOLD_SAMPLES);
     if d.detected {
         return d;
     }
@@ -514,7 +522,7 @@ pub(crate) fn detect_luma(y: &[f32], w: usize, h: usize, key: &WatermarkKey) -> 
         if l == identity {
             continue;
         }
-        let d = try_lattice(&r, cw, ch, &l);
+        let d = try_lattice(&r, cw, ch, &l, LATTICE_FOLD_SAMPLES);
         if d.detected {
             return d;
         }

@@ -114,8 +114,7 @@ impl Lattice {
     }
 }
 
-fn transpose(src: &[Complex<f32>], n: usize) -> Vec<Complex<f32>> {
-    let mut dst = vec![Complex::new(0.0, 0.0); n * n];
+fn transpose_into(src: &[Complex<f32>], dst: &mut [Complex<f32>], n: usize) {
     const B: usize = 32;
     for by in (0..n).step_by(B) {
         for bx in (0..n).step_by(B) {
@@ -126,7 +125,6 @@ fn transpose(src: &[Complex<f32>], n: usize) -> Vec<Complex<f32>> {
             }
         }
     }
-    dst
 }
 
 /// Circular box mean over a `n`×`n` plane, half-width `r`, in place.
@@ -173,52 +171,79 @@ fn block_starts(len: usize, max: usize) -> Vec<usize> {
 
 /// Autocorrelation (`N`×`N`, lag (dx, dy) at `[dy mod N][dx mod N]`) of the
 /// whitened, clipped residual, averaged over up to [`MAX_BLOCKS`] blocks.
+///
+/// Two real blocks share one complex FFT (`A + iB`; `X_A(k) = (Z(k) + Z*(−k))/2`,
+/// `X_B(k) = (Z(k) − Z*(−k))/2i`), so `b` blocks cost `⌈b/2⌉ + 1` 2-D FFTs.
 fn whitened_autocorrelation(r: &[f32], w: usize, h: usize) -> Vec<f32> {
     let mut planner = FftPlanner::<f32>::new();
     let fwd = planner.plan_fft_forward(N);
     let inv = planner.plan_fft_inverse(N);
     let xs = block_starts(w, 2);
     let ys = block_starts(h, 2);
+    let blocks: Vec<(usize, usize)> = ys
+        .iter()
+        .flat_map(|&y0| xs.iter().map(move |&x0| (x0, y0)))
+        .take(MAX_BLOCKS)
+        .collect();
+    let (bw, bh) = (w.min(N), h.min(N));
     let mut avg = vec![0f32; N * N];
-    let mut nblocks = 0usize;
-    for &y0 in &ys {
-        for &x0 in &xs {
-            if nblocks >= MAX_BLOCKS {
-                break;
-            }
-            let mut buf = vec![Complex::new(0f32, 0.0); N * N];
-            let (bw, bh) = (w.min(N), h.min(N));
+    let mut buf = vec![Complex::new(0f32, 0.0); N * N];
+    let mut t = vec![Complex::new(0f32, 0.0); N * N];
+    let mut p = vec![0f32; N * N];
+    let mut env = vec![0f32; N * N];
+    for pair in blocks.chunks(2) {
+        buf.iter_mut().for_each(|c| *c = Complex::new(0.0, 0.0));
+        for (part, &(x0, y0)) in pair.iter().enumerate() {
             for y in 0..bh {
                 let src = &r[(y0 + y) * w + x0..(y0 + y) * w + x0 + bw];
                 for (d, &s) in buf[y * N..y * N + bw].iter_mut().zip(src) {
-                    *d = Complex::new(s, 0.0);
+                    if part == 0 {
+                        d.re = s;
+                    } else {
+                        d.im = s;
+                    }
                 }
             }
-            for row in buf.chunks_exact_mut(N) {
-                fwd.process(row);
+        }
+        for row in buf[..bh * N].chunks_exact_mut(N) {
+            fwd.process(row);
+        }
+        transpose_into(&buf, &mut t, N);
+        for row in t.chunks_exact_mut(N) {
+            fwd.process(row);
+        }
+        for part in 0..pair.len() {
+            for (k, pv) in p.iter_mut().enumerate() {
+                let (i, j) = (k / N, k % N);
+                let z = t[k];
+                let zm = t[((N - i) & (N - 1)) * N + ((N - j) & (N - 1))].conj();
+                let x = if pair.len() == 1 {
+                    z
+                } else if part == 0 {
+                    (z + zm) * 0.5
+                } else {
+                    (z - zm) * 0.5
+                };
+                *pv = x.norm_sqr();
             }
-            let mut t = transpose(&buf, N);
-            for row in t.chunks_exact_mut(N) {
-                fwd.process(row);
-            }
-            let mut p: Vec<f32> = t.iter().map(|c| c.norm_sqr()).collect();
             p[0] = 0.0;
-            let mut env = p.clone();
+            env.copy_from_slice(&p);
             circular_box(&mut env, N, WHITEN_R);
             for ((a, &v), &e) in avg.iter_mut().zip(&p).zip(&env) {
                 if e > 0.0 {
                     *a += (v / e).min(CLIP);
                 }
             }
-            nblocks += 1;
         }
     }
     // The spectrum is held transposed ([kx][ky]); inverse rows, transpose, inverse rows.
-    let mut buf: Vec<Complex<f32>> = avg.iter().map(|&v| Complex::new(v, 0.0)).collect();
+    for (c, &v) in buf.iter_mut().zip(&avg) {
+        *c = Complex::new(v, 0.0);
+    }
     for row in buf.chunks_exact_mut(N) {
         inv.process(row);
     }
-    let mut t = transpose(&buf, N);
+    transpose_into(&buf, &mut t, N);
     for row in t.chunks_exact_mut(N) {
         inv.process(row);
     }
@@ -227,12 +252,17 @@ fn whitened_autocorrelation(r: &[f32], w: usize, h: usize) -> Vec<f32> {
 
 /// Bilinear read of the circular autocorrelation at a real lag.
 fn acf_at(acf: &[f32], lag: [f64; 2]) -> f64 {
-    let (fx, fy) = (lag[0].floor(), lag[1].floor());
-    let (tx, ty) = (lag[0] - fx, lag[1] - fy);
-    let n = N as i64;
-    let x0 = (fx as i64).rem_euclid(n) as usize;
-    let y0 = (fy as i64).rem_euclid(n) as usize;
-    let (x1, y1) = ((x0 + 1) % N, (y0 + 1) % N);
+    // Shift by a multiple of N so that the coordinates are positive: truncation is
+    // then floor (no libm call), and `& (N - 1)` the wrap (N is a power of two).
+    const OFF: f64 = (16 * N) as f64;
+    let (sx, sy) = (
+        (lag[0] + OFF).clamp(0.0, 2.0 * OFF),
+        (lag[1] + OFF).clamp(0.0, 2.0 * OFF),
+    );
+    let (ix, iy) = (sx as usize, sy as usize);
+    let (tx, ty) = (sx - ix as f64, sy - iy as f64);
+    let (x0, y0) = (ix & (N - 1), iy & (N - 1));
+    let (x1, y1) = ((x0 + 1) & (N - 1), (y0 + 1) & (N - 1));
     let v = |x: usize, y: usize| f64::from(acf[y * N + x]);
     (1.0 - ty) * ((1.0 - tx) * v(x0, y0) + tx * v(x1, y0))
         + ty * ((1.0 - tx) * v(x0, y1) + tx * v(x1, y1))
@@ -396,20 +426,57 @@ pub(crate) fn fold(
     for v in -uy..=uy {
         let frow = &mut out[(v.rem_euclid(ti) as usize) * tile..][..tile];
         let vf = v as f64;
-        for u in -ux..=ux {
-            let uf = u as f64;
-            let x = cx + a[0] * uf + a[1] * vf;
-            let y = cy + a[2] * uf + a[3] * vf;
-            if !(x >= 0.0 && y >= 0.0 && x < wm && y < hm) {
-                continue;
+        // Row of the tile frame: x(u) = bx + a0·u, y(u) = by + a2·u. The u for which
+        // 0 ≤ x < wm and 0 ≤ y < hm form an interval; compute it once per row (the
+        // per-sample test below stays, against rounding at the ends).
+        let (bx, by) = (cx + a[1] * vf, cy + a[3] * vf);
+        let (mut lo, mut hi) = (-ux as f64, ux as f64);
+        for (b, d, m) in [(bx, a[0], wm), (by, a[2], hm)] {
+            if d.abs() < 1e-12 {
+                if !(b >= 0.0 && b < m) {
+                    hi = lo - 1.0;
+                }
+            } else {
+                let (t0, t1) = (-b / d, (m - b) / d);
+                lo = lo.max(t0.min(t1));
+                hi = hi.min(t0.max(t1));
             }
-            // x, y ≥ 0 here, so truncation is floor (and avoids a libm call).
-            let (x0, y0) = (x as usize, y as usize);
-            let (fx, fy) = ((x - x0 as f64) as f32, (y - y0 as f64) as f32);
-            let i = y0 * w + x0;
-            let top = r[i] + fx * (r[i + 1] - r[i]);
-            let bot = r[i + w] + fx * (r[i + w + 1] - r[i + w]);
-            frow[u.rem_euclid(ti) as usize] += f64::from(top + fy * (bot - top));
+        }
+        if hi < lo {
+            continue;
+        }
+        let (u0, u1) = ((lo.floor() as i64).max(-ux), (hi.ceil() as i64).min(ux));
+        let mut k = u0.rem_euclid(ti) as usize;
+        let mut acc = [0f32; 256];
+        let acc = &mut acc[..tile.min(256)];
+        let big = tile > 256;
+        for u in u0..=u1 {
+            let uf = u as f64;
+            let x = bx + a[0] * uf;
+            let y = by + a[2] * uf;
+            if x >= 0.0 && y >= 0.0 && x < wm && y < hm {
+                // x, y ≥ 0 here, so truncation is floor (and avoids a libm call).
+                let (x0, y0) = (x as usize, y as usize);
+                let (fx, fy) = ((x - x0 as f64) as f32, (y - y0 as f64) as f32);
+                let i = y0 * w + x0;
+                let top = r[i] + fx * (r[i + 1] - r[i]);
+                let bot = r[i + w] + fx * (r[i + w + 1] - r[i + w]);
+                let val = top + fy * (bot - top);
+                if big {
+                    frow[k] += f64::from(val);
+                } else {
+                    acc[k] += val;
+                }
+            }
+            k += 1;
+            if k == tile {
+                k = 0;
+            }
+        }
+        if !big {
+            for (o, &s) in frow.iter_mut().zip(acc.iter()) {
+                *o += f64::from(s);
+            }
         }
     }
     out
