@@ -402,11 +402,11 @@ fn score_fold(fold: &[f64], layout: &Layout, pilot: &[Complex<f64>]) -> FoldScor
     // Whitened folded residual.
     let mut f: Vec<Complex<f64>> = fold.iter().map(|&v| Complex::new(v, 0.0)).collect();
     fft2(&mut f, TILE, false);
-    let mean_mag = f.iter().map(|c| c.norm()).sum::<f64>() / f.len() as f64;
+    let mean_mag = f.iter().map(|c| c.norm_sqr().sqrt()).sum::<f64>() / f.len() as f64;
     let eps = 1e-3 * mean_mag + 1e-12;
     f[0] = Complex::new(0.0, 0.0);
     for c in f.iter_mut() {
-        let n = c.norm();
+        let n = c.norm_sqr().sqrt();
         *c /= n + eps;
     }
     let mut corr: Vec<Complex<f64>> = f.iter().zip(pilot).map(|(a, b)| a * b.conj()).collect();

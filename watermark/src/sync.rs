@@ -38,8 +38,13 @@
 use rustfft::num_complex::Complex;
 use rustfft::FftPlanner;
 
-/// Side of the FFT blocks of the autocorrelation.
-const N: usize = 1024;
+/// Side of the FFT blocks of the autocorrelation (full resolution).
+const N_FULL: usize = 1024;
+/// Side of the FFT blocks when the residual is analysed at half resolution.
+const N_HALF: usize = 512;
+/// Regions with more pixels than this are searched at half resolution (2×2 box
+/// average of the residual; the half-resolution plane still has ≥ 400k pixels).
+const DECIMATE_ABOVE: usize = 1_600_000;
 /// At most this many blocks are averaged.
 const MAX_BLOCKS: usize = 4;
 /// Half-width (bins) of the local average that whitens the power spectrum.
@@ -133,9 +138,19 @@ fn circular_box(p: &mut [f32], n: usize, r: usize) {
     let mut line = vec![0f32; n];
     for row in p.chunks_exact_mut(n) {
         let mut acc: f32 = (0..=2 * r).map(|k| row[(k + n - r) % n]).sum();
-        for (x, l) in line.iter_mut().enumerate() {
+        // add index x + r + 1 and sub index x − r, both mod n, stepped without `%`.
+        let (mut add, mut sub) = ((r + 1) % n, (n - r) % n);
+        for l in line.iter_mut() {
             *l = acc / win;
-            acc += row[(x + r + 1) % n] - row[(x + n - r) % n];
+            acc += row[add] - row[sub];
+            add += 1;
+            if add == n {
+                add = 0;
+            }
+            sub += 1;
+            if sub == n {
+                sub = 0;
+            }
         }
         row.copy_from_slice(&line);
     }
@@ -161,7 +176,7 @@ fn circular_box(p: &mut [f32], n: usize, r: usize) {
 
 /// Block origins covering `len` with blocks of `N` (one block, zero padded, when
 /// `len ≤ N`).
-fn block_starts(len: usize, max: usize) -> Vec<usize> {
+fn block_starts<const N: usize>(len: usize, max: usize) -> Vec<usize> {
     if len <= N {
         return vec![0];
     }
@@ -174,12 +189,12 @@ fn block_starts(len: usize, max: usize) -> Vec<usize> {
 ///
 /// Two real blocks share one complex FFT (`A + iB`; `X_A(k) = (Z(k) + Z*(−k))/2`,
 /// `X_B(k) = (Z(k) − Z*(−k))/2i`), so `b` blocks cost `⌈b/2⌉ + 1` 2-D FFTs.
-fn whitened_autocorrelation(r: &[f32], w: usize, h: usize) -> Vec<f32> {
+fn whitened_autocorrelation<const N: usize>(r: &[f32], w: usize, h: usize) -> Vec<f32> {
     let mut planner = FftPlanner::<f32>::new();
     let fwd = planner.plan_fft_forward(N);
     let inv = planner.plan_fft_inverse(N);
-    let xs = block_starts(w, 2);
-    let ys = block_starts(h, 2);
+    let xs = block_starts::<N>(w, 2);
+    let ys = block_starts::<N>(h, 2);
     let blocks: Vec<(usize, usize)> = ys
         .iter()
         .flat_map(|&y0| xs.iter().map(move |&x0| (x0, y0)))
@@ -251,10 +266,10 @@ fn whitened_autocorrelation(r: &[f32], w: usize, h: usize) -> Vec<f32> {
 }
 
 /// Bilinear read of the circular autocorrelation at a real lag.
-fn acf_at(acf: &[f32], lag: [f64; 2]) -> f64 {
+fn acf_at<const N: usize>(acf: &[f32], lag: [f64; 2]) -> f64 {
     // Shift by a multiple of N so that the coordinates are positive: truncation is
-    // then floor (no libm call), and `& (N - 1)` the wrap (N is a power of two).
-    const OFF: f64 = (16 * N) as f64;
+    // then floor (no libm call), and `& (N - 1)` the wrap (N is a power of two ≤ 2^14).
+    const OFF: f64 = 16384.0;
     let (sx, sy) = (
         (lag[0] + OFF).clamp(0.0, 2.0 * OFF),
         (lag[1] + OFF).clamp(0.0, 2.0 * OFF),
@@ -268,16 +283,16 @@ fn acf_at(acf: &[f32], lag: [f64; 2]) -> f64 {
         + ty * ((1.0 - tx) * v(x0, y1) + tx * v(x1, y1))
 }
 
-fn coarse_score(acf: &[f32], l: &Lattice) -> f64 {
-    acf_at(acf, l.a1)
-        + acf_at(acf, l.a2)
-        + acf_at(acf, l.point(1.0, 1.0))
-        + acf_at(acf, l.point(1.0, -1.0))
+fn coarse_score<const N: usize>(acf: &[f32], l: &Lattice) -> f64 {
+    acf_at::<N>(acf, l.a1)
+        + acf_at::<N>(acf, l.a2)
+        + acf_at::<N>(acf, l.point(1.0, 1.0))
+        + acf_at::<N>(acf, l.point(1.0, -1.0))
 }
 
 /// Sum over the lattice points of a half plane, `|i|, |j| ≤ 3`, within reach of
 /// the autocorrelation.
-fn fine_score(acf: &[f32], l: &Lattice) -> f64 {
+fn fine_score<const N: usize>(acf: &[f32], l: &Lattice) -> f64 {
     let reach = 0.47 * N as f64;
     let mut s = 0.0;
     for i in 0..=3i32 {
@@ -287,15 +302,15 @@ fn fine_score(acf: &[f32], l: &Lattice) -> f64 {
             }
             let p = l.point(f64::from(i), f64::from(j));
             if p[0].abs() < reach && p[1].abs() < reach {
-                s += acf_at(acf, p);
+                s += acf_at::<N>(acf, p);
             }
         }
     }
     s
 }
 
-fn refine(acf: &[f32], mut l: Lattice) -> Lattice {
-    let mut best = fine_score(acf, &l);
+fn refine<const N: usize>(acf: &[f32], mut l: Lattice) -> Lattice {
+    let mut best = fine_score::<N>(acf, &l);
     let mut step = 0.25;
     while step > 0.01 {
         let mut improved = true;
@@ -306,7 +321,7 @@ fn refine(acf: &[f32], mut l: Lattice) -> Lattice {
             for k in 0..4 {
                 for d in [-step, step] {
                     let c = l.with(k, l.get(k) + d);
-                    let s = fine_score(acf, &c);
+                    let s = fine_score::<N>(acf, &c);
                     if s > best {
                         best = s;
                         l = c;
@@ -321,12 +336,45 @@ fn refine(acf: &[f32], mut l: Lattice) -> Lattice {
 }
 
 /// Up to `max` distinct candidate lattices for the residual `r` (`w`×`h`), best
-/// first. Depends only on the image, never on the key.
+/// first, in `r`'s pixels. Depends only on the image, never on the key.
+///
+/// Regions of more than [`DECIMATE_ABOVE`] pixels are searched on the 2×2 box
+/// average of `r` (the mark's chips are 2×2 px, so at scales ≳ 1 it survives the
+/// averaging while the host's finest texture is attenuated) with blocks of
+/// [`N_HALF`]², i.e. the same lag reach in full-resolution pixels at a quarter of
+/// the cost; the lattices found are scaled back ×2.
 pub(crate) fn candidates(r: &[f32], w: usize, h: usize, tile: usize, max: usize) -> Vec<Lattice> {
     if max == 0 || w < 16 || h < 16 {
         return Vec::new();
     }
-    let acf = whitened_autocorrelation(r, w, h);
+    if w * h <= DECIMATE_ABOVE {
+        return search::<N_FULL>(r, w, h, tile, max);
+    }
+    let (hw, hh) = (w / 2, h / 2);
+    let mut half = vec![0f32; hw * hh];
+    for (y, row) in half.chunks_exact_mut(hw).enumerate() {
+        let (r0, r1) = (&r[2 * y * w..][..2 * hw], &r[(2 * y + 1) * w..][..2 * hw]);
+        for ((o, a), b) in row
+            .iter_mut()
+            .zip(r0.chunks_exact(2))
+            .zip(r1.chunks_exact(2))
+        {
+            *o = 0.25 * (a[0] + a[1] + b[0] + b[1]);
+        }
+    }
+    search::<N_HALF>(&half, hw, hh, tile / 2, max)
+        .into_iter()
+        .map(|l| Lattice {
+            a1: [2.0 * l.a1[0], 2.0 * l.a1[1]],
+            a2: [2.0 * l.a2[0], 2.0 * l.a2[1]],
+        })
+        .collect()
+}
+
+/// [`candidates`] on a plane analysed with `N`×`N` blocks; `tile` and the
+/// lattices in this plane's pixels.
+fn search<const N: usize>(r: &[f32], w: usize, h: usize, tile: usize, max: usize) -> Vec<Lattice> {
+    let acf = whitened_autocorrelation::<N>(r, w, h);
     let t = tile as f64;
     let mut scored: Vec<(f64, f64, f64)> = Vec::new(); // (score, rho, phi)
     let max_phi = MAX_ANGLE_DEG.to_radians();
@@ -340,7 +388,7 @@ pub(crate) fn candidates(r: &[f32], w: usize, h: usize, tile: usize, max: usize)
                 a1: [c, s],
                 a2: [-s, c],
             };
-            scored.push((coarse_score(&acf, &l), rho, phi));
+            scored.push((coarse_score::<N>(&acf, &l), rho, phi));
             phi += dphi;
         }
         rho += 0.25;
@@ -361,7 +409,7 @@ pub(crate) fn candidates(r: &[f32], w: usize, h: usize, tile: usize, max: usize)
     let mut out: Vec<Lattice> = Vec::new();
     for (rho, phi) in picked {
         let (c, s) = (rho * phi.cos(), rho * phi.sin());
-        let l = refine(
+        let l = refine::<N>(
             &acf,
             Lattice {
                 a1: [c, s],
@@ -399,11 +447,25 @@ pub(crate) fn fold(
         let side = (max_samples as f64).sqrt() as usize;
         let (fw, fh) = (w.min(side), h.min(side));
         let (x0, y0) = ((w - fw) / 2, (h - fh) / 2);
+        let mut acc = vec![0f32; tile];
         for y in y0..y0 + fh {
-            let frow = &mut out[(y % tile) * tile..][..tile];
             let row = &r[y * w + x0..y * w + x0 + fw];
-            for (x, &v) in (x0..).zip(row) {
-                frow[x % tile] += f64::from(v);
+            // Pixel x0 + i goes to column (x0 + i) mod tile: a first partial run,
+            // then whole tile periods (f32 within a row, f64 across rows).
+            let k0 = x0 % tile;
+            let (head, rest) = row.split_at((tile - k0).min(row.len()));
+            for (a, &v) in acc[k0..].iter_mut().zip(head) {
+                *a += v;
+            }
+            for chunk in rest.chunks(tile) {
+                for (a, &v) in acc.iter_mut().zip(chunk) {
+                    *a += v;
+                }
+            }
+            let frow = &mut out[(y % tile) * tile..][..tile];
+            for (o, a) in frow.iter_mut().zip(acc.iter_mut()) {
+                *o += f64::from(*a);
+                *a = 0.0;
             }
         }
         return out;
@@ -450,14 +512,19 @@ pub(crate) fn fold(
         let mut acc = [0f32; 256];
         let acc = &mut acc[..tile.min(256)];
         let big = tile > 256;
-        for u in u0..=u1 {
-            let uf = u as f64;
-            let x = bx + a[0] * uf;
-            let y = by + a[2] * uf;
-            if x >= 0.0 && y >= 0.0 && x < wm && y < hm {
-                // x, y ≥ 0 here, so truncation is floor (and avoids a libm call).
-                let (x0, y0) = (x as usize, y as usize);
-                let (fx, fy) = ((x - x0 as f64) as f32, (y - y0 as f64) as f32);
+        // Fixed-point stepping along the row (32 fractional bits; the rounding of
+        // the step accumulates to < 1e-6 px over any row).
+        const ONE: f64 = 4_294_967_296.0;
+        let (x_start, y_start) = (bx + a[0] * u0 as f64, by + a[2] * u0 as f64);
+        let mut fxp = (x_start * ONE).round() as i64;
+        let mut fyp = (y_start * ONE).round() as i64;
+        let (dx, dy) = ((a[0] * ONE).round() as i64, (a[2] * ONE).round() as i64);
+        let (xmax, ymax) = ((w as i64 - 1) << 32, (h as i64 - 1) << 32);
+        for _ in u0..=u1 {
+            if fxp >= 0 && fyp >= 0 && fxp < xmax && fyp < ymax {
+                let (x0, y0) = ((fxp >> 32) as usize, (fyp >> 32) as usize);
+                let fx = (fxp & 0xffff_ffff) as f32 * (1.0 / ONE as f32);
+                let fy = (fyp & 0xffff_ffff) as f32 * (1.0 / ONE as f32);
                 let i = y0 * w + x0;
                 let top = r[i] + fx * (r[i + 1] - r[i]);
                 let bot = r[i + w] + fx * (r[i + w + 1] - r[i + w]);
@@ -468,6 +535,8 @@ pub(crate) fn fold(
                     acc[k] += val;
                 }
             }
+            fxp += dx;
+            fyp += dy;
             k += 1;
             if k == tile {
                 k = 0;
@@ -487,10 +556,9 @@ pub(crate) fn fold(
 mod tests {
     use super::*;
 
-    #[test]
-    fn finds_scaled_rotated_lattice() {
-        // A random ±1 pattern of 2×2 chips with period 128, scaled by 0.8 and rotated
-        // by 1.5° (nearest-neighbour sampling), plus white noise 3× its amplitude.
+    /// A random ±1 pattern of 2×2 chips with period 128, scaled by `sc` and rotated
+    /// by `deg` (nearest-neighbour sampling), plus white noise 3× its amplitude.
+    fn synthetic(w: usize, h: usize, sc: f64, deg: f64) -> Vec<f32> {
         let mut s = 99u64;
         let mut rnd = || {
             s = s
@@ -499,8 +567,7 @@ mod tests {
             ((s >> 40) as f32) / (1u64 << 24) as f32 - 0.5
         };
         let tile: Vec<f32> = (0..64 * 64).map(|_| rnd().signum()).collect();
-        let (w, h) = (700usize, 600usize);
-        let (sc, th) = (0.8f64, 1.5f64.to_radians());
+        let th = deg.to_radians();
         let mut r = vec![0f32; w * h];
         for y in 0..h {
             for x in 0..w {
@@ -514,9 +581,30 @@ mod tests {
                 r[y * w + x] = tile[cv * 64 + cu] + 3.0 * rnd();
             }
         }
+        r
+    }
+
+    #[test]
+    fn finds_scaled_rotated_lattice() {
+        let (w, h) = (700usize, 600usize);
+        let r = synthetic(w, h, 0.8, 1.5);
         let c = candidates(&r, w, h, 128, 3);
         let l = c[0];
-        assert!((l.scale(128) - sc).abs() < 0.003, "{l:?}");
+        assert!((l.scale(128) - 0.8).abs() < 0.003, "{l:?}");
         assert!((l.angle_deg() - 1.5).abs() < 0.1, "{l:?}");
+    }
+
+    #[test]
+    fn finds_lattice_at_half_resolution() {
+        // Above DECIMATE_ABOVE: searched on the 2×2 average with 512² blocks.
+        let (w, h) = (1400usize, 1200usize);
+        assert!(w * h > DECIMATE_ABOVE);
+        for (sc, deg) in [(1.3, -2.0), (0.75, 2.0)] {
+            let r = synthetic(w, h, sc, deg);
+            let c = candidates(&r, w, h, 128, 3);
+            let l = c[0];
+            assert!((l.scale(128) - sc).abs() < 0.004, "{sc} {deg} {l:?}");
+            assert!((l.angle_deg() - deg).abs() < 0.1, "{sc} {deg} {l:?}");
+        }
     }
 }
