@@ -127,8 +127,28 @@ fn chip_index(x: usize, y: usize) -> usize {
 trait Sample: Copy {
     fn to255(self) -> f32;
     fn from255(v: f32) -> Self;
+    /// Add the luma change `d` (0–255 scale, one per pixel) to the first `NCOL`
+    /// of every `NCH` channels of `row`, quantising.
+    fn add_row<const NCH: usize, const NCOL: usize>(row: &mut [Self], d: &[f32]) {
+        for (p, &dv) in row.chunks_exact_mut(NCH).zip(d) {
+            for v in p[..NCOL].iter_mut() {
+                *v = Self::from255(v.to255() + dv);
+            }
+        }
+    }
 }
 impl Sample for u8 {
+    /// Same result as the default (round half up of `v + d`, clamped): `v` is an
+    /// integer, so `⌊v + d + ½⌋ = v + ⌊d + ½⌋`, computed once per pixel.
+    fn add_row<const NCH: usize, const NCOL: usize>(row: &mut [Self], d: &[f32]) {
+        for (p, &dv) in row.chunks_exact_mut(NCH).zip(d) {
+            // |d| ≤ 255 after the clamp; floor via truncation of a positive value.
+            let di = ((dv.clamp(-255.0, 255.0) + 256.5) as i32) - 256;
+            for v in p[..NCOL].iter_mut() {
+                *v = (i32::from(*v) + di).clamp(0, 255) as u8;
+            }
+        }
+    }
     fn to255(self) -> f32 {
         f32::from(self)
     }
@@ -169,15 +189,6 @@ fn luma_of<T: Sample, const NCH: usize, const COLOR: bool>(raw: &[T]) -> Vec<f32
         .collect()
 }
 
-/// Add `delta` to the first `NCOL` of every `NCH` channels, quantising.
-fn add_delta<T: Sample, const NCH: usize, const NCOL: usize>(raw: &mut [T], delta: &[f32]) {
-    for (p, &d) in raw.chunks_exact_mut(NCH).zip(delta) {
-        for v in p[..NCOL].iter_mut() {
-            *v = T::from255(v.to255() + d);
-        }
-    }
-}
-
 /// Luma plane (0–255 scale) of any supported image.
 fn luma(img: &DynamicImage) -> Result<Vec<f32>, WatermarkError> {
     Ok(match img {
@@ -200,33 +211,65 @@ fn luma(img: &DynamicImage) -> Result<Vec<f32>, WatermarkError> {
     })
 }
 
-fn with_delta<P, T, const NCH: usize, const NCOL: usize>(
+/// The luma change of [`embed`], evaluated row by row: pixel `(x, y)` gets
+/// `k · clamp(act/activity_ref, flat_floor, 1) · pattern[y mod T][x mod T]`.
+struct Mark<'a> {
+    act: &'a [f32],
+    w: usize,
+    /// The 128×128 px pattern (±1 per chip, expanded to pixels).
+    pattern: Vec<f32>,
+    k: f32,
+    inv_ref: f32,
+    floor: f32,
+}
+
+impl Mark<'_> {
+    /// Luma change of row `y` into `d` (`w` long).
+    fn row(&self, y: usize, d: &mut [f32]) {
+        let prow = &self.pattern[(y % TILE) * TILE..][..TILE];
+        let arow = &self.act[y * self.w..][..self.w];
+        let (k, inv_ref, floor) = (self.k, self.inv_ref, self.floor);
+        for (dc, ac) in d.chunks_mut(TILE).zip(arow.chunks(TILE)) {
+            for ((o, &a), &p) in dc.iter_mut().zip(ac).zip(prow) {
+                *o = k * (a * inv_ref).clamp(floor, 1.0) * p;
+            }
+        }
+    }
+}
+
+/// Copy of `b` with the mark added to the first `NCOL` of every `NCH` channels,
+/// quantised to `T`, one row at a time (no full-size intermediate plane).
+fn with_mark<P, T, const NCH: usize, const NCOL: usize>(
     b: &ImageBuffer<P, Vec<T>>,
-    delta: &[f32],
+    mark: &Mark,
 ) -> ImageBuffer<P, Vec<T>>
 where
     P: Pixel<Subpixel = T>,
     T: Sample + ::image::Primitive,
 {
     let mut out = b.clone();
-    add_delta::<T, NCH, NCOL>(&mut out, delta);
+    let w = mark.w;
+    let mut d = vec![0f32; w];
+    for (y, row) in out.chunks_exact_mut(w * NCH).enumerate() {
+        mark.row(y, &mut d);
+        T::add_row::<NCH, NCOL>(row, &d);
+    }
     out
 }
 
-/// Local activity `box7(|Y − box5(Y)|)` alone (the embedder's mask), and a spare
-/// plane of the same size (scratch, reused by the caller). Same arithmetic as
-/// [`highpass_activity`], with fewer allocations.
-fn activity(y: &[f32], w: usize, h: usize) -> (Vec<f32>, Vec<f32>) {
+/// Local activity `box7(|Y − box5(Y)|)` (the embedder's mask) of the `w`×`h`
+/// plane `y`, which is consumed as scratch.
+fn activity(mut y: Vec<f32>, w: usize, h: usize) -> Vec<f32> {
     let mut tmp = vec![0f32; w * h];
     let mut act = vec![0f32; w * h];
-    box_rows(y, w, 2, &mut tmp);
+    box_rows(&y, w, 2, &mut tmp);
     box_cols(&tmp, w, h, 2, &mut act);
-    for (l, &v) in act.iter_mut().zip(y) {
-        *l = (v - *l).abs();
+    for (v, &m) in y.iter_mut().zip(&act) {
+        *v = (*v - m).abs();
     }
-    box_rows(&act, w, 3, &mut tmp);
+    box_rows(&y, w, 3, &mut tmp);
     box_cols(&tmp, w, h, 3, &mut act);
-    (act, tmp)
+    act
 }
 
 /// Embed `payload` into `img`.
@@ -254,63 +297,63 @@ pub fn embed(
     if !(params.strength.is_finite() && params.strength >= 0.0) {
         return Err(WatermarkError::InvalidInput("strength must be >= 0".into()));
     }
-    let y = luma(img)?;
-    let (act, mut delta) = activity(&y, w, h);
-    drop(y);
+    let act = activity(luma(img)?, w, h);
     let chips = Layout::new(key).chips(payload);
-    let aref = params.activity_ref.max(1e-3);
+    let inv_ref = 1.0 / params.activity_ref.max(1e-3);
     let floor = params.flat_floor.clamp(0.0, 1.0);
+    // RMS of the (unquantised) change: the chips are ±1, so it is
+    // strength · sqrt(mean m²).
     let mut ss = 0f64;
-    let inv_ref = 1.0 / aref;
-    for (yy, (drow, arow)) in delta
-        .chunks_exact_mut(w)
-        .zip(act.chunks_exact(w))
-        .enumerate()
-    {
-        // The tile row's chip values, one per pixel column of the tile.
-        let crow = &chips[((yy % TILE) / CHIP) * GRID..][..GRID];
-        let mut rs = 0f32;
-        for (xx, (d, &a)) in drow.iter_mut().zip(arow).enumerate() {
-            let m = (a * inv_ref).clamp(floor, 1.0);
-            *d = params.strength * m * crow[(xx % TILE) / CHIP];
-            rs += *d * *d;
-        }
+    for row in act.chunks_exact(w) {
+        let rs: f32 = row
+            .iter()
+            .map(|&a| {
+                let m = (a * inv_ref).clamp(floor, 1.0);
+                m * m
+            })
+            .sum();
         ss += f64::from(rs);
     }
-    let rms = (ss / (w * h) as f64).sqrt();
+    let rms = f64::from(params.strength) * (ss / (w * h) as f64).sqrt();
     let max_rms = 255.0 * 10f64.powf(-f64::from(params.min_psnr_db) / 20.0);
-    if rms > max_rms {
-        let s = (max_rms / rms) as f32;
-        delta.iter_mut().for_each(|d| *d *= s);
-    }
+    let k = if rms > max_rms {
+        params.strength * (max_rms / rms) as f32
+    } else {
+        params.strength
+    };
+    let pattern = (0..TILE * TILE)
+        .map(|i| chips[chip_index(i % TILE, i / TILE)])
+        .collect();
+    let mark = Mark {
+        act: &act,
+        w,
+        pattern,
+        k,
+        inv_ref,
+        floor,
+    };
     Ok(match img {
-        DynamicImage::ImageLuma8(b) => {
-            DynamicImage::ImageLuma8(with_delta::<_, _, 1, 1>(b, &delta))
-        }
+        DynamicImage::ImageLuma8(b) => DynamicImage::ImageLuma8(with_mark::<_, _, 1, 1>(b, &mark)),
         DynamicImage::ImageLumaA8(b) => {
-            DynamicImage::ImageLumaA8(with_delta::<_, _, 2, 1>(b, &delta))
+            DynamicImage::ImageLumaA8(with_mark::<_, _, 2, 1>(b, &mark))
         }
-        DynamicImage::ImageRgb8(b) => DynamicImage::ImageRgb8(with_delta::<_, _, 3, 3>(b, &delta)),
-        DynamicImage::ImageRgba8(b) => {
-            DynamicImage::ImageRgba8(with_delta::<_, _, 4, 3>(b, &delta))
-        }
+        DynamicImage::ImageRgb8(b) => DynamicImage::ImageRgb8(with_mark::<_, _, 3, 3>(b, &mark)),
+        DynamicImage::ImageRgba8(b) => DynamicImage::ImageRgba8(with_mark::<_, _, 4, 3>(b, &mark)),
         DynamicImage::ImageLuma16(b) => {
-            DynamicImage::ImageLuma16(with_delta::<_, _, 1, 1>(b, &delta))
+            DynamicImage::ImageLuma16(with_mark::<_, _, 1, 1>(b, &mark))
         }
         DynamicImage::ImageLumaA16(b) => {
-            DynamicImage::ImageLumaA16(with_delta::<_, _, 2, 1>(b, &delta))
+            DynamicImage::ImageLumaA16(with_mark::<_, _, 2, 1>(b, &mark))
         }
-        DynamicImage::ImageRgb16(b) => {
-            DynamicImage::ImageRgb16(with_delta::<_, _, 3, 3>(b, &delta))
-        }
+        DynamicImage::ImageRgb16(b) => DynamicImage::ImageRgb16(with_mark::<_, _, 3, 3>(b, &mark)),
         DynamicImage::ImageRgba16(b) => {
-            DynamicImage::ImageRgba16(with_delta::<_, _, 4, 3>(b, &delta))
+            DynamicImage::ImageRgba16(with_mark::<_, _, 4, 3>(b, &mark))
         }
         DynamicImage::ImageRgb32F(b) => {
-            DynamicImage::ImageRgb32F(with_delta::<_, _, 3, 3>(b, &delta))
+            DynamicImage::ImageRgb32F(with_mark::<_, _, 3, 3>(b, &mark))
         }
         DynamicImage::ImageRgba32F(b) => {
-            DynamicImage::ImageRgba32F(with_delta::<_, _, 4, 3>(b, &delta))
+            DynamicImage::ImageRgba32F(with_mark::<_, _, 4, 3>(b, &mark))
         }
         other => {
             return Err(WatermarkError::UnsupportedColorType(format!(
