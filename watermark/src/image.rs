@@ -10,9 +10,10 @@
 //!   the image (self-reference by tiling, Kutter 1998), so the tile is re-found
 //!   after cropping, scaling and rotation from the autocorrelation.
 //! * **Masking.** The pattern is scaled per pixel by a mask from local activity
-//!   `a = box7(|Y − box5(Y)|)` of the original luma: `m = clamp(a/activity_ref,
-//!   flat_floor, 1)`, i.e. full strength in texture, `flat_floor·strength` in flat
-//!   areas. The luma delta is added identically to R, G and B (chroma untouched),
+//!   `a = box7(|Y − box5(Y)|)` of the original luma: `m = min(1, max(a/activity_ref,
+//!   flat_floor·min(1, a/0.5)))`, i.e. full strength in texture, `flat_floor·strength`
+//!   in low-activity areas, fading to 0 in exactly flat ones (`a` → 0), so that
+//!   flat 8-bit areas are not changed at all. The luma delta is added identically to R, G and B (chroma untouched),
 //!   alpha is never touched, and the result is quantised back to the input depth.
 //! * **Detection.** High-pass `r = Y − box5(Y)`, normalised by the local activity
 //!   (`r/(a+1)`, clipped) as a cheap locally-optimal weighting, over a centred
@@ -63,7 +64,8 @@ pub struct ImageEmbedParams {
     /// Luma amplitude of the ±pattern in fully textured regions (mask = 1),
     /// in 8-bit code values.
     pub strength: f32,
-    /// Mask value in perfectly flat regions, as a fraction of `strength`
+    /// Mask value in low-activity regions (local activity ≥ 0.5 code values), as a
+    /// fraction of `strength`; it fades linearly to 0 as the activity goes to 0
     /// (0 = nothing added to flat areas).
     pub flat_floor: f32,
     /// Local activity (mean |high-pass| over a 7×7 window, 8-bit code values) at
@@ -212,7 +214,7 @@ fn luma(img: &DynamicImage) -> Result<Vec<f32>, WatermarkError> {
 }
 
 /// The luma change of [`embed`], evaluated row by row: pixel `(x, y)` gets
-/// `k · clamp(act/activity_ref, flat_floor, 1) · pattern[y mod T][x mod T]`.
+/// `k · mask(act) · pattern[y mod T][x mod T]` (see [`mask`]).
 struct Mark<'a> {
     act: &'a [f32],
     w: usize,
@@ -221,6 +223,20 @@ struct Mark<'a> {
     k: f32,
     inv_ref: f32,
     floor: f32,
+    inv_flat: f32,
+}
+
+/// Local activity (8-bit code values) below which the flat-area floor fades out
+/// linearly to 0 at `a = 0`. With the defaults (`strength · flat_floor` = 0.525) the
+/// change is below half an 8-bit step, so it rounds away, wherever `a < 0.48`:
+/// exactly flat and near-flat 8-bit areas (digital flat fills, clean skies) are
+/// left untouched instead of carrying a ±1-step 2×2-px grain.
+const FLAT_ACTIVITY: f32 = 0.5;
+
+/// Mask value at activity `a`: `min(1, max(a/activity_ref, flat_floor·min(1, a/FLAT_ACTIVITY)))`.
+#[inline]
+fn mask(a: f32, inv_ref: f32, floor: f32, inv_flat: f32) -> f32 {
+    (a * inv_ref).max(floor * (a * inv_flat).min(1.0)).min(1.0)
 }
 
 impl Mark<'_> {
@@ -229,9 +245,10 @@ impl Mark<'_> {
         let prow = &self.pattern[(y % TILE) * TILE..][..TILE];
         let arow = &self.act[y * self.w..][..self.w];
         let (k, inv_ref, floor) = (self.k, self.inv_ref, self.floor);
+        let inv_flat = self.inv_flat;
         for (dc, ac) in d.chunks_mut(TILE).zip(arow.chunks(TILE)) {
             for ((o, &a), &p) in dc.iter_mut().zip(ac).zip(prow) {
-                *o = k * (a * inv_ref).clamp(floor, 1.0) * p;
+                *o = k * mask(a, inv_ref, floor, inv_flat) * p;
             }
         }
     }
@@ -301,6 +318,7 @@ pub fn embed(
     let chips = Layout::new(key).chips(payload);
     let inv_ref = 1.0 / params.activity_ref.max(1e-3);
     let floor = params.flat_floor.clamp(0.0, 1.0);
+    let inv_flat = 1.0 / FLAT_ACTIVITY;
     // RMS of the (unquantised) change: the chips are ±1, so it is
     // strength · sqrt(mean m²).
     let mut ss = 0f64;
@@ -308,7 +326,7 @@ pub fn embed(
         let rs: f32 = row
             .iter()
             .map(|&a| {
-                let m = (a * inv_ref).clamp(floor, 1.0);
+                let m = mask(a, inv_ref, floor, inv_flat);
                 m * m
             })
             .sum();
@@ -331,6 +349,7 @@ pub fn embed(
         k,
         inv_ref,
         floor,
+        inv_flat,
     };
     Ok(match img {
         DynamicImage::ImageLuma8(b) => DynamicImage::ImageLuma8(with_mark::<_, _, 1, 1>(b, &mark)),
@@ -389,6 +408,13 @@ const QUICK_SIDE: usize = 1024;
 const SYNC_CANDIDATES: usize = 4;
 /// At most this many tile-frame pixels are folded per candidate.
 const MAX_FOLD_SAMPLES: usize = ANALYSIS_MAX * ANALYSIS_MAX;
+/// A candidate lattice is folded and tested only if its autocorrelation score
+/// (sum over its points, in units of the autocorrelation's noise level, see
+/// `sync::candidates`) is at least this. Measured with the harness attacks on 28
+/// corpus photos (≤ 1280 px): every lattice that led to a detection had z ≥ 16.7;
+/// on 58 clean images the candidates had median z 5.3, 90th percentile 9.5 (host
+/// periodicities reach > 100), so most folds are skipped on unmarked images.
+const SYNC_MIN_Z: f64 = 8.0;
 /// At most this many tile-frame pixels (64 tiles) are folded per lattice
 /// candidate (a centred part of the region): bounds the cost of the search on
 /// unmarked images, where candidates of small scale would otherwise fold up to
@@ -561,8 +587,11 @@ pub(crate) fn detect_luma(y: Vec<f32>, w: usize, h: usize, key: &WatermarkKey) -
         Some(b) if b.score >= d.score => b,
         _ => d,
     };
-    for l in sync::candidates(&r, cw, ch, TILE, SYNC_CANDIDATES) {
-        if l == identity {
+    for (l, z) in sync::candidates(&r, cw, ch, TILE, SYNC_CANDIDATES) {
+        // Fold only lattices that stand out in the autocorrelation (key-independent;
+        // skipping a hypothesis can only lower the false-positive rate, and the
+        // p-value still counts it).
+        if l == identity || z < SYNC_MIN_Z {
             continue;
         }
         let d = try_lattice(&r, cw, ch, &l, LATTICE_FOLD_SAMPLES);

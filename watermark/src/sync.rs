@@ -175,10 +175,14 @@ fn circular_box(p: &mut [f32], n: usize, r: usize) {
 }
 
 /// Block origins covering `len` with blocks of `N` (one block, zero padded, when
-/// `len ≤ N`).
+/// `len ≤ N`; one centred block when `len ≤ 9N/8`, as a second one would repeat
+/// ≥ 7/8 of the first).
 fn block_starts<const N: usize>(len: usize, max: usize) -> Vec<usize> {
     if len <= N {
         return vec![0];
+    }
+    if len <= N + N / 8 {
+        return vec![(len - N) / 2];
     }
     let k = len.div_ceil(N).min(max).max(2);
     (0..k).map(|i| i * (len - N) / (k - 1)).collect()
@@ -336,14 +340,23 @@ fn refine<const N: usize>(acf: &[f32], mut l: Lattice) -> Lattice {
 }
 
 /// Up to `max` distinct candidate lattices for the residual `r` (`w`×`h`), best
-/// first, in `r`'s pixels. Depends only on the image, never on the key.
+/// first, in `r`'s pixels, each with its score `z`: the autocorrelation summed over
+/// the lattice points `i·a1 + j·a2` (`|i|, |j| ≤ 3`, half plane, within reach),
+/// divided by `σ·√(points)`, σ the autocorrelation's noise level (1.2533 × its mean
+/// absolute value at lags 8 … 0.47 N). Depends only on the image, never on the key.
 ///
 /// Regions of more than [`DECIMATE_ABOVE`] pixels are searched on the 2×2 box
 /// average of `r` (the mark's chips are 2×2 px, so at scales ≳ 1 it survives the
 /// averaging while the host's finest texture is attenuated) with blocks of
 /// [`N_HALF`]², i.e. the same lag reach in full-resolution pixels at a quarter of
 /// the cost; the lattices found are scaled back ×2.
-pub(crate) fn candidates(r: &[f32], w: usize, h: usize, tile: usize, max: usize) -> Vec<Lattice> {
+pub(crate) fn candidates(
+    r: &[f32],
+    w: usize,
+    h: usize,
+    tile: usize,
+    max: usize,
+) -> Vec<(Lattice, f64)> {
     if max == 0 || w < 16 || h < 16 {
         return Vec::new();
     }
@@ -364,16 +377,25 @@ pub(crate) fn candidates(r: &[f32], w: usize, h: usize, tile: usize, max: usize)
     }
     search::<N_HALF>(&half, hw, hh, tile / 2, max)
         .into_iter()
-        .map(|l| Lattice {
-            a1: [2.0 * l.a1[0], 2.0 * l.a1[1]],
-            a2: [2.0 * l.a2[0], 2.0 * l.a2[1]],
+        .map(|(l, z)| {
+            let l = Lattice {
+                a1: [2.0 * l.a1[0], 2.0 * l.a1[1]],
+                a2: [2.0 * l.a2[0], 2.0 * l.a2[1]],
+            };
+            (l, z)
         })
         .collect()
 }
 
 /// [`candidates`] on a plane analysed with `N`×`N` blocks; `tile` and the
 /// lattices in this plane's pixels.
-fn search<const N: usize>(r: &[f32], w: usize, h: usize, tile: usize, max: usize) -> Vec<Lattice> {
+fn search<const N: usize>(
+    r: &[f32],
+    w: usize,
+    h: usize,
+    tile: usize,
+    max: usize,
+) -> Vec<(Lattice, f64)> {
     let acf = whitened_autocorrelation::<N>(r, w, h);
     let t = tile as f64;
     let mut scored: Vec<(f64, f64, f64)> = Vec::new(); // (score, rho, phi)
@@ -406,7 +428,25 @@ fn search<const N: usize>(r: &[f32], w: usize, h: usize, tile: usize, max: usize
             picked.push((rho, phi));
         }
     }
-    let mut out: Vec<Lattice> = Vec::new();
+    // Noise level of the autocorrelation away from the origin: σ ≈ 1.2533 · mean |acf|
+    // (Gaussian), over lags with 8 ≤ max(|dx|, |dy|) < 0.47 N.
+    let reach = (0.47 * N as f64) as usize;
+    let (mut sa, mut na) = (0f64, 0usize);
+    for (y, row) in acf.chunks_exact(N).enumerate() {
+        let dy = y.min(N - y);
+        if dy >= reach {
+            continue;
+        }
+        for (x, &v) in row.iter().enumerate() {
+            let dx = x.min(N - x);
+            if dx < reach && dx.max(dy) >= 8 {
+                sa += f64::from(v.abs());
+                na += 1;
+            }
+        }
+    }
+    let sigma = 1.2533 * sa / na.max(1) as f64;
+    let mut out: Vec<(Lattice, f64)> = Vec::new();
     for (rho, phi) in picked {
         let (c, s) = (rho * phi.cos(), rho * phi.sin());
         let l = refine::<N>(
@@ -416,11 +456,30 @@ fn search<const N: usize>(r: &[f32], w: usize, h: usize, tile: usize, max: usize
                 a2: [-s, c],
             },
         );
-        if !out.iter().any(|o| o.similar(&l, 0.05)) {
-            out.push(l);
+        if !out.iter().any(|o| o.0.similar(&l, 0.05)) {
+            let z = fine_score::<N>(&acf, &l) / (sigma * (fine_count::<N>(&l) as f64).sqrt());
+            out.push((l, if sigma > 0.0 { z } else { 0.0 }));
         }
     }
     out
+}
+
+/// Number of lattice points [`fine_score`] sums.
+fn fine_count<const N: usize>(l: &Lattice) -> usize {
+    let reach = 0.47 * N as f64;
+    let mut n = 0;
+    for i in 0..=3i32 {
+        for j in -3..=3i32 {
+            if i == 0 && j <= 0 {
+                continue;
+            }
+            let p = l.point(f64::from(i), f64::from(j));
+            if p[0].abs() < reach && p[1].abs() < reach {
+                n += 1;
+            }
+        }
+    }
+    n.max(1)
 }
 
 /// Fold the residual `r` (`w`×`h`) modulo the tile in the *tile's* frame: tile
@@ -589,7 +648,7 @@ mod tests {
         let (w, h) = (700usize, 600usize);
         let r = synthetic(w, h, 0.8, 1.5);
         let c = candidates(&r, w, h, 128, 3);
-        let l = c[0];
+        let l = c[0].0;
         assert!((l.scale(128) - 0.8).abs() < 0.003, "{l:?}");
         assert!((l.angle_deg() - 1.5).abs() < 0.1, "{l:?}");
     }
@@ -602,7 +661,7 @@ mod tests {
         for (sc, deg) in [(1.3, -2.0), (0.75, 2.0)] {
             let r = synthetic(w, h, sc, deg);
             let c = candidates(&r, w, h, 128, 3);
-            let l = c[0];
+            let l = c[0].0;
             assert!((l.scale(128) - sc).abs() < 0.004, "{sc} {deg} {l:?}");
             assert!((l.angle_deg() - deg).abs() < 0.1, "{sc} {deg} {l:?}");
         }
