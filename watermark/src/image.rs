@@ -40,7 +40,7 @@ use ::image::{DynamicImage, ImageBuffer, Pixel};
 use rustfft::num_complex::Complex;
 
 use crate::code::{self, CODED_BITS};
-use crate::dsp::{box_cols, box_rows, fft2};
+use crate::dsp::{box_cols_map, box_rows, fft2};
 use crate::stats::{max_of_n_sf, mean_std_excluding};
 use crate::sync::{self, Lattice};
 use crate::{Detection, WatermarkError, WatermarkKey};
@@ -278,15 +278,17 @@ where
 /// plane `y`, which is consumed as scratch.
 fn activity(mut y: Vec<f32>, w: usize, h: usize) -> Vec<f32> {
     let mut tmp = vec![0f32; w * h];
-    let mut act = vec![0f32; w * h];
     box_rows(&y, w, 2, &mut tmp);
-    box_cols(&tmp, w, h, 2, &mut act);
-    for (v, &m) in y.iter_mut().zip(&act) {
-        *v = (*v - m).abs();
-    }
+    box_cols_map(&tmp, w, h, 2, |r, mean| {
+        for (v, &m) in y[r * w..][..w].iter_mut().zip(mean) {
+            *v = (*v - m).abs();
+        }
+    });
     box_rows(&y, w, 3, &mut tmp);
-    box_cols(&tmp, w, h, 3, &mut act);
-    act
+    box_cols_map(&tmp, w, h, 3, |r, mean| {
+        y[r * w..][..w].copy_from_slice(mean);
+    });
+    y
 }
 
 /// Embed `payload` into `img`.
@@ -428,18 +430,21 @@ fn residual(mut y: Vec<f32>, w: usize, h: usize) -> Vec<f32> {
     let mut tmp = vec![0f32; w * h];
     let mut out = vec![0f32; w * h];
     box_rows(&y, w, 2, &mut tmp);
-    box_cols(&tmp, w, h, 2, &mut out);
-    for (v, &m) in y.iter_mut().zip(&out) {
-        *v -= m;
-    }
-    for (o, &v) in out.iter_mut().zip(&y) {
-        *o = v.abs();
-    }
+    // y ← Y − box5(Y) (the high-pass), out ← |high-pass|, in the column pass.
+    box_cols_map(&tmp, w, h, 2, |r, mean| {
+        let (yr, or) = (&mut y[r * w..][..w], &mut out[r * w..][..w]);
+        for ((v, o), &m) in yr.iter_mut().zip(or.iter_mut()).zip(mean) {
+            *v -= m;
+            *o = v.abs();
+        }
+    });
     box_rows(&out, w, 3, &mut tmp);
-    box_cols(&tmp, w, h, 3, &mut out);
-    for (o, &v) in out.iter_mut().zip(&y) {
-        *o = (v / (*o + 1.0)).clamp(-4.0, 4.0);
-    }
+    box_cols_map(&tmp, w, h, 3, |r, act| {
+        let (yr, or) = (&y[r * w..][..w], &mut out[r * w..][..w]);
+        for ((o, &v), &a) in or.iter_mut().zip(yr).zip(act) {
+            *o = (v / (a + 1.0)).clamp(-4.0, 4.0);
+        }
+    });
     out
 }
 
