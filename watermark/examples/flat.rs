@@ -4,6 +4,7 @@
 //! flat at 128, right half a smooth horizontal ramp 60→190, 8-bit rounded) and any
 //! image files given (long side reduced to ≤ 1280 px like the harness).
 //! `flat [--floor F] [files…]`
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 use hallmark_watermark::{image as wm, WatermarkKey};
 use image::{DynamicImage, RgbImage};
 

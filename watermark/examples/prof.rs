@@ -1,5 +1,6 @@
 //! Profiling helper: times embed / detect (marked, unmarked) on a 1920×1080
 //! version of one image, one thread. `prof <image> [reps] [embed|marked|clean|all]`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 use hallmark_watermark::{image as wm, WatermarkKey};
 use image::DynamicImage;
 use std::time::Instant;
