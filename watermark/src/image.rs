@@ -21,17 +21,21 @@
 //!   (summed) modulo the tile *in the tile's own frame* for each geometric
 //!   hypothesis (see `sync.rs`: the identity, then up to 4 lattices — scale
 //!   0.45–2.05, rotation ±3.5°, mild anisotropy — found in the autocorrelation of
-//!   the residual, the self-reference of the periodic mark, Kutter 1998). The folded
+//!   the residual, the self-reference of the periodic mark, Kutter 1998; a lattice
+//!   is folded only if it stands out in the autocorrelation, z ≥ 8). The folded
 //!   tile is whitened in the 2-D FFT domain (phase-only correlation) and circularly
 //!   cross-correlated with the pilot for all 16384 tile offsets (this absorbs any
 //!   translation / crop). The score is the z-score of the peak against the
 //!   mean/std of the correlation at all offsets outside a 5×5 neighbourhood of the
-//!   peak; the p-value is Šidák-corrected for every hypothesis that *may* be tested,
-//!   `1 − (1 − Φc(z))^(6·16384)` (identity on a centred 1024² region, identity on the
-//!   whole region, 4 lattices). The coded bits are read at the peak offset (chip
-//!   correlation, summed per bit) and Viterbi-decoded; hypotheses are tried in that
-//!   order and the first that passes (p < 1e-6 and CRC) is returned, which is the
-//!   same decision as testing all of them.
+//!   peak; the p-value is Šidák-corrected for the `n` hypotheses tested,
+//!   `1 − (1 − Φc(z))^(n·16384)` (identity on a centred 1024² region when the region
+//!   is larger, identity on the whole region, the lattices with z ≥ 8 of at most 4;
+//!   which are tested depends on the image only, never on the key). The coded bits
+//!   are read at the peak offset (chip correlation, summed per bit) and
+//!   Viterbi-decoded; hypotheses are tried in that order and the first that passes
+//!   (p < 1e-6 and CRC) is returned, which is the same decision as testing all of
+//!   them (the identity ones are first decided with the largest possible `n` = 6,
+//!   which is conservative, so that a marked image returns before the sync search).
 //!
 //! Pixel values are processed on a 0–255 scale whatever the bit depth
 //! (16-bit: value/257, float: value·255).
@@ -556,56 +560,84 @@ pub(crate) fn detect_luma(y: Vec<f32>, w: usize, h: usize, key: &WatermarkKey) -
     let layout = Layout::new(key);
     let pilot = pilot_spectrum(&layout);
     // Hypotheses, in order: the identity (no geometric change) on a centred
-    // QUICK_SIDE² region (fast path for the common case), the identity on the whole
-    // analysis region, then up to SYNC_CANDIDATES lattices found in the residual's
-    // autocorrelation (key-independent). The p-value always counts all of them
-    // (× 16384 offsets each), so stopping at the first hypothesis that decodes and
-    // passes cannot raise the false-positive rate: "some hypothesis passes" is the
-    // same event whatever the order.
-    let n_hyp = (2 + SYNC_CANDIDATES) * TILE * TILE;
-    let try_lattice = |r: &[f32], cw: usize, ch: usize, l: &Lattice, max_samples: usize| {
+    // QUICK_SIDE² region (fast path for the common case, only when the region is
+    // larger), the identity on the whole analysis region, then up to
+    // SYNC_CANDIDATES lattices found in the residual's autocorrelation, of which
+    // only those with z ≥ SYNC_MIN_Z are tested. Which hypotheses are tested
+    // depends on the image only, never on the key, so the p-value is Šidák-corrected
+    // for the number tested (× 16384 offsets each). The identity hypotheses are
+    // first decided against the largest possible number (2 + SYNC_CANDIDATES), which
+    // is conservative, so that a marked image returns before the sync search; if
+    // neither passes, all tested hypotheses are decided against the actual number,
+    // in the same order. "Some tested hypothesis passes" is then the same event as
+    // "the best of them passes", whatever the order.
+    struct Tested {
+        score: f64,
+        dec: code::Decoded,
+        lattice: Lattice,
+    }
+    let test = |r: &[f32], cw: usize, ch: usize, l: &Lattice, max_samples: usize| {
         let fold = sync::fold(r, cw, ch, l, TILE, max_samples);
         let s = score_fold(&fold, &layout, &pilot);
-        let p = max_of_n_sf(s.score, n_hyp);
-        let dec = code::decode(&s.soft);
-        let mut d = Detection::decide(&dec, p, s.score, |_| Vec::new());
-        d.scale = Some(l.scale(TILE));
-        d.rotation_deg = Some(l.angle_deg());
+        Tested {
+            score: s.score,
+            dec: code::decode(&s.soft),
+            lattice: *l,
+        }
+    };
+    let decide = |t: &Tested, n_tested: usize| {
+        let p = max_of_n_sf(t.score, n_tested * TILE * TILE);
+        let mut d = Detection::decide(&t.dec, p, t.score, |_| Vec::new());
+        d.scale = Some(t.lattice.scale(TILE));
+        d.rotation_deg = Some(t.lattice.angle_deg());
         d
     };
+    let n_max = 2 + SYNC_CANDIDATES;
     let identity = Lattice::identity(TILE);
     let (crop, cw, ch) = centre_crop(y, w, h, ANALYSIS_MAX);
     let r = residual(crop, cw, ch);
-    let mut best = None;
+    let mut tested = Vec::with_capacity(n_max);
+    let mut sides = vec![MAX_FOLD_SAMPLES];
     if cw > QUICK_SIDE || ch > QUICK_SIDE {
-        let d = try_lattice(&r, cw, ch, &identity, QUICK_SIDE * QUICK_SIDE);
+        sides.insert(0, QUICK_SIDE * QUICK_SIDE);
+    }
+    for max_samples in sides {
+        let t = test(&r, cw, ch, &identity, max_samples);
+        let d = decide(&t, n_max);
         if d.detected {
             return d;
         }
-        best = Some(d);
+        tested.push(t);
     }
-    let d = try_lattice(&r, cw, ch, &identity, MAX_FOLD_SAMPLES);
-    if d.detected {
-        return d;
-    }
-    let mut best = match best {
-        Some(b) if b.score >= d.score => b,
-        _ => d,
-    };
-    for (l, z) in sync::candidates(&r, cw, ch, TILE, SYNC_CANDIDATES) {
-        // Fold only lattices that stand out in the autocorrelation (key-independent;
-        // skipping a hypothesis can only lower the false-positive rate, and the
-        // p-value still counts it).
-        if l == identity || z < SYNC_MIN_Z {
-            continue;
-        }
-        let d = try_lattice(&r, cw, ch, &l, LATTICE_FOLD_SAMPLES);
+    let lattices: Vec<Lattice> = sync::candidates(&r, cw, ch, TILE, SYNC_CANDIDATES)
+        .into_iter()
+        .filter(|&(l, z)| l != identity && z >= SYNC_MIN_Z)
+        .map(|(l, _)| l)
+        .collect();
+    let n_tested = tested.len() + lattices.len();
+    for t in &tested {
+        let d = decide(t, n_tested);
         if d.detected {
             return d;
         }
-        if d.score > best.score {
-            best = d;
-        }
     }
-    best
+    for l in &lattices {
+        let t = test(&r, cw, ch, l, LATTICE_FOLD_SAMPLES);
+        let d = decide(&t, n_tested);
+        if d.detected {
+            return d;
+        }
+        tested.push(t);
+    }
+    let best = tested.iter().fold(None::<&Tested>, |b, t| match b {
+        Some(b) if b.score >= t.score => Some(b),
+        _ => Some(t),
+    });
+    match best {
+        Some(t) => decide(t, n_tested),
+        None => Detection {
+            too_small: false,
+            ..Detection::too_small()
+        },
+    }
 }

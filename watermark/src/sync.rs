@@ -18,7 +18,9 @@
 //! directly in the autocorrelation.
 //!
 //! 1. The locally normalised residual is cut into ≤ 4 blocks of 1024×1024 (zero
-//!    padded when smaller); each block's power spectrum is *whitened* (divided by
+//!    padded when smaller; regions of more than 1.6 Mpx are first 2×2 box-averaged
+//!    and cut into blocks of 512×512, see [`candidates`]); each block's power
+//!    spectrum is *whitened* (divided by
 //!    its local 17×17-bin average, which removes the host's spectral envelope) and
 //!    *clipped* at [`CLIP`] (so a few strong periodic structures of the host, e.g.
 //!    JPEG's 8-px block grid or a brick wall, cannot dominate), and the whitened
@@ -30,6 +32,9 @@
 //!    parameters, so the slightly different x/y factors of an integer-rounded
 //!    resize are followed) by hill climbing on the autocorrelation summed over all
 //!    lattice points `i·a1 + j·a2`, `|i|,|j| ≤ 3`.
+//!
+//! 4. Each refined lattice is scored by `z`, its lattice sum in units of the
+//!    autocorrelation's noise level; the caller folds only lattices with a large `z`.
 //!
 //! This step never sees the key: the candidate lattices depend only on the image.
 //! The keyed pilot test is then run once per candidate (see `image.rs`), and the
