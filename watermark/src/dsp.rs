@@ -6,6 +6,7 @@ use rustfft::FftPlanner;
 /// Separable box mean of a `w`×`h` plane with half-width `r` (window `2r+1`),
 /// averaging over the part of the window inside the image (no padding bias), in `f32`:
 /// shifted-slice sums along rows, then running sums down columns, both vectorised over x.
+#[cfg(test)]
 pub(crate) fn box_mean(src: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
     let mut tmp = vec![0f32; w * h];
     box_rows(src, w, r, &mut tmp);
@@ -42,7 +43,24 @@ pub(crate) fn box_rows(src: &[f32], w: usize, r: usize, dst: &mut [f32]) {
 }
 
 /// Vertical pass of [`box_mean`] from `src` into `dst`.
+#[cfg(test)]
 pub(crate) fn box_cols(src: &[f32], w: usize, h: usize, r: usize, dst: &mut [f32]) {
+    box_cols_map(src, w, h, r, |y, mean| {
+        dst[y * w..(y + 1) * w].copy_from_slice(mean);
+    });
+}
+
+/// Vertical pass of [`box_mean`] over `src` (rows of width `w`, `h` rows): calls
+/// `f(y, mean)` for every row `y` with the row of window means, so that the caller
+/// can combine it with other planes in the same pass (no intermediate plane).
+pub(crate) fn box_cols_map(
+    src: &[f32],
+    w: usize,
+    h: usize,
+    r: usize,
+    mut f: impl FnMut(usize, &[f32]),
+) {
+    let mut mean = vec![0f32; w];
     let mut acc = vec![0f32; w];
     for row in src.chunks_exact(w).take(r + 1) {
         for (a, v) in acc.iter_mut().zip(row) {
@@ -52,9 +70,10 @@ pub(crate) fn box_cols(src: &[f32], w: usize, h: usize, r: usize, dst: &mut [f32
     for y in 0..h {
         let (a, b) = (y.saturating_sub(r), (y + r + 1).min(h));
         let inv = 1.0 / (b - a) as f32;
-        for (o, s) in dst[y * w..(y + 1) * w].iter_mut().zip(&acc) {
+        for (o, s) in mean.iter_mut().zip(&acc) {
             *o = s * inv;
         }
+        f(y, &mean);
         if y + r + 1 < h {
             for (s, v) in acc.iter_mut().zip(&src[(y + r + 1) * w..(y + r + 2) * w]) {
                 *s += v;

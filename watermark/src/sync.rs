@@ -18,7 +18,9 @@
 //! directly in the autocorrelation.
 //!
 //! 1. The locally normalised residual is cut into ≤ 4 blocks of 1024×1024 (zero
-//!    padded when smaller); each block's power spectrum is *whitened* (divided by
+//!    padded when smaller; regions of more than 1.6 Mpx are first 2×2 box-averaged
+//!    and cut into blocks of 512×512, see [`candidates`]); each block's power
+//!    spectrum is *whitened* (divided by
 //!    its local 17×17-bin average, which removes the host's spectral envelope) and
 //!    *clipped* at [`CLIP`] (so a few strong periodic structures of the host, e.g.
 //!    JPEG's 8-px block grid or a brick wall, cannot dominate), and the whitened
@@ -31,6 +33,9 @@
 //!    resize are followed) by hill climbing on the autocorrelation summed over all
 //!    lattice points `i·a1 + j·a2`, `|i|,|j| ≤ 3`.
 //!
+//! 4. Each refined lattice is scored by `z`, its lattice sum in units of the
+//!    autocorrelation's noise level; the caller folds only lattices with a large `z`.
+//!
 //! This step never sees the key: the candidate lattices depend only on the image.
 //! The keyed pilot test is then run once per candidate (see `image.rs`), and the
 //! p-value is Šidák-corrected for `candidates × 16384` offsets, so it stays honest.
@@ -38,8 +43,13 @@
 use rustfft::num_complex::Complex;
 use rustfft::FftPlanner;
 
-/// Side of the FFT blocks of the autocorrelation.
-const N: usize = 1024;
+/// Side of the FFT blocks of the autocorrelation (full resolution).
+const N_FULL: usize = 1024;
+/// Side of the FFT blocks when the residual is analysed at half resolution.
+const N_HALF: usize = 512;
+/// Regions with more pixels than this are searched at half resolution (2×2 box
+/// average of the residual; the half-resolution plane still has ≥ 400k pixels).
+const DECIMATE_ABOVE: usize = 1_600_000;
 /// At most this many blocks are averaged.
 const MAX_BLOCKS: usize = 4;
 /// Half-width (bins) of the local average that whitens the power spectrum.
@@ -114,8 +124,7 @@ impl Lattice {
     }
 }
 
-fn transpose(src: &[Complex<f32>], n: usize) -> Vec<Complex<f32>> {
-    let mut dst = vec![Complex::new(0.0, 0.0); n * n];
+fn transpose_into(src: &[Complex<f32>], dst: &mut [Complex<f32>], n: usize) {
     const B: usize = 32;
     for by in (0..n).step_by(B) {
         for bx in (0..n).step_by(B) {
@@ -126,7 +135,6 @@ fn transpose(src: &[Complex<f32>], n: usize) -> Vec<Complex<f32>> {
             }
         }
     }
-    dst
 }
 
 /// Circular box mean over a `n`×`n` plane, half-width `r`, in place.
@@ -135,9 +143,19 @@ fn circular_box(p: &mut [f32], n: usize, r: usize) {
     let mut line = vec![0f32; n];
     for row in p.chunks_exact_mut(n) {
         let mut acc: f32 = (0..=2 * r).map(|k| row[(k + n - r) % n]).sum();
-        for (x, l) in line.iter_mut().enumerate() {
+        // add index x + r + 1 and sub index x − r, both mod n, stepped without `%`.
+        let (mut add, mut sub) = ((r + 1) % n, (n - r) % n);
+        for l in line.iter_mut() {
             *l = acc / win;
-            acc += row[(x + r + 1) % n] - row[(x + n - r) % n];
+            acc += row[add] - row[sub];
+            add += 1;
+            if add == n {
+                add = 0;
+            }
+            sub += 1;
+            if sub == n {
+                sub = 0;
+            }
         }
         row.copy_from_slice(&line);
     }
@@ -162,10 +180,14 @@ fn circular_box(p: &mut [f32], n: usize, r: usize) {
 }
 
 /// Block origins covering `len` with blocks of `N` (one block, zero padded, when
-/// `len ≤ N`).
-fn block_starts(len: usize, max: usize) -> Vec<usize> {
+/// `len ≤ N`; one centred block when `len ≤ 9N/8`, as a second one would repeat
+/// ≥ 7/8 of the first).
+fn block_starts<const N: usize>(len: usize, max: usize) -> Vec<usize> {
     if len <= N {
         return vec![0];
+    }
+    if len <= N + N / 8 {
+        return vec![(len - N) / 2];
     }
     let k = len.div_ceil(N).min(max).max(2);
     (0..k).map(|i| i * (len - N) / (k - 1)).collect()
@@ -173,52 +195,79 @@ fn block_starts(len: usize, max: usize) -> Vec<usize> {
 
 /// Autocorrelation (`N`×`N`, lag (dx, dy) at `[dy mod N][dx mod N]`) of the
 /// whitened, clipped residual, averaged over up to [`MAX_BLOCKS`] blocks.
-fn whitened_autocorrelation(r: &[f32], w: usize, h: usize) -> Vec<f32> {
+///
+/// Two real blocks share one complex FFT (`A + iB`; `X_A(k) = (Z(k) + Z*(−k))/2`,
+/// `X_B(k) = (Z(k) − Z*(−k))/2i`), so `b` blocks cost `⌈b/2⌉ + 1` 2-D FFTs.
+fn whitened_autocorrelation<const N: usize>(r: &[f32], w: usize, h: usize) -> Vec<f32> {
     let mut planner = FftPlanner::<f32>::new();
     let fwd = planner.plan_fft_forward(N);
     let inv = planner.plan_fft_inverse(N);
-    let xs = block_starts(w, 2);
-    let ys = block_starts(h, 2);
+    let xs = block_starts::<N>(w, 2);
+    let ys = block_starts::<N>(h, 2);
+    let blocks: Vec<(usize, usize)> = ys
+        .iter()
+        .flat_map(|&y0| xs.iter().map(move |&x0| (x0, y0)))
+        .take(MAX_BLOCKS)
+        .collect();
+    let (bw, bh) = (w.min(N), h.min(N));
     let mut avg = vec![0f32; N * N];
-    let mut nblocks = 0usize;
-    for &y0 in &ys {
-        for &x0 in &xs {
-            if nblocks >= MAX_BLOCKS {
-                break;
-            }
-            let mut buf = vec![Complex::new(0f32, 0.0); N * N];
-            let (bw, bh) = (w.min(N), h.min(N));
+    let mut buf = vec![Complex::new(0f32, 0.0); N * N];
+    let mut t = vec![Complex::new(0f32, 0.0); N * N];
+    let mut p = vec![0f32; N * N];
+    let mut env = vec![0f32; N * N];
+    for pair in blocks.chunks(2) {
+        buf.iter_mut().for_each(|c| *c = Complex::new(0.0, 0.0));
+        for (part, &(x0, y0)) in pair.iter().enumerate() {
             for y in 0..bh {
                 let src = &r[(y0 + y) * w + x0..(y0 + y) * w + x0 + bw];
                 for (d, &s) in buf[y * N..y * N + bw].iter_mut().zip(src) {
-                    *d = Complex::new(s, 0.0);
+                    if part == 0 {
+                        d.re = s;
+                    } else {
+                        d.im = s;
+                    }
                 }
             }
-            for row in buf.chunks_exact_mut(N) {
-                fwd.process(row);
+        }
+        for row in buf[..bh * N].chunks_exact_mut(N) {
+            fwd.process(row);
+        }
+        transpose_into(&buf, &mut t, N);
+        for row in t.chunks_exact_mut(N) {
+            fwd.process(row);
+        }
+        for part in 0..pair.len() {
+            for (k, pv) in p.iter_mut().enumerate() {
+                let (i, j) = (k / N, k % N);
+                let z = t[k];
+                let zm = t[((N - i) & (N - 1)) * N + ((N - j) & (N - 1))].conj();
+                let x = if pair.len() == 1 {
+                    z
+                } else if part == 0 {
+                    (z + zm) * 0.5
+                } else {
+                    (z - zm) * 0.5
+                };
+                *pv = x.norm_sqr();
             }
-            let mut t = transpose(&buf, N);
-            for row in t.chunks_exact_mut(N) {
-                fwd.process(row);
-            }
-            let mut p: Vec<f32> = t.iter().map(|c| c.norm_sqr()).collect();
             p[0] = 0.0;
-            let mut env = p.clone();
+            env.copy_from_slice(&p);
             circular_box(&mut env, N, WHITEN_R);
             for ((a, &v), &e) in avg.iter_mut().zip(&p).zip(&env) {
                 if e > 0.0 {
                     *a += (v / e).min(CLIP);
                 }
             }
-            nblocks += 1;
         }
     }
     // The spectrum is held transposed ([kx][ky]); inverse rows, transpose, inverse rows.
-    let mut buf: Vec<Complex<f32>> = avg.iter().map(|&v| Complex::new(v, 0.0)).collect();
+    for (c, &v) in buf.iter_mut().zip(&avg) {
+        *c = Complex::new(v, 0.0);
+    }
     for row in buf.chunks_exact_mut(N) {
         inv.process(row);
     }
-    let mut t = transpose(&buf, N);
+    transpose_into(&buf, &mut t, N);
     for row in t.chunks_exact_mut(N) {
         inv.process(row);
     }
@@ -226,28 +275,33 @@ fn whitened_autocorrelation(r: &[f32], w: usize, h: usize) -> Vec<f32> {
 }
 
 /// Bilinear read of the circular autocorrelation at a real lag.
-fn acf_at(acf: &[f32], lag: [f64; 2]) -> f64 {
-    let (fx, fy) = (lag[0].floor(), lag[1].floor());
-    let (tx, ty) = (lag[0] - fx, lag[1] - fy);
-    let n = N as i64;
-    let x0 = (fx as i64).rem_euclid(n) as usize;
-    let y0 = (fy as i64).rem_euclid(n) as usize;
-    let (x1, y1) = ((x0 + 1) % N, (y0 + 1) % N);
+fn acf_at<const N: usize>(acf: &[f32], lag: [f64; 2]) -> f64 {
+    // Shift by a multiple of N so that the coordinates are positive: truncation is
+    // then floor (no libm call), and `& (N - 1)` the wrap (N is a power of two ≤ 2^14).
+    const OFF: f64 = 16384.0;
+    let (sx, sy) = (
+        (lag[0] + OFF).clamp(0.0, 2.0 * OFF),
+        (lag[1] + OFF).clamp(0.0, 2.0 * OFF),
+    );
+    let (ix, iy) = (sx as usize, sy as usize);
+    let (tx, ty) = (sx - ix as f64, sy - iy as f64);
+    let (x0, y0) = (ix & (N - 1), iy & (N - 1));
+    let (x1, y1) = ((x0 + 1) & (N - 1), (y0 + 1) & (N - 1));
     let v = |x: usize, y: usize| f64::from(acf[y * N + x]);
     (1.0 - ty) * ((1.0 - tx) * v(x0, y0) + tx * v(x1, y0))
         + ty * ((1.0 - tx) * v(x0, y1) + tx * v(x1, y1))
 }
 
-fn coarse_score(acf: &[f32], l: &Lattice) -> f64 {
-    acf_at(acf, l.a1)
-        + acf_at(acf, l.a2)
-        + acf_at(acf, l.point(1.0, 1.0))
-        + acf_at(acf, l.point(1.0, -1.0))
+fn coarse_score<const N: usize>(acf: &[f32], l: &Lattice) -> f64 {
+    acf_at::<N>(acf, l.a1)
+        + acf_at::<N>(acf, l.a2)
+        + acf_at::<N>(acf, l.point(1.0, 1.0))
+        + acf_at::<N>(acf, l.point(1.0, -1.0))
 }
 
 /// Sum over the lattice points of a half plane, `|i|, |j| ≤ 3`, within reach of
 /// the autocorrelation.
-fn fine_score(acf: &[f32], l: &Lattice) -> f64 {
+fn fine_score<const N: usize>(acf: &[f32], l: &Lattice) -> f64 {
     let reach = 0.47 * N as f64;
     let mut s = 0.0;
     for i in 0..=3i32 {
@@ -257,15 +311,15 @@ fn fine_score(acf: &[f32], l: &Lattice) -> f64 {
             }
             let p = l.point(f64::from(i), f64::from(j));
             if p[0].abs() < reach && p[1].abs() < reach {
-                s += acf_at(acf, p);
+                s += acf_at::<N>(acf, p);
             }
         }
     }
     s
 }
 
-fn refine(acf: &[f32], mut l: Lattice) -> Lattice {
-    let mut best = fine_score(acf, &l);
+fn refine<const N: usize>(acf: &[f32], mut l: Lattice) -> Lattice {
+    let mut best = fine_score::<N>(acf, &l);
     let mut step = 0.25;
     while step > 0.01 {
         let mut improved = true;
@@ -276,7 +330,7 @@ fn refine(acf: &[f32], mut l: Lattice) -> Lattice {
             for k in 0..4 {
                 for d in [-step, step] {
                     let c = l.with(k, l.get(k) + d);
-                    let s = fine_score(acf, &c);
+                    let s = fine_score::<N>(acf, &c);
                     if s > best {
                         best = s;
                         l = c;
@@ -291,12 +345,63 @@ fn refine(acf: &[f32], mut l: Lattice) -> Lattice {
 }
 
 /// Up to `max` distinct candidate lattices for the residual `r` (`w`×`h`), best
-/// first. Depends only on the image, never on the key.
-pub(crate) fn candidates(r: &[f32], w: usize, h: usize, tile: usize, max: usize) -> Vec<Lattice> {
+/// first, in `r`'s pixels, each with its score `z`: the autocorrelation summed over
+/// the lattice points `i·a1 + j·a2` (`|i|, |j| ≤ 3`, half plane, within reach),
+/// divided by `σ·√(points)`, σ the autocorrelation's noise level (1.2533 × its mean
+/// absolute value at lags 8 … 0.47 N). Depends only on the image, never on the key.
+///
+/// Regions of more than [`DECIMATE_ABOVE`] pixels are searched on the 2×2 box
+/// average of `r` (the mark's chips are 2×2 px, so at scales ≳ 1 it survives the
+/// averaging while the host's finest texture is attenuated) with blocks of
+/// [`N_HALF`]², i.e. the same lag reach in full-resolution pixels at a quarter of
+/// the cost; the lattices found are scaled back ×2.
+pub(crate) fn candidates(
+    r: &[f32],
+    w: usize,
+    h: usize,
+    tile: usize,
+    max: usize,
+) -> Vec<(Lattice, f64)> {
     if max == 0 || w < 16 || h < 16 {
         return Vec::new();
     }
-    let acf = whitened_autocorrelation(r, w, h);
+    if w * h <= DECIMATE_ABOVE {
+        return search::<N_FULL>(r, w, h, tile, max);
+    }
+    let (hw, hh) = (w / 2, h / 2);
+    let mut half = vec![0f32; hw * hh];
+    for (y, row) in half.chunks_exact_mut(hw).enumerate() {
+        let (r0, r1) = (&r[2 * y * w..][..2 * hw], &r[(2 * y + 1) * w..][..2 * hw]);
+        for ((o, a), b) in row
+            .iter_mut()
+            .zip(r0.chunks_exact(2))
+            .zip(r1.chunks_exact(2))
+        {
+            *o = 0.25 * (a[0] + a[1] + b[0] + b[1]);
+        }
+    }
+    search::<N_HALF>(&half, hw, hh, tile / 2, max)
+        .into_iter()
+        .map(|(l, z)| {
+            let l = Lattice {
+                a1: [2.0 * l.a1[0], 2.0 * l.a1[1]],
+                a2: [2.0 * l.a2[0], 2.0 * l.a2[1]],
+            };
+            (l, z)
+        })
+        .collect()
+}
+
+/// [`candidates`] on a plane analysed with `N`×`N` blocks; `tile` and the
+/// lattices in this plane's pixels.
+fn search<const N: usize>(
+    r: &[f32],
+    w: usize,
+    h: usize,
+    tile: usize,
+    max: usize,
+) -> Vec<(Lattice, f64)> {
+    let acf = whitened_autocorrelation::<N>(r, w, h);
     let t = tile as f64;
     let mut scored: Vec<(f64, f64, f64)> = Vec::new(); // (score, rho, phi)
     let max_phi = MAX_ANGLE_DEG.to_radians();
@@ -310,7 +415,7 @@ pub(crate) fn candidates(r: &[f32], w: usize, h: usize, tile: usize, max: usize)
                 a1: [c, s],
                 a2: [-s, c],
             };
-            scored.push((coarse_score(&acf, &l), rho, phi));
+            scored.push((coarse_score::<N>(&acf, &l), rho, phi));
             phi += dphi;
         }
         rho += 0.25;
@@ -328,21 +433,58 @@ pub(crate) fn candidates(r: &[f32], w: usize, h: usize, tile: usize, max: usize)
             picked.push((rho, phi));
         }
     }
-    let mut out: Vec<Lattice> = Vec::new();
+    // Noise level of the autocorrelation away from the origin: σ ≈ 1.2533 · mean |acf|
+    // (Gaussian), over lags with 8 ≤ max(|dx|, |dy|) < 0.47 N.
+    let reach = (0.47 * N as f64) as usize;
+    let (mut sa, mut na) = (0f64, 0usize);
+    for (y, row) in acf.chunks_exact(N).enumerate() {
+        let dy = y.min(N - y);
+        if dy >= reach {
+            continue;
+        }
+        for (x, &v) in row.iter().enumerate() {
+            let dx = x.min(N - x);
+            if dx < reach && dx.max(dy) >= 8 {
+                sa += f64::from(v.abs());
+                na += 1;
+            }
+        }
+    }
+    let sigma = 1.2533 * sa / na.max(1) as f64;
+    let mut out: Vec<(Lattice, f64)> = Vec::new();
     for (rho, phi) in picked {
         let (c, s) = (rho * phi.cos(), rho * phi.sin());
-        let l = refine(
+        let l = refine::<N>(
             &acf,
             Lattice {
                 a1: [c, s],
                 a2: [-s, c],
             },
         );
-        if !out.iter().any(|o| o.similar(&l, 0.05)) {
-            out.push(l);
+        if !out.iter().any(|o| o.0.similar(&l, 0.05)) {
+            let z = fine_score::<N>(&acf, &l) / (sigma * (fine_count::<N>(&l) as f64).sqrt());
+            out.push((l, if sigma > 0.0 { z } else { 0.0 }));
         }
     }
     out
+}
+
+/// Number of lattice points [`fine_score`] sums.
+fn fine_count<const N: usize>(l: &Lattice) -> usize {
+    let reach = 0.47 * N as f64;
+    let mut n = 0;
+    for i in 0..=3i32 {
+        for j in -3..=3i32 {
+            if i == 0 && j <= 0 {
+                continue;
+            }
+            let p = l.point(f64::from(i), f64::from(j));
+            if p[0].abs() < reach && p[1].abs() < reach {
+                n += 1;
+            }
+        }
+    }
+    n.max(1)
 }
 
 /// Fold the residual `r` (`w`×`h`) modulo the tile in the *tile's* frame: tile
@@ -369,11 +511,25 @@ pub(crate) fn fold(
         let side = (max_samples as f64).sqrt() as usize;
         let (fw, fh) = (w.min(side), h.min(side));
         let (x0, y0) = ((w - fw) / 2, (h - fh) / 2);
+        let mut acc = vec![0f32; tile];
         for y in y0..y0 + fh {
-            let frow = &mut out[(y % tile) * tile..][..tile];
             let row = &r[y * w + x0..y * w + x0 + fw];
-            for (x, &v) in (x0..).zip(row) {
-                frow[x % tile] += f64::from(v);
+            // Pixel x0 + i goes to column (x0 + i) mod tile: a first partial run,
+            // then whole tile periods (f32 within a row, f64 across rows).
+            let k0 = x0 % tile;
+            let (head, rest) = row.split_at((tile - k0).min(row.len()));
+            for (a, &v) in acc[k0..].iter_mut().zip(head) {
+                *a += v;
+            }
+            for chunk in rest.chunks(tile) {
+                for (a, &v) in acc.iter_mut().zip(chunk) {
+                    *a += v;
+                }
+            }
+            let frow = &mut out[(y % tile) * tile..][..tile];
+            for (o, a) in frow.iter_mut().zip(acc.iter_mut()) {
+                *o += f64::from(*a);
+                *a = 0.0;
             }
         }
         return out;
@@ -396,20 +552,64 @@ pub(crate) fn fold(
     for v in -uy..=uy {
         let frow = &mut out[(v.rem_euclid(ti) as usize) * tile..][..tile];
         let vf = v as f64;
-        for u in -ux..=ux {
-            let uf = u as f64;
-            let x = cx + a[0] * uf + a[1] * vf;
-            let y = cy + a[2] * uf + a[3] * vf;
-            if !(x >= 0.0 && y >= 0.0 && x < wm && y < hm) {
-                continue;
+        // Row of the tile frame: x(u) = bx + a0·u, y(u) = by + a2·u. The u for which
+        // 0 ≤ x < wm and 0 ≤ y < hm form an interval; compute it once per row (the
+        // per-sample test below stays, against rounding at the ends).
+        let (bx, by) = (cx + a[1] * vf, cy + a[3] * vf);
+        let (mut lo, mut hi) = (-ux as f64, ux as f64);
+        for (b, d, m) in [(bx, a[0], wm), (by, a[2], hm)] {
+            if d.abs() < 1e-12 {
+                if !(b >= 0.0 && b < m) {
+                    hi = lo - 1.0;
+                }
+            } else {
+                let (t0, t1) = (-b / d, (m - b) / d);
+                lo = lo.max(t0.min(t1));
+                hi = hi.min(t0.max(t1));
             }
-            // x, y ≥ 0 here, so truncation is floor (and avoids a libm call).
-            let (x0, y0) = (x as usize, y as usize);
-            let (fx, fy) = ((x - x0 as f64) as f32, (y - y0 as f64) as f32);
-            let i = y0 * w + x0;
-            let top = r[i] + fx * (r[i + 1] - r[i]);
-            let bot = r[i + w] + fx * (r[i + w + 1] - r[i + w]);
-            frow[u.rem_euclid(ti) as usize] += f64::from(top + fy * (bot - top));
+        }
+        if hi < lo {
+            continue;
+        }
+        let (u0, u1) = ((lo.floor() as i64).max(-ux), (hi.ceil() as i64).min(ux));
+        let mut k = u0.rem_euclid(ti) as usize;
+        let mut acc = [0f32; 256];
+        let acc = &mut acc[..tile.min(256)];
+        let big = tile > 256;
+        // Fixed-point stepping along the row (32 fractional bits; the rounding of
+        // the step accumulates to < 1e-6 px over any row).
+        const ONE: f64 = 4_294_967_296.0;
+        let (x_start, y_start) = (bx + a[0] * u0 as f64, by + a[2] * u0 as f64);
+        let mut fxp = (x_start * ONE).round() as i64;
+        let mut fyp = (y_start * ONE).round() as i64;
+        let (dx, dy) = ((a[0] * ONE).round() as i64, (a[2] * ONE).round() as i64);
+        let (xmax, ymax) = ((w as i64 - 1) << 32, (h as i64 - 1) << 32);
+        for _ in u0..=u1 {
+            if fxp >= 0 && fyp >= 0 && fxp < xmax && fyp < ymax {
+                let (x0, y0) = ((fxp >> 32) as usize, (fyp >> 32) as usize);
+                let fx = (fxp & 0xffff_ffff) as f32 * (1.0 / ONE as f32);
+                let fy = (fyp & 0xffff_ffff) as f32 * (1.0 / ONE as f32);
+                let i = y0 * w + x0;
+                let top = r[i] + fx * (r[i + 1] - r[i]);
+                let bot = r[i + w] + fx * (r[i + w + 1] - r[i + w]);
+                let val = top + fy * (bot - top);
+                if big {
+                    frow[k] += f64::from(val);
+                } else {
+                    acc[k] += val;
+                }
+            }
+            fxp += dx;
+            fyp += dy;
+            k += 1;
+            if k == tile {
+                k = 0;
+            }
+        }
+        if !big {
+            for (o, &s) in frow.iter_mut().zip(acc.iter()) {
+                *o += f64::from(s);
+            }
         }
     }
     out
@@ -420,10 +620,9 @@ pub(crate) fn fold(
 mod tests {
     use super::*;
 
-    #[test]
-    fn finds_scaled_rotated_lattice() {
-        // A random ±1 pattern of 2×2 chips with period 128, scaled by 0.8 and rotated
-        // by 1.5° (nearest-neighbour sampling), plus white noise 3× its amplitude.
+    /// A random ±1 pattern of 2×2 chips with period 128, scaled by `sc` and rotated
+    /// by `deg` (nearest-neighbour sampling), plus white noise 3× its amplitude.
+    fn synthetic(w: usize, h: usize, sc: f64, deg: f64) -> Vec<f32> {
         let mut s = 99u64;
         let mut rnd = || {
             s = s
@@ -432,8 +631,7 @@ mod tests {
             ((s >> 40) as f32) / (1u64 << 24) as f32 - 0.5
         };
         let tile: Vec<f32> = (0..64 * 64).map(|_| rnd().signum()).collect();
-        let (w, h) = (700usize, 600usize);
-        let (sc, th) = (0.8f64, 1.5f64.to_radians());
+        let th = deg.to_radians();
         let mut r = vec![0f32; w * h];
         for y in 0..h {
             for x in 0..w {
@@ -447,9 +645,30 @@ mod tests {
                 r[y * w + x] = tile[cv * 64 + cu] + 3.0 * rnd();
             }
         }
+        r
+    }
+
+    #[test]
+    fn finds_scaled_rotated_lattice() {
+        let (w, h) = (700usize, 600usize);
+        let r = synthetic(w, h, 0.8, 1.5);
         let c = candidates(&r, w, h, 128, 3);
-        let l = c[0];
-        assert!((l.scale(128) - sc).abs() < 0.003, "{l:?}");
+        let l = c[0].0;
+        assert!((l.scale(128) - 0.8).abs() < 0.003, "{l:?}");
         assert!((l.angle_deg() - 1.5).abs() < 0.1, "{l:?}");
+    }
+
+    #[test]
+    fn finds_lattice_at_half_resolution() {
+        // Above DECIMATE_ABOVE: searched on the 2×2 average with 512² blocks.
+        let (w, h) = (1400usize, 1200usize);
+        assert!(w * h > DECIMATE_ABOVE);
+        for (sc, deg) in [(1.3, -2.0), (0.75, 2.0)] {
+            let r = synthetic(w, h, sc, deg);
+            let c = candidates(&r, w, h, 128, 3);
+            let l = c[0].0;
+            assert!((l.scale(128) - sc).abs() < 0.004, "{sc} {deg} {l:?}");
+            assert!((l.angle_deg() - deg).abs() < 0.1, "{sc} {deg} {l:?}");
+        }
     }
 }

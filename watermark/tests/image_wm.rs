@@ -217,3 +217,42 @@ fn too_small() {
     let empty = DynamicImage::new_rgb8(0, 0);
     assert!(detect(&empty, &key()).too_small);
 }
+
+#[test]
+fn flat_areas_untouched_and_mark_still_detected() {
+    // Top half: the textured synthetic photo; bottom half: an exactly flat 8-bit
+    // area (one RGB value). The flat area must come out bit-identical except within
+    // a few pixels of the boundary (where the texture's activity reaches it), and
+    // the mark must still be detected.
+    let (w, h) = (512u32, 512u32);
+    let tex = photo(w, h / 2, 11);
+    let img = ImageBuffer::from_fn(w, h, |x, y| {
+        if y < h / 2 {
+            *tex.get_pixel(x, y)
+        } else {
+            Rgb([140, 150, 160])
+        }
+    });
+    let img = DynamicImage::ImageRgb8(img);
+    let marked = embed(&img, &key(), PAYLOAD, &ImageEmbedParams::default()).unwrap();
+    let (a, b) = (img.to_rgb8(), marked.to_rgb8());
+    let mut changed_flat = 0;
+    for y in h / 2 + 8..h {
+        for x in 0..w {
+            if a.get_pixel(x, y) != b.get_pixel(x, y) {
+                changed_flat += 1;
+            }
+        }
+    }
+    assert_eq!(changed_flat, 0, "pixels changed in the flat area");
+    let changed_tex = (0..h / 2 - 8)
+        .flat_map(|y| (0..w).map(move |x| (x, y)))
+        .filter(|&(x, y)| a.get_pixel(x, y) != b.get_pixel(x, y))
+        .count();
+    assert!(
+        changed_tex > (w * (h / 2 - 8) / 2) as usize,
+        "{changed_tex}"
+    );
+    let d = detect(&marked, &key());
+    assert!(d.detected && d.payload == Some(PAYLOAD), "{d:?}");
+}
