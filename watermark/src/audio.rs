@@ -59,7 +59,7 @@ use crate::{WatermarkError, WatermarkKey};
 mod detection;
 mod embedding;
 
-pub use detection::{detect, detect_eval};
+pub use detection::{cell_log_powers, detect, detect_diag, detect_eval};
 pub use embedding::embed;
 
 const FS: u32 = 8000;
@@ -84,7 +84,7 @@ const REPS: usize = 1;
 const N_PILOT: usize = N_SYM - REPS * CODED_BITS;
 const PILOT: u16 = u16::MAX;
 /// Quantiser step Δ of the projected log-power (nepers of power).
-pub const DELTA: f32 = 0.8;
+pub const DELTA: f32 = 1.0;
 /// ε of the log-power feature relative to the local mean bin power.
 pub const EPS_REL: f32 = 0.03;
 /// Frames whose band power is below this fraction of the clip's 90th
@@ -92,6 +92,9 @@ pub const EPS_REL: f32 = 0.03;
 const ACTIVE_REL: f64 = 1e-4;
 /// The noise floor of a cell is its 1/NOISE_PERCENTILE quantile over the clip's active frames.
 const NOISE_PERCENTILE: usize = 10;
+/// Mean noise power of a cell relative to that percentile (the 10th
+/// percentile of a 10-degree-of-freedom χ² is ≈ 0.49 × its mean).
+const NOISE_FLOOR_SCALE: f64 = 2.0;
 const OFFSET_STEP: usize = 8;
 const N_OFFSETS: usize = N / OFFSET_STEP;
 /// Number of synchronisation hypotheses searched.
@@ -118,6 +121,12 @@ pub struct AudioEmbedParams {
     /// this many dB below the frame's power (and, being a gain on each
     /// 156 Hz band, has the frame's spectral shape), dB.
     pub mask_db: f32,
+    /// SNR budget of the whole clip (signal over mark, all channels), dB:
+    /// when the mark planned at `mask_db` leaves the clip's SNR more than
+    /// 0.3 dB above this, the frame margin is lowered by the excess (at most
+    /// 8 dB) and the mark re-planned (up to 3 times), keeping the loudest plan
+    /// whose SNR is still ≥ this. `None`: the margin `mask_db` alone.
+    pub min_snr_db: Option<f32>,
 }
 
 impl Default for AudioEmbedParams {
@@ -127,6 +136,7 @@ impl Default for AudioEmbedParams {
             max_db: 6.0,
             iterations: 6,
             mask_db: 28.0,
+            min_snr_db: Some(30.3),
         }
     }
 }
@@ -223,7 +233,15 @@ impl Layout {
 }
 
 /// Thue–Morse signs of a symbol's cells.
-const TM: [f32; CELLS] = [1.0, -1.0, -1.0, 1.0, -1.0, 1.0, 1.0, -1.0];
+const TM: [f32; CELLS] = {
+    let mut t = [0f32; CELLS];
+    let mut i = 0;
+    while i < CELLS {
+        t[i] = if i.count_ones() % 2 == 0 { 1.0 } else { -1.0 };
+        i += 1;
+    }
+    t
+};
 
 /// Dot product with 8 independent accumulators (vectorises).
 fn dot(a: &[f32], b: &[f32]) -> f32 {
