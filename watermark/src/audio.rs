@@ -26,7 +26,10 @@
 //! * Masking: the mark is a gain on each 156 Hz band of each 32 ms frame, so
 //!   its spectrum follows the host's (simultaneous masking within a critical
 //!   band; Zwicker & Fastl 1990, Painter & Spanias 2000), and its power in every
-//!   frame is kept [`AudioEmbedParams::mask_db`] below the frame's power.
+//!   frame is kept [`AudioEmbedParams::mask_db`] below the frame's power;
+//!   when that leaves the clip's SNR above [`AudioEmbedParams::min_snr_db`]
+//!   (30.3 dB by default) the margin is lowered by the excess and the mark
+//!   re-planned, so every clip spends its SNR budget.
 //!   Samples that are exactly 0 are never changed; frames whose band power is
 //!   < 1e-4 × the clip's 90th percentile are not marked.
 //! * A block is [`BLOCK_FRAMES`] frames (4.99 s) × 2 = 312 symbols: 140 pilot
@@ -36,9 +39,13 @@
 //!   soft values of every repetition.
 //! * Detection searches 32 sample offsets (1 ms steps) × 156 block phases.
 //!   For each, `T = Σ_pilots w·cos(2π(s/Δ − d))` with a reliability weight
-//!   `w` computed from the received signal only (mean over the symbol's tiles
-//!   of `E/(E + ε + floor)`, `floor` = the tile's 10th-percentile power over
-//!   the clip: minimum statistics, Martin 2001). On unmarked input the keyed
+//!   `w` computed from the received signal only: each cell's noise floor `n`
+//!   is 2 × its 10th-percentile power over the clip (minimum statistics,
+//!   Martin 2001), its noise fraction `f = min(1, n/E)` gives `ln E` a
+//!   variance ≈ `f(2 − f)/TILE_BINS`, the projection's σ² is the mean over
+//!   the symbol's cells (times the squared sensitivity `E/(E+ε)`), and
+//!   `w = exp(−π²σ²/Δ²)`, the square root of the soft value's expected
+//!   amplitude under that noise. On unmarked input the keyed
 //!   dither makes every phase uniform and independent of `w`, so
 //!   `z = T/√(Σw²/2)` is ≈ N(0,1) and `p = 1 − (1 − Φc(z))^M` with
 //!   `M` = 4992 hypotheses (Šidák). The search is coarse to fine (every
@@ -119,7 +126,8 @@ pub struct AudioEmbedParams {
     pub iterations: usize,
     /// Masking constraint: in every 32 ms frame the mark's power is at least
     /// this many dB below the frame's power (and, being a gain on each
-    /// 156 Hz band, has the frame's spectral shape), dB.
+    /// 156 Hz band, has the frame's spectral shape), dB. This is the first
+    /// plan's margin; `min_snr_db` may lower it (a louder mark).
     pub mask_db: f32,
     /// SNR budget of the whole clip (signal over mark, all channels), dB:
     /// when the mark planned at `mask_db` leaves the clip's SNR more than

@@ -9,14 +9,16 @@ use crate::{Detection, TimeRange};
 
 /// Frame features of `y` (8 kHz) for frames starting at `o + t·N`: per
 /// frame and symbol slot `j`, the projection `Σ TMᵢ c_{jL+i} / √L` (the
-/// symbol's `s` up to its keyed sign) and its reliability (mean sensitivity
-/// `E/(E+ε)` of its cells), plus frame activity.
+/// symbol's `s` up to its keyed sign) and its reliability weight
+/// `w = exp(−π²σ²/Δ²)` from the estimated noise variance σ² of the
+/// projection (see below), plus frame activity. Lengths: `n_frames ×`
+/// [`SYMBOLS_PER_FRAME`] (cs, rel, var), `n_frames` (active).
 struct Features {
     /// Per (frame, slot): `w·cos(2π a)`, `w·sin(2π a)` with `a = proj/Δ`.
     cs: Vec<[f32; 2]>,
     /// Per (frame, slot): reliability weight `w`.
     rel: Vec<f32>,
-    /// Per (frame, slot): data weight, the mean sensitivity
+    /// Per (frame, slot): second data weight, the mean sensitivity
     /// `E/(E + ε + floor)` of the symbol's cells.
     rel_data: Vec<f32>,
     /// Per (frame, slot): `cos 2πa`, `sin 2πa` (unweighted).
@@ -100,13 +102,16 @@ fn features(stft: &Stft, y: &[f32], o: usize) -> Features {
                 / CELLS as f64;
             var.push(v as f32);
             rel.push((k_w * v).exp() as f32);
+            // The previous reliability (v3 before the noise model): mean
+            // sensitivity E/(E + ε + floor); the decoder's second try.
             let r: f64 = (j * CELLS..(j + 1) * CELLS)
                 .map(|k| {
                     let v = f64::from(e[k]);
                     v / (v + eps + floor[k] + 1e-30)
                 })
-                .sum();
-            rel_data.push((r / CELLS as f64) as f32);
+                .sum::<f64>()
+                / CELLS as f64;
+            rel_data.push(r as f32);
         }
     }
     let raw: Vec<[f32; 2]> = proj
@@ -148,7 +153,7 @@ impl Features {
 
 impl Features {
     /// Data soft value `w_d · cos(2π(s/Δ − d))` of symbol `q` read from frame
-    /// `t` at lattice offset `off`, with the data weight `w_d`.
+    /// `t` at lattice offset `off`, with the second data weight `w_d`.
     fn soft_data(&self, layout: &Layout, t: usize, q: usize, off: f32) -> f64 {
         let k = t * SYMBOLS_PER_FRAME + q % SYMBOLS_PER_FRAME;
         let (so, co) = (std::f32::consts::TAU * off).sin_cos();
@@ -353,7 +358,14 @@ fn detect_soft(
     let score = if score.is_finite() { score } else { 0.0 };
     let p_value = max_of_n_sf(score, N_HYP);
     let local = local_evidence(&f, &layout, btheta);
-    let mut soft_bits = vec![0f64; CODED_BITS];
+    // Two soft-value sets: weighted by the noise model (`w`, as the pilots)
+    // and by the tile sensitivity `w_d` (better where the noise floor
+    // estimate is biased, e.g. one 5 s block of clean speech). The second is
+    // decoded only when the first fails its CRC, so a detection still needs
+    // p < 1e-6 from the pilots and a CRC match (false CRC match ≤ 2 × 2⁻¹⁶
+    // given a garbage codeword).
+    let mut soft_a = vec![0f64; CODED_BITS];
+    let mut soft_b = vec![0f64; CODED_BITS];
     for (t, &lw) in local.iter().enumerate() {
         if !f.active[t] || lw <= 0.0 {
             continue;
@@ -363,11 +375,19 @@ fn detect_soft(
             let q = phi * SYMBOLS_PER_FRAME + j;
             let r = layout.role[q];
             if r != PILOT {
-                soft_bits[r as usize] += lw * f.soft_data(&layout, t, q, layout.dither[q]);
+                soft_a[r as usize] += lw * f.soft(&layout, t, q, layout.dither[q]).0;
+                soft_b[r as usize] += lw * f.soft_data(&layout, t, q, layout.dither[q]);
             }
         }
     }
-    let dec = code::decode(&soft_bits);
+    let mut dec = code::decode(&soft_a);
+    let mut soft_bits = soft_a;
+    if dec.payload.is_none() {
+        let dec_b = code::decode(&soft_b);
+        if dec_b.payload.is_some() {
+            (dec, soft_bits) = (dec_b, soft_b);
+        }
+    }
     let det = Detection::decide(&dec, p_value, score, |pl| {
         let dur = len as f64 / f64::from(sample_rate);
         find_ranges(&f, &layout, pl, btheta, bk * OFFSET_STEP, dur)
