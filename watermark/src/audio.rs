@@ -53,7 +53,9 @@
 //!   subset is covered by the correction for all `M`. Data symbols give
 //!   soft values weighted by the local pilot evidence (mean pilot soft value
 //!   within ±0.5 s, clamped at 0, so unmarked concatenated audio drops out),
-//!   summed over every repetition, into the soft Viterbi decoder.
+//!   summed over every repetition, into the soft Viterbi decoder; if the
+//!   CRC fails, the sums with the sensitivity weight `E/(E + ε + floor)`
+//!   in place of `w` are decoded as a second try.
 
 use rustfft::num_complex::Complex;
 use rustfft::{Fft, FftPlanner};
