@@ -32,9 +32,10 @@
 //!   re-planned, so every clip spends its SNR budget.
 //!   Samples that are exactly 0 are never changed; frames whose band power is
 //!   < 1e-4 × the clip's 90th percentile are not marked.
-//! * A block is [`BLOCK_FRAMES`] frames (4.99 s) × 2 = 312 symbols: 140 pilot
-//!   symbols (known bit) and the 172 coded bits (64-bit payload + CRC-16,
-//!   rate-1/2 K=7 convolutional code). Blocks repeat back to back, so any 5 s
+//! * A block is [`BLOCK_FRAMES`] frames (4.99 s) × 2 = 312 symbols: 120 pilot
+//!   symbols (known bit) and 192 data symbols carrying the 172 coded bits
+//!   (64-bit payload + CRC-16, rate-1/2 K=7 convolutional code; coded bits
+//!   0–19 twice), at keyed positions. Blocks repeat back to back, so any 5 s
 //!   window holds one whole codeword (cyclically); longer clips combine the
 //!   soft values of every repetition.
 //! * Detection searches 32 sample offsets (1 ms steps) × 156 block phases.
@@ -89,8 +90,9 @@ pub const SYMBOLS_PER_FRAME: usize = NC / CELLS;
 /// Frames per block (4.992 s).
 pub const BLOCK_FRAMES: usize = 156;
 const N_SYM: usize = BLOCK_FRAMES * SYMBOLS_PER_FRAME;
-const REPS: usize = 1;
-const N_PILOT: usize = N_SYM - REPS * CODED_BITS;
+/// Pilot symbols per block; the other `N_SYM − N_PILOT` = 192 carry the 172
+/// coded bits (coded bits 0–19 twice).
+const N_PILOT: usize = 120;
 const PILOT: u16 = u16::MAX;
 /// Quantiser step Δ of the projected log-power (nepers of power).
 pub const DELTA: f32 = 1.0;
