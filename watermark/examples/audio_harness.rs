@@ -278,6 +278,29 @@ struct Tally {
     null_attacked_det: usize,
     null_wrong: Vec<f64>,
     null_wrong_det: usize,
+    /// WM_DIAG: per attack, symbol buckets.
+    diag: BTreeMap<String, Diag>,
+}
+
+const W_EDGES: [f32; 6] = [0.5, 0.7, 0.8, 0.9, 0.95, 1.01];
+const G_EDGES: [f32; 6] = [0.1, 0.3, 0.5, 0.7, 0.9, 1.01];
+const L_EDGES: [f32; 6] = [-6.0, -3.0, -1.5, 0.0, 1.5, 100.0];
+
+/// Diagnostics (WM_DIAG=1): soft value of the true bit bucketed by the
+/// detector's weight w, by the noise-variance prediction g = exp(−2π²σ²/Δ²),
+/// and the per-cell log-power change of the attack (attacked − marked) and of
+/// the mark (marked − original) bucketed by the cell's level relative to the
+/// frame's mean cell (nepers).
+#[derive(Default, Clone)]
+struct Diag {
+    by_w: [(f64, f64, f64); 6],
+    by_g: [(f64, f64, f64); 6],
+    /// (n, Σ attack², Σ mark²) per level bucket.
+    by_l: [(f64, f64, f64); 6],
+}
+
+fn bucket(edges: &[f32; 6], v: f32) -> usize {
+    edges.iter().position(|&e| v < e).unwrap_or(5)
 }
 
 /// Highest RMS (dBFS) of the mark in 20 ms windows where the original's RMS
@@ -373,6 +396,7 @@ fn process(file: &Path, filler_file: &Path, idx: usize, attacks: &[&str], tally:
     let mut local: Vec<Outcome> = Vec::new();
     let mut nulls_att = Vec::new();
     let mut nulls_wrong = Vec::new();
+    let mut local_diag: Vec<(String, Diag)> = Vec::new();
     for &a in attacks {
         let Some((path, range)) = attack(a, &wav, &marked, &ctx, "m") else {
             line.push_str(&format!(" | {a}: ATTACK FAILED"));
@@ -417,6 +441,48 @@ fn process(file: &Path, filler_file: &Path, idx: usize, attacks: &[&str], tally:
             d.score,
             acc.unwrap_or(0.0)
         ));
+        if std::env::var("WM_DIAG").is_ok_and(|v| v == "1") {
+            let mut dg = Diag::default();
+            let syms = audio::detect_diag(&y, r, &key, PAYLOAD);
+            if let Ok(dir) = std::env::var("WM_DUMP") {
+                let mut bytes = Vec::new();
+                for &(w, var, c, pilot) in &syms {
+                    for v in [w, var, c, f32::from(u8::from(pilot))] {
+                        bytes.extend_from_slice(&v.to_le_bytes());
+                    }
+                }
+                let _ = std::fs::write(Path::new(&dir).join(format!("{name}__{a}.f32")), bytes);
+            }
+            for (w, var, c, _pilot) in syms {
+                let g = (-2.0 * std::f32::consts::PI.powi(2) * var / (audio::DELTA * audio::DELTA))
+                    .exp();
+                let b = &mut dg.by_w[bucket(&W_EDGES, w)];
+                b.0 += 1.0;
+                b.1 += f64::from(c);
+                b.2 += f64::from(g);
+                let b = &mut dg.by_g[bucket(&G_EDGES, g)];
+                b.0 += 1.0;
+                b.1 += f64::from(c);
+                b.2 += f64::from(w);
+            }
+            if r == rate && y[0].len() == marked[0].len() {
+                let lo = audio::cell_log_powers(&orig, rate);
+                let lm = audio::cell_log_powers(&marked, rate);
+                let la = audio::cell_log_powers(&y, r);
+                for ((o, m), a) in lo.iter().zip(&lm).zip(&la) {
+                    if m[16] < lm.iter().map(|v| v[16]).fold(f32::MIN, f32::max) - 9.2 {
+                        continue;
+                    }
+                    for k in 0..16 {
+                        let b = &mut dg.by_l[bucket(&L_EDGES, m[k] - m[16])];
+                        b.0 += 1.0;
+                        b.1 += f64::from(a[k] - m[k]).powi(2);
+                        b.2 += f64::from(m[k] - o[k]).powi(2);
+                    }
+                }
+            }
+            local_diag.push((a.to_string(), dg));
+        }
         let w = audio::detect(&y, r, &wrong);
         nulls_wrong.push((w.p_value, w.detected));
         if null_attacks && a != "wav16" {
@@ -445,6 +511,20 @@ fn process(file: &Path, filler_file: &Path, idx: usize, attacks: &[&str], tally:
     for (p, det) in nulls_wrong {
         t.null_wrong.push(p);
         t.null_wrong_det += usize::from(det);
+    }
+    for (a, dg) in local_diag {
+        let e = t.diag.entry(a).or_default();
+        for i in 0..6 {
+            for (x, y) in [
+                (&mut e.by_w[i], dg.by_w[i]),
+                (&mut e.by_g[i], dg.by_g[i]),
+                (&mut e.by_l[i], dg.by_l[i]),
+            ] {
+                x.0 += y.0;
+                x.1 += y.1;
+                x.2 += y.2;
+            }
+        }
     }
     for (a, good, wrongp, acc, z, rok, dt, secs) in local {
         let row = t.rows.entry(a).or_default();
@@ -560,6 +640,43 @@ fn main() {
             r.n,
             r.audio_s / r.det_s.max(1e-9)
         );
+    }
+    if !t.diag.is_empty() {
+        println!("\ndiagnostics: per bucket: share of symbols, mean soft value of the true bit (mean g | mean w)");
+        for (a, d) in &t.diag {
+            let tot: f64 = d.by_w.iter().map(|b| b.0).sum::<f64>().max(1.0);
+            let fmt = |bs: &[(f64, f64, f64); 6], edges: &[f32; 6]| -> String {
+                bs.iter()
+                    .zip(edges)
+                    .map(|(b, e)| {
+                        format!(
+                            "<{e}: {:.2} {:.2} ({:.2})",
+                            b.0 / tot,
+                            b.1 / b.0.max(1.0),
+                            b.2 / b.0.max(1.0)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            };
+            println!("{a} by w: {}", fmt(&d.by_w, &W_EDGES));
+            println!("{a} by g: {}", fmt(&d.by_g, &G_EDGES));
+            let ltot: f64 = d.by_l.iter().map(|b| b.0).sum::<f64>().max(1.0);
+            println!(
+                "{a} cell level vs frame mean (Np) -> share, rms attack change, rms mark change: {}",
+                d.by_l
+                    .iter()
+                    .zip(&L_EDGES)
+                    .map(|(b, e)| format!(
+                        "<{e}: {:.2} {:.3} {:.3}",
+                        b.0 / ltot,
+                        (b.1 / b.0.max(1.0)).sqrt(),
+                        (b.2 / b.0.max(1.0)).sqrt()
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            );
+        }
     }
     println!("\n| null set | n | detected | min p | frac p<0.01 | frac p<0.1 | frac p<0.5 |");
     println!("|---|---|---|---|---|---|---|");

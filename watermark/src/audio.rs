@@ -26,19 +26,27 @@
 //! * Masking: the mark is a gain on each 156 Hz band of each 32 ms frame, so
 //!   its spectrum follows the host's (simultaneous masking within a critical
 //!   band; Zwicker & Fastl 1990, Painter & Spanias 2000), and its power in every
-//!   frame is kept [`AudioEmbedParams::mask_db`] below the frame's power.
+//!   frame is kept [`AudioEmbedParams::mask_db`] below the frame's power;
+//!   when that leaves the clip's SNR above [`AudioEmbedParams::min_snr_db`]
+//!   (30.3 dB by default) the margin is lowered by the excess and the mark
+//!   re-planned, so every clip spends its SNR budget.
 //!   Samples that are exactly 0 are never changed; frames whose band power is
 //!   < 1e-4 × the clip's 90th percentile are not marked.
-//! * A block is [`BLOCK_FRAMES`] frames (4.99 s) × 2 = 312 symbols: 140 pilot
-//!   symbols (known bit) and the 172 coded bits (64-bit payload + CRC-16,
-//!   rate-1/2 K=7 convolutional code). Blocks repeat back to back, so any 5 s
+//! * A block is [`BLOCK_FRAMES`] frames (4.99 s) × 2 = 312 symbols: 120 pilot
+//!   symbols (known bit) and 192 data symbols carrying the 172 coded bits
+//!   (64-bit payload + CRC-16, rate-1/2 K=7 convolutional code; coded bits
+//!   0–19 twice), at keyed positions. Blocks repeat back to back, so any 5 s
 //!   window holds one whole codeword (cyclically); longer clips combine the
 //!   soft values of every repetition.
 //! * Detection searches 32 sample offsets (1 ms steps) × 156 block phases.
 //!   For each, `T = Σ_pilots w·cos(2π(s/Δ − d))` with a reliability weight
-//!   `w` computed from the received signal only (mean over the symbol's tiles
-//!   of `E/(E + ε + floor)`, `floor` = the tile's 10th-percentile power over
-//!   the clip: minimum statistics, Martin 2001). On unmarked input the keyed
+//!   `w` computed from the received signal only: each cell's noise floor `n`
+//!   is 2 × its 10th-percentile power over the clip (minimum statistics,
+//!   Martin 2001), its noise fraction `f = min(1, n/E)` gives `ln E` a
+//!   variance ≈ `f(2 − f)/TILE_BINS`, the projection's σ² is the mean over
+//!   the symbol's cells (times the squared sensitivity `E/(E+ε)`), and
+//!   `w = exp(−π²σ²/Δ²)`, the square root of the soft value's expected
+//!   amplitude under that noise. On unmarked input the keyed
 //!   dither makes every phase uniform and independent of `w`, so
 //!   `z = T/√(Σw²/2)` is ≈ N(0,1) and `p = 1 − (1 − Φc(z))^M` with
 //!   `M` = 4992 hypotheses (Šidák). The search is coarse to fine (every
@@ -46,7 +54,9 @@
 //!   subset is covered by the correction for all `M`. Data symbols give
 //!   soft values weighted by the local pilot evidence (mean pilot soft value
 //!   within ±0.5 s, clamped at 0, so unmarked concatenated audio drops out),
-//!   summed over every repetition, into the soft Viterbi decoder.
+//!   summed over every repetition, into the soft Viterbi decoder; if the
+//!   CRC fails, the sums with the sensitivity weight `E/(E + ε + floor)`
+//!   in place of `w` are decoded as a second try.
 
 use rustfft::num_complex::Complex;
 use rustfft::{Fft, FftPlanner};
@@ -59,7 +69,7 @@ use crate::{WatermarkError, WatermarkKey};
 mod detection;
 mod embedding;
 
-pub use detection::{detect, detect_eval};
+pub use detection::{cell_log_powers, detect, detect_diag, detect_eval};
 pub use embedding::embed;
 
 const FS: u32 = 8000;
@@ -80,11 +90,12 @@ pub const SYMBOLS_PER_FRAME: usize = NC / CELLS;
 /// Frames per block (4.992 s).
 pub const BLOCK_FRAMES: usize = 156;
 const N_SYM: usize = BLOCK_FRAMES * SYMBOLS_PER_FRAME;
-const REPS: usize = 1;
-const N_PILOT: usize = N_SYM - REPS * CODED_BITS;
+/// Pilot symbols per block; the other `N_SYM − N_PILOT` = 192 carry the 172
+/// coded bits (coded bits 0–19 twice).
+const N_PILOT: usize = 120;
 const PILOT: u16 = u16::MAX;
 /// Quantiser step Δ of the projected log-power (nepers of power).
-pub const DELTA: f32 = 0.8;
+pub const DELTA: f32 = 1.0;
 /// ε of the log-power feature relative to the local mean bin power.
 pub const EPS_REL: f32 = 0.03;
 /// Frames whose band power is below this fraction of the clip's 90th
@@ -92,6 +103,9 @@ pub const EPS_REL: f32 = 0.03;
 const ACTIVE_REL: f64 = 1e-4;
 /// The noise floor of a cell is its 1/NOISE_PERCENTILE quantile over the clip's active frames.
 const NOISE_PERCENTILE: usize = 10;
+/// Mean noise power of a cell relative to that percentile (the 10th
+/// percentile of a 10-degree-of-freedom χ² is ≈ 0.49 × its mean).
+const NOISE_FLOOR_SCALE: f64 = 2.0;
 const OFFSET_STEP: usize = 8;
 const N_OFFSETS: usize = N / OFFSET_STEP;
 /// Number of synchronisation hypotheses searched.
@@ -116,8 +130,15 @@ pub struct AudioEmbedParams {
     pub iterations: usize,
     /// Masking constraint: in every 32 ms frame the mark's power is at least
     /// this many dB below the frame's power (and, being a gain on each
-    /// 156 Hz band, has the frame's spectral shape), dB.
+    /// 156 Hz band, has the frame's spectral shape), dB. This is the first
+    /// plan's margin; `min_snr_db` may lower it (a louder mark).
     pub mask_db: f32,
+    /// SNR budget of the whole clip (signal over mark, all channels), dB:
+    /// when the mark planned at `mask_db` leaves the clip's SNR more than
+    /// 0.3 dB above this, the frame margin is lowered by the excess (at most
+    /// 8 dB) and the mark re-planned (up to 3 times), keeping the loudest plan
+    /// whose SNR is still ≥ this. `None`: the margin `mask_db` alone.
+    pub min_snr_db: Option<f32>,
 }
 
 impl Default for AudioEmbedParams {
@@ -127,6 +148,7 @@ impl Default for AudioEmbedParams {
             max_db: 6.0,
             iterations: 6,
             mask_db: 28.0,
+            min_snr_db: Some(30.3),
         }
     }
 }
@@ -223,7 +245,15 @@ impl Layout {
 }
 
 /// Thue–Morse signs of a symbol's cells.
-const TM: [f32; CELLS] = [1.0, -1.0, -1.0, 1.0, -1.0, 1.0, 1.0, -1.0];
+const TM: [f32; CELLS] = {
+    let mut t = [0f32; CELLS];
+    let mut i = 0;
+    while i < CELLS {
+        t[i] = if i.count_ones() % 2 == 0 { 1.0 } else { -1.0 };
+        i += 1;
+    }
+    t
+};
 
 /// Dot product with 8 independent accumulators (vectorises).
 fn dot(a: &[f32], b: &[f32]) -> f32 {

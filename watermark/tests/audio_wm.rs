@@ -219,10 +219,18 @@ fn too_short_and_bad_input() {
         embed(&mut ok, fs, &key(), PAYLOAD, &bad),
         Err(WatermarkError::InvalidInput(_))
     ));
+    let bad = AudioEmbedParams {
+        min_snr_db: Some(f32::NAN),
+        ..AudioEmbedParams::default()
+    };
+    assert!(matches!(
+        embed(&mut ok, fs, &key(), PAYLOAD, &bad),
+        Err(WatermarkError::InvalidInput(_))
+    ));
     assert!(!detect(&[], fs, &key()).detected);
 }
 
-/// SNR ≥ 30 dB under the default masking constraint; an equaliser tilt
+/// SNR ≥ 30 dB under the default masking constraint and SNR budget; an equaliser tilt
 /// (pre-emphasis `y[n] = x[n] − 0.5·x[n−1]`, ≈ 3.6 dB across the band) and
 /// concatenation between unmarked speech keep the mark, and the reported
 /// range covers the marked part only.
@@ -230,8 +238,20 @@ fn too_short_and_bad_input() {
 fn snr_tilt_and_concatenation() {
     let fs = 22_050u32;
     let mut ch = vec![speech(10.0, fs, 21)];
+    let mut margin_only = ch.clone();
     let rep = embed(&mut ch, fs, &key(), PAYLOAD, &AudioEmbedParams::default()).unwrap();
     assert!(rep.snr_db >= 30.0, "snr {}", rep.snr_db);
+    // The SNR budget only ever makes the mark louder than the margin alone,
+    // and spends the headroom when there is some.
+    let none = AudioEmbedParams {
+        min_snr_db: None,
+        ..AudioEmbedParams::default()
+    };
+    let rep0 = embed(&mut margin_only, fs, &key(), PAYLOAD, &none).unwrap();
+    assert!(rep.snr_db <= rep0.snr_db + 1e-9, "{rep:?} vs {rep0:?}");
+    if rep0.snr_db > 30.8 {
+        assert!(rep.snr_db < rep0.snr_db - 0.3, "{rep:?} vs {rep0:?}");
+    }
     let x = &ch[0];
     let mut tilted: Vec<f32> = (0..x.len())
         .map(|n| x[n] - 0.5 * if n > 0 { x[n - 1] } else { 0.0 })
@@ -256,4 +276,23 @@ fn snr_tilt_and_concatenation() {
         "{:?}",
         d.ranges
     );
+}
+
+/// A wrong key on a long marked clip: the true key's lattice repeats every
+/// block, so under a wrong key the repetitions are correlated; the
+/// self-normalised pilot statistic must keep p-values calibrated (an
+/// independent-symbol variance gave p ≈ 1e-10 on 30 s of corpus speech).
+#[test]
+fn wrong_key_on_long_marked_clip() {
+    let fs = 16_000u32;
+    let mut ch = vec![speech(30.0, fs, 41)];
+    embed(&mut ch, fs, &key(), PAYLOAD, &AudioEmbedParams::default()).unwrap();
+    let d = detect(&ch, fs, &key());
+    assert!(d.detected && d.payload == Some(PAYLOAD), "{d:?}");
+    for i in 0..4u32 {
+        let wrong =
+            WatermarkKey::from_secret(format!("another-key-{i:04}-xyz").as_bytes()).unwrap();
+        let w = detect(&ch, fs, &wrong);
+        assert!(!w.detected && w.p_value > 1e-3, "key {i}: {w:?}");
+    }
 }

@@ -9,13 +9,23 @@ use crate::{Detection, TimeRange};
 
 /// Frame features of `y` (8 kHz) for frames starting at `o + t·N`: per
 /// frame and symbol slot `j`, the projection `Σ TMᵢ c_{jL+i} / √L` (the
-/// symbol's `s` up to its keyed sign) and its reliability (mean sensitivity
-/// `E/(E+ε)` of its cells), plus frame activity.
+/// symbol's `s` up to its keyed sign) and its reliability weight
+/// `w = exp(−π²σ²/Δ²)` from the estimated noise variance σ² of the
+/// projection (see below), plus frame activity. Lengths: `n_frames ×`
+/// [`SYMBOLS_PER_FRAME`] (cs, rel, var), `n_frames` (active).
 struct Features {
     /// Per (frame, slot): `w·cos(2π a)`, `w·sin(2π a)` with `a = proj/Δ`.
     cs: Vec<[f32; 2]>,
     /// Per (frame, slot): reliability weight `w`.
     rel: Vec<f32>,
+    /// Per (frame, slot): second data weight, the mean sensitivity
+    /// `E/(E + ε + floor)` of the symbol's cells.
+    rel_data: Vec<f32>,
+    /// Per (frame, slot): `cos 2πa`, `sin 2πa` (unweighted).
+    raw: Vec<[f32; 2]>,
+    /// Per (frame, slot): estimated variance of the projection caused by
+    /// additive noise at the cells' floor (nepers²).
+    var: Vec<f32>,
     active: Vec<bool>,
 }
 
@@ -63,29 +73,67 @@ fn features(stft: &Stft, y: &[f32], o: usize) -> Features {
             *fl = f64::from(v[k]);
         }
     }
+    // Reliability of a symbol from the estimated noise in its cells: a cell
+    // of power E over a noise floor n (the `NOISE_FLOOR_SCALE` × the low
+    // percentile above) has noise fraction f = min(1, n/E), and `ln E` of a
+    // [`TILE_BINS`]-bin cell then has variance ≈ f(2 − f)/TILE_BINS (2n/(5E)
+    // for a strong cell, ψ'(5) ≈ 1/5 for noise only), scaled by the squared
+    // sensitivity `E/(E+ε)` of the feature. σ² of the projection (unit
+    // direction) is the mean over the symbol's cells, the soft value's
+    // expected amplitude falls as exp(−2π²σ²/Δ²) (wrapped Gaussian phase), and
+    // the weight is its square root `exp(−π²σ²/Δ²)` (measured on the harness:
+    // better than the amplitude itself when the model misses codec noise).
     let mut rel = Vec::with_capacity(n_frames * SYMBOLS_PER_FRAME);
+    let mut var = Vec::with_capacity(n_frames * SYMBOLS_PER_FRAME);
+    let mut rel_data = Vec::with_capacity(n_frames * SYMBOLS_PER_FRAME);
+    let k_w = -(std::f64::consts::PI / f64::from(DELTA)).powi(2);
     for t in 0..n_frames {
         let e = &energy[t * NC..(t + 1) * NC];
         let eps = f64::from(EPS_REL) * e.iter().map(|&v| f64::from(v)).sum::<f64>() / NC as f64;
         for j in 0..SYMBOLS_PER_FRAME {
+            let v: f64 = (j * CELLS..(j + 1) * CELLS)
+                .map(|k| {
+                    let v = f64::from(e[k]);
+                    let sens = v / (v + eps + 1e-30);
+                    let fr = (NOISE_FLOOR_SCALE * floor[k] / (v + 1e-30)).min(1.0);
+                    sens * sens * fr * (2.0 - fr) / TILE_BINS as f64
+                })
+                .sum::<f64>()
+                / CELLS as f64;
+            var.push(v as f32);
+            rel.push((k_w * v).exp() as f32);
+            // The previous reliability (v3 before the noise model): mean
+            // sensitivity E/(E + ε + floor); the decoder's second try.
             let r: f64 = (j * CELLS..(j + 1) * CELLS)
                 .map(|k| {
                     let v = f64::from(e[k]);
                     v / (v + eps + floor[k] + 1e-30)
                 })
-                .sum();
-            rel.push((r / CELLS as f64) as f32);
+                .sum::<f64>()
+                / CELLS as f64;
+            rel_data.push(r as f32);
         }
     }
-    let cs = proj
+    let raw: Vec<[f32; 2]> = proj
         .iter()
-        .zip(&rel)
-        .map(|(&p, &w)| {
+        .map(|&p| {
             let (sn, cn) = (std::f32::consts::TAU * p / DELTA).sin_cos();
-            [w * cn, w * sn]
+            [cn, sn]
         })
         .collect();
-    Features { cs, rel, active }
+    let cs = raw
+        .iter()
+        .zip(&rel)
+        .map(|(&[c, s], &w)| [w * c, w * s])
+        .collect();
+    Features {
+        cs,
+        rel,
+        rel_data,
+        raw,
+        var,
+        active,
+    }
 }
 
 impl Features {
@@ -103,34 +151,59 @@ impl Features {
     }
 }
 
+impl Features {
+    /// Data soft value `w_d · cos(2π(s/Δ − d))` of symbol `q` read from frame
+    /// `t` at lattice offset `off`, with the second data weight `w_d`.
+    fn soft_data(&self, layout: &Layout, t: usize, q: usize, off: f32) -> f64 {
+        let k = t * SYMBOLS_PER_FRAME + q % SYMBOLS_PER_FRAME;
+        let (so, co) = (std::f32::consts::TAU * off).sin_cos();
+        let [c, s] = self.raw[k];
+        f64::from(self.rel_data[k] * (c * co + layout.flip[q] * s * so))
+    }
+}
+
 /// Pilot statistic at every block phase θ (frame t has block index (t+θ) mod B):
-/// returns (T, Σw²) per θ with `T = Σ w·cos(2π(s/Δ − d))` over the pilots.
-/// The weights depend on the received signal only and the keyed dither makes
-/// every phase uniform on unmarked input, so `T/√(Σw²/2)` is ≈ N(0,1).
+/// returns (T, 2·Σ_q A_q²) per θ, where `A_q = Σ_reps w·cos(2π(s/Δ − d))`
+/// sums pilot `q`'s soft values over every repetition of the block and
+/// `T = Σ_q A_q`, so `z = T/√(Σ A_q²)` ([`z_of`]) is self-normalised.
+/// Unmarked input gives independent, symmetric `A_q` (keyed dither), so `z`
+/// is ≈ N(0,1). Marked input read with a *wrong* key also gives symmetric
+/// `A_q` across `q`, but the phase of a block position is the same in every
+/// repetition (the true key's lattice repeats), so the repetitions add
+/// coherently: dividing by `√(Σ w²/2)` (the independent-symbol variance,
+/// used until this version) gave a wrong key on a 30 s marked clip p ≈ 1e-10;
+/// the self-normalised `z` stays calibrated there.
 fn pilot_scan(f: &Features, layout: &Layout) -> Vec<(f64, f64)> {
     let n_frames = f.active.len();
-    let pilots_of: Vec<Vec<usize>> = (0..BLOCK_FRAMES)
-        .map(|phi| {
-            (0..SYMBOLS_PER_FRAME)
-                .map(|j| phi * SYMBOLS_PER_FRAME + j)
-                .filter(|&q| layout.role[q] == PILOT)
-                .collect()
-        })
-        .collect();
+    // Sums of w·cos 2πa, w·sin 2πa over the repetitions, per residue
+    // ρ = t mod B and slot j.
+    let mut acc = vec![[0f64; 2]; BLOCK_FRAMES * SYMBOLS_PER_FRAME];
+    for t in 0..n_frames {
+        if !f.active[t] {
+            continue;
+        }
+        let rho = t % BLOCK_FRAMES;
+        for j in 0..SYMBOLS_PER_FRAME {
+            let [c, s] = f.cs[t * SYMBOLS_PER_FRAME + j];
+            let a = &mut acc[rho * SYMBOLS_PER_FRAME + j];
+            a[0] += f64::from(c);
+            a[1] += f64::from(s);
+        }
+    }
     (0..BLOCK_FRAMES)
         .map(|theta| {
-            let mut t_sum = 0f64;
-            let mut n = 0f64;
-            for t in 0..n_frames {
-                if !f.active[t] {
-                    continue;
-                }
-                let phi = (t + theta) % BLOCK_FRAMES;
-                for &q in &pilots_of[phi] {
-                    let k = t * SYMBOLS_PER_FRAME + q % SYMBOLS_PER_FRAME;
-                    let [c, s] = f.cs[k];
-                    t_sum += f64::from(c * layout.pc[q] + s * layout.ps[q]);
-                    n += f64::from(f.rel[k] * f.rel[k]);
+            let (mut t_sum, mut n) = (0f64, 0f64);
+            for rho in 0..BLOCK_FRAMES {
+                let phi = (rho + theta) % BLOCK_FRAMES;
+                for j in 0..SYMBOLS_PER_FRAME {
+                    let q = phi * SYMBOLS_PER_FRAME + j;
+                    if layout.role[q] != PILOT {
+                        continue;
+                    }
+                    let [c, s] = acc[rho * SYMBOLS_PER_FRAME + j];
+                    let a = c * f64::from(layout.pc[q]) + s * f64::from(layout.ps[q]);
+                    t_sum += a;
+                    n += 2.0 * a * a;
                 }
             }
             (t_sum, n)
@@ -175,6 +248,79 @@ pub fn detect_eval(
         ok as f64 / CODED_BITS as f64
     });
     (det, acc)
+}
+
+/// Diagnostics hook (harness only): log-powers `ln E` of the 16 cells of
+/// every frame at offset 0 (8 kHz analysis), and each frame's cell-power
+/// mean.
+#[doc(hidden)]
+pub fn cell_log_powers(channels: &[Vec<f32>], sample_rate: u32) -> Vec<[f32; 17]> {
+    if check_rate(sample_rate).is_err() || channels.is_empty() {
+        return Vec::new();
+    }
+    let y = mono_8k_zc(channels, sample_rate, DETECT_ZC);
+    let stft = Stft::new();
+    (0..y.len() / N)
+        .map(|t| {
+            let (_, band, e) = cells(&stft.spectrum(&y[t * N..(t + 1) * N]));
+            let mut o = [0f32; 17];
+            for (a, &v) in o.iter_mut().zip(&e) {
+                *a = (v + 1e-20).ln();
+            }
+            o[16] = (band / NC as f64 + 1e-20).ln() as f32;
+            o
+        })
+        .collect()
+}
+
+/// Diagnostics hook (harness only): per symbol at the best hypothesis,
+/// (reliability w, estimated noise variance of the projection, soft value
+/// with the true bit, is pilot).
+#[doc(hidden)]
+pub fn detect_diag(
+    channels: &[Vec<f32>],
+    sample_rate: u32,
+    key: &WatermarkKey,
+    truth: u64,
+) -> Vec<(f32, f32, f32, bool)> {
+    if check_rate(sample_rate).is_err() || channels.is_empty() {
+        return Vec::new();
+    }
+    let y = mono_8k_zc(channels, sample_rate, DETECT_ZC);
+    let layout = Layout::new(key);
+    let stft = Stft::new();
+    let coded = code::encode(truth);
+    let mut best = (f64::NEG_INFINITY, 0usize, 0usize);
+    for k in 0..N_OFFSETS {
+        let f = features(&stft, &y, k * OFFSET_STEP);
+        for (th, &(t, n)) in pilot_scan(&f, &layout).iter().enumerate() {
+            let z = z_of(t, n);
+            if z > best.0 {
+                best = (z, k, th);
+            }
+        }
+    }
+    let (_, bk, theta) = best;
+    let f = features(&stft, &y, bk * OFFSET_STEP);
+    let mut out = Vec::new();
+    for t in 0..f.active.len() {
+        if !f.active[t] {
+            continue;
+        }
+        let phi = (t + theta) % BLOCK_FRAMES;
+        for j in 0..SYMBOLS_PER_FRAME {
+            let q = phi * SYMBOLS_PER_FRAME + j;
+            let bit = match layout.role[q] {
+                PILOT => 0,
+                r => coded[r as usize],
+            };
+            let k = t * SYMBOLS_PER_FRAME + j;
+            let (v, w) = f.soft(&layout, t, q, layout.offset(q, bit));
+            let c = if w > 1e-9 { v / w } else { 0.0 };
+            out.push((f.rel[k], f.var[k], c as f32, layout.role[q] == PILOT));
+        }
+    }
+    out
 }
 
 fn detect_soft(
@@ -226,7 +372,14 @@ fn detect_soft(
     let score = if score.is_finite() { score } else { 0.0 };
     let p_value = max_of_n_sf(score, N_HYP);
     let local = local_evidence(&f, &layout, btheta);
-    let mut soft_bits = vec![0f64; CODED_BITS];
+    // Two soft-value sets: weighted by the noise model (`w`, as the pilots)
+    // and by the tile sensitivity `w_d` (better where the noise floor
+    // estimate is biased, e.g. one 5 s block of clean speech). The second is
+    // decoded only when the first fails its CRC, so a detection still needs
+    // p < 1e-6 from the pilots and a CRC match (false CRC match ≤ 2 × 2⁻¹⁶
+    // given a garbage codeword).
+    let mut soft_a = vec![0f64; CODED_BITS];
+    let mut soft_b = vec![0f64; CODED_BITS];
     for (t, &lw) in local.iter().enumerate() {
         if !f.active[t] || lw <= 0.0 {
             continue;
@@ -236,11 +389,19 @@ fn detect_soft(
             let q = phi * SYMBOLS_PER_FRAME + j;
             let r = layout.role[q];
             if r != PILOT {
-                soft_bits[r as usize] += lw * f.soft(&layout, t, q, layout.dither[q]).0;
+                soft_a[r as usize] += lw * f.soft(&layout, t, q, layout.dither[q]).0;
+                soft_b[r as usize] += lw * f.soft_data(&layout, t, q, layout.dither[q]);
             }
         }
     }
-    let dec = code::decode(&soft_bits);
+    let mut dec = code::decode(&soft_a);
+    let mut soft_bits = soft_a;
+    if dec.payload.is_none() {
+        let dec_b = code::decode(&soft_b);
+        if dec_b.payload.is_some() {
+            (dec, soft_bits) = (dec_b, soft_b);
+        }
+    }
     let det = Detection::decide(&dec, p_value, score, |pl| {
         let dur = len as f64 / f64::from(sample_rate);
         find_ranges(&f, &layout, pl, btheta, bk * OFFSET_STEP, dur)

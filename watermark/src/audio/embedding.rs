@@ -16,7 +16,12 @@ use crate::dsp::resample;
 /// * [`WatermarkError::TooSmall`] if the clip is shorter than [`MIN_SECONDS`].
 /// * [`WatermarkError::UnsupportedSampleRate`] outside 8000..=192000 Hz.
 /// * [`WatermarkError::InvalidInput`] for no channels, channels of different
-///   lengths, non-finite samples or invalid parameters.
+///   lengths, non-finite samples or invalid parameters (`alpha` outside
+///   (0, 1], `max_db` ≤ 0, non-finite `mask_db` or `min_snr_db`).
+///
+/// The report's `snr_db` is signal over mark power summed over all channels
+/// (full band, at `sample_rate`); with the default `min_snr_db` it is ≈ 30.3–31 dB
+/// unless the first plan at `mask_db` is already quieter.
 pub fn embed(
     channels: &mut [Vec<f32>],
     sample_rate: u32,
@@ -47,6 +52,11 @@ pub fn embed(
             "alpha must be in (0, 1]".into(),
         ));
     }
+    if params.min_snr_db.is_some_and(|v| !v.is_finite()) {
+        return Err(WatermarkError::InvalidInput(
+            "min_snr_db must be finite".into(),
+        ));
+    }
     if !params.mask_db.is_finite() {
         return Err(WatermarkError::InvalidInput(
             "mask_db must be finite".into(),
@@ -56,31 +66,79 @@ pub fn embed(
         return Err(WatermarkError::InvalidInput("max_db must be > 0".into()));
     }
     let x8 = mono_8k(channels, sample_rate);
-    let (d8, active_frames) = plan_delta(&x8, key, payload, params);
-    let d = resample(&d8, FS, sample_rate);
     // The detector reads the mono mix: where some channels are exactly 0
     // (never modified) the others carry their share, so the mix changes by `d`.
     let nch = channels.len() as f32;
     let live: Vec<f32> = (0..len)
         .map(|i| channels.iter().filter(|c| c[i] != 0.0).count() as f32)
         .collect();
-    let mut sig = 0f64;
-    let mut noise = 0f64;
+    let sig: f64 = channels
+        .iter()
+        .flatten()
+        .map(|&v| f64::from(v) * f64::from(v))
+        .sum();
+    let noise_of = |d: &[f32]| -> f64 {
+        channels
+            .iter()
+            .map(|ch| {
+                ch.iter()
+                    .enumerate()
+                    .filter(|(_, &v)| v != 0.0)
+                    .map(|(i, _)| {
+                        f64::from(d.get(i).copied().unwrap_or(0.0) * nch / live[i].max(1.0)).powi(2)
+                    })
+                    .sum::<f64>()
+            })
+            .sum()
+    };
+    let snr_of = |noise: f64| 10.0 * (sig.max(1e-30) / noise.max(1e-30)).log10();
+    // First plan at the frame margin `mask_db`; while the clip's SNR is more
+    // than SNR_SLACK_DB above `min_snr_db`, lower the margin by the excess
+    // (a louder mark, same spectral shape) and re-plan, keeping the last plan
+    // whose SNR is still ≥ `min_snr_db`.
+    let mut mask = params.mask_db;
+    let (d8, active_frames) = plan_delta(&x8, key, payload, params, mask);
+    let mut d = resample(&d8, FS, sample_rate);
+    let mut noise = noise_of(&d);
+    let mut active_frames = active_frames;
+    if let Some(target) = params.min_snr_db {
+        for _ in 0..SNR_REPLANS {
+            let excess = snr_of(noise) - f64::from(target);
+            if !excess.is_finite()
+                || excess <= SNR_SLACK_DB
+                || mask <= params.mask_db - MAX_BOOST_DB
+            {
+                break;
+            }
+            mask = (mask - excess as f32).max(params.mask_db - MAX_BOOST_DB);
+            let (d8b, af) = plan_delta(&x8, key, payload, params, mask);
+            let db = resample(&d8b, FS, sample_rate);
+            let nb = noise_of(&db);
+            if snr_of(nb) < f64::from(target) {
+                break;
+            }
+            (d, noise, active_frames) = (db, nb, af);
+        }
+    }
     for ch in channels.iter_mut() {
         for (i, v) in ch.iter_mut().enumerate() {
-            sig += f64::from(*v) * f64::from(*v);
             if *v != 0.0 {
-                let dv = d.get(i).copied().unwrap_or(0.0) * nch / live[i].max(1.0);
-                noise += f64::from(dv) * f64::from(dv);
-                *v += dv;
+                *v += d.get(i).copied().unwrap_or(0.0) * nch / live[i].max(1.0);
             }
         }
     }
     Ok(AudioEmbedReport {
-        snr_db: 10.0 * (sig.max(1e-30) / noise.max(1e-30)).log10(),
+        snr_db: snr_of(noise),
         marked_seconds: (active_frames * N) as f64 / f64::from(FS),
     })
 }
+
+/// Re-plans allowed to approach [`AudioEmbedParams::min_snr_db`].
+const SNR_REPLANS: usize = 3;
+/// Headroom above the SNR target that is left unused, dB.
+const SNR_SLACK_DB: f64 = 0.3;
+/// Largest reduction of the frame margin below `mask_db`, dB.
+const MAX_BOOST_DB: f32 = 8.0;
 
 /// Informed embedding at 8 kHz: returns the difference signal and the number
 /// of marked frames.
@@ -89,6 +147,7 @@ fn plan_delta(
     key: &WatermarkKey,
     payload: u64,
     params: &AudioEmbedParams,
+    mask_db: f32,
 ) -> (Vec<f32>, usize) {
     let stft = Stft::new();
     let layout = Layout::new(key);
@@ -124,7 +183,7 @@ fn plan_delta(
     let lam_max = params.max_db * std::f32::consts::LN_10 / 10.0;
     let mut orig_e = Vec::with_capacity(n_frames * NC);
     let mut cap = Vec::with_capacity(n_frames);
-    let rel = 10f32.powf(-params.mask_db / 10.0);
+    let rel = 10f32.powf(-mask_db / 10.0);
     for sp in &spectra {
         orig_e.extend(cells(sp).2);
         cap.push(rel * sp.iter().map(Complex::norm_sqr).sum::<f32>());
