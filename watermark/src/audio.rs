@@ -238,6 +238,14 @@ impl Layout {
         dot(&self.dense[q * NC..(q + 1) * NC], c)
     }
 
+    /// Bit carried by symbol `q` of the block: 0 for a pilot, else its coded bit.
+    fn bit(&self, q: usize, coded: &[u8]) -> u8 {
+        match self.role[q] {
+            PILOT => 0,
+            r => coded[r as usize],
+        }
+    }
+
     /// Lattice offset (fraction of Δ) for symbol `q` carrying `bit`.
     fn offset(&self, q: usize, bit: u8) -> f32 {
         self.dither[q] + 0.5 * f32::from(bit)

@@ -299,23 +299,20 @@ fn coarse_score<const N: usize>(acf: &[f32], l: &Lattice) -> f64 {
         + acf_at::<N>(acf, l.point(1.0, -1.0))
 }
 
-/// Sum over the lattice points of a half plane, `|i|, |j| ≤ 3`, within reach of
-/// the autocorrelation.
-fn fine_score<const N: usize>(acf: &[f32], l: &Lattice) -> f64 {
+/// The lattice points of a half plane, `|i|, |j| ≤ 3`, within reach of the autocorrelation
+/// (lags below `0.47 N` on both axes).
+fn fine_points<const N: usize>(l: &Lattice) -> impl Iterator<Item = [f64; 2]> + '_ {
     let reach = 0.47 * N as f64;
-    let mut s = 0.0;
-    for i in 0..=3i32 {
-        for j in -3..=3i32 {
-            if i == 0 && j <= 0 {
-                continue;
-            }
-            let p = l.point(f64::from(i), f64::from(j));
-            if p[0].abs() < reach && p[1].abs() < reach {
-                s += acf_at::<N>(acf, p);
-            }
-        }
-    }
-    s
+    (0..=3i32)
+        .flat_map(|i| (-3..=3i32).map(move |j| (i, j)))
+        .filter(|&(i, j)| i > 0 || j > 0)
+        .map(|(i, j)| l.point(f64::from(i), f64::from(j)))
+        .filter(move |p| p[0].abs() < reach && p[1].abs() < reach)
+}
+
+/// Sum of the autocorrelation over [`fine_points`].
+fn fine_score<const N: usize>(acf: &[f32], l: &Lattice) -> f64 {
+    fine_points::<N>(l).map(|p| acf_at::<N>(acf, p)).sum()
 }
 
 fn refine<const N: usize>(acf: &[f32], mut l: Lattice) -> Lattice {
@@ -469,22 +466,9 @@ fn search<const N: usize>(
     out
 }
 
-/// Number of lattice points [`fine_score`] sums.
+/// Number of lattice points [`fine_score`] sums (at least 1).
 fn fine_count<const N: usize>(l: &Lattice) -> usize {
-    let reach = 0.47 * N as f64;
-    let mut n = 0;
-    for i in 0..=3i32 {
-        for j in -3..=3i32 {
-            if i == 0 && j <= 0 {
-                continue;
-            }
-            let p = l.point(f64::from(i), f64::from(j));
-            if p[0].abs() < reach && p[1].abs() < reach {
-                n += 1;
-            }
-        }
-    }
-    n.max(1)
+    fine_points::<N>(l).count().max(1)
 }
 
 /// Fold the residual `r` (`w`×`h`) modulo the tile in the *tile's* frame: tile

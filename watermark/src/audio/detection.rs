@@ -310,10 +310,7 @@ pub fn detect_diag(
         let phi = (t + theta) % BLOCK_FRAMES;
         for j in 0..SYMBOLS_PER_FRAME {
             let q = phi * SYMBOLS_PER_FRAME + j;
-            let bit = match layout.role[q] {
-                PILOT => 0,
-                r => coded[r as usize],
-            };
+            let bit = layout.bit(q, &coded);
             let k = t * SYMBOLS_PER_FRAME + j;
             let (v, w) = f.soft(&layout, t, q, layout.offset(q, bit));
             let c = if w > 1e-9 { v / w } else { 0.0 };
@@ -490,10 +487,7 @@ fn find_ranges(
             let phi = (t + theta) % BLOCK_FRAMES;
             for j in 0..SYMBOLS_PER_FRAME {
                 let q = phi * SYMBOLS_PER_FRAME + j;
-                let bit = match layout.role[q] {
-                    PILOT => 0,
-                    r => coded[r as usize],
-                };
+                let bit = layout.bit(q, &coded);
                 let (v, w) = f.soft(layout, t, q, layout.offset(q, bit));
                 s += v;
                 n += w * w;

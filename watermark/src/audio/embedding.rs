@@ -170,10 +170,7 @@ fn plan_delta(
         let phi = t % BLOCK_FRAMES;
         for j in 0..SYMBOLS_PER_FRAME {
             let q = phi * SYMBOLS_PER_FRAME + j;
-            let bit = match layout.role[q] {
-                PILOT => 0,
-                r => coded[r as usize],
-            };
+            let bit = layout.bit(q, &coded);
             let s0 = layout.project(q, &orig_c[t]);
             let off = layout.offset(q, bit);
             let target = DELTA * ((s0 / DELTA - off).round() + off);
