@@ -3,12 +3,21 @@
 //! and the largest |change|. Inputs: a synthetic 512×512 image (left half exactly
 //! flat at 128, right half a smooth horizontal ramp 60→190, 8-bit rounded) and any
 //! image files given (long side reduced to ≤ 1280 px like the harness).
-//! `flat [--floor F] [files…]`
+//! Also, over the flat-block pixels, the RMS luma change of the mark against the
+//! RMS of the host's own fine grain there (luma − its 3×3 mean): a ratio below 1
+//! means the mark is weaker than the noise already in those areas.
+//! `flat [--floor F] [--dump DIR] [files…]` (`--dump`: writes each marked image as PNG).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 use hallmark_watermark::{image as wm, WatermarkKey};
 use image::{DynamicImage, RgbImage};
 
-fn check(name: &str, img: &RgbImage, params: &wm::ImageEmbedParams, key: &WatermarkKey) {
+fn check(
+    name: &str,
+    img: &RgbImage,
+    params: &wm::ImageEmbedParams,
+    key: &WatermarkKey,
+    dump: Option<&str>,
+) {
     let m = wm::embed(
         &DynamicImage::ImageRgb8(img.clone()),
         key,
@@ -17,11 +26,36 @@ fn check(name: &str, img: &RgbImage, params: &wm::ImageEmbedParams, key: &Waterm
     )
     .expect("embed")
     .to_rgb8();
+    if let Some(dir) = dump {
+        let stem = std::path::Path::new(name)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "image".into());
+        m.save(std::path::Path::new(dir).join(format!("{stem}.marked.png")))
+            .expect("write marked image");
+    }
     let (w, h) = img.dimensions();
     let luma = |p: &image::Rgb<u8>| {
         0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2])
     };
     let (mut flat_px, mut changed, mut maxd, mut all_changed) = (0usize, 0usize, 0i32, 0usize);
+    let (mut mark_ss, mut grain_ss) = (0f64, 0f64);
+    let grain = |x: u32, y: u32| {
+        let (x0, x1, y0, y1) = (
+            x.saturating_sub(1),
+            (x + 1).min(w - 1),
+            y.saturating_sub(1),
+            (y + 1).min(h - 1),
+        );
+        let (mut s, mut n) = (0f32, 0f32);
+        for yy in y0..=y1 {
+            for xx in x0..=x1 {
+                s += luma(img.get_pixel(xx, yy));
+                n += 1.0;
+            }
+        }
+        luma(img.get_pixel(x, y)) - s / n
+    };
     for by in 0..h / 16 {
         for bx in 0..w / 16 {
             let (mut lo, mut hi) = (f32::MAX, f32::MIN);
@@ -45,6 +79,8 @@ fn check(name: &str, img: &RgbImage, params: &wm::ImageEmbedParams, key: &Waterm
                     }
                     if flat {
                         flat_px += 1;
+                        mark_ss += f64::from(luma(b) - luma(a)).powi(2);
+                        grain_ss += f64::from(grain(x, y)).powi(2);
                         if d > 0 {
                             changed += 1;
                             maxd = maxd.max(d);
@@ -55,10 +91,13 @@ fn check(name: &str, img: &RgbImage, params: &wm::ImageEmbedParams, key: &Waterm
         }
     }
     println!(
-        "{name} {w}x{h} floor={:.3}: flat-block pixels {flat_px} ({:.1}% of image), changed {:.2}%, max |d| {maxd}; all pixels changed {:.1}%",
+        "{name} {w}x{h} floor={:.3}: flat-block pixels {flat_px} ({:.1}% of image), changed {:.2}%, max |d| {maxd}, mark RMS {:.3} vs host grain RMS {:.3} (ratio {:.2}); all pixels changed {:.1}%",
         params.flat_floor,
         100.0 * flat_px as f64 / f64::from(w * h),
         100.0 * changed as f64 / flat_px.max(1) as f64,
+        (mark_ss / flat_px.max(1) as f64).sqrt(),
+        (grain_ss / flat_px.max(1) as f64).sqrt(),
+        (mark_ss / grain_ss.max(1e-12)).sqrt(),
         100.0 * all_changed as f64 / f64::from(w * h)
     );
 }
@@ -66,9 +105,12 @@ fn check(name: &str, img: &RgbImage, params: &wm::ImageEmbedParams, key: &Waterm
 fn main() {
     let mut params = wm::ImageEmbedParams::default();
     let mut files = Vec::new();
+    let mut dump = None;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
-        if a == "--floor" {
+        if a == "--dump" {
+            dump = Some(it.next().expect("--dump DIR"));
+        } else if a == "--floor" {
             params.flat_floor = it.next().and_then(|v| v.parse().ok()).expect("--floor F");
         } else {
             files.push(a);
@@ -84,7 +126,13 @@ fn main() {
         let v = v.round() as u8;
         image::Rgb([v, v, v])
     });
-    check("synthetic flat+ramp", &synth, &params, &key);
+    check(
+        "synthetic flat+ramp",
+        &synth,
+        &params,
+        &key,
+        dump.as_deref(),
+    );
     for f in files {
         let Ok(img) = image::open(&f) else { continue };
         let img = if img.width().max(img.height()) > 1280 {
@@ -92,6 +140,6 @@ fn main() {
         } else {
             img
         };
-        check(&f, &img.to_rgb8(), &params, &key);
+        check(&f, &img.to_rgb8(), &params, &key, dump.as_deref());
     }
 }

@@ -46,7 +46,7 @@ use rustfft::num_complex::Complex;
 use crate::code::{self, CODED_BITS};
 use crate::dsp::{box_cols_map, box_rows, fft2};
 use crate::stats::{max_of_n_sf, mean_std_excluding};
-use crate::sync::{self, Lattice};
+use crate::sync::{self, HalfPlane, IdentityFold, Lattice, SearchPlane};
 use crate::{Detection, WatermarkError, WatermarkKey};
 
 /// Tile side in pixels.
@@ -181,33 +181,66 @@ impl Sample for f32 {
     }
 }
 
-/// Luma (Rec.601 weights, 0–255 scale) of an interleaved buffer of `NCH`
-/// channels (colour when `COLOR`).
-fn luma_of<T: Sample, const NCH: usize, const COLOR: bool>(raw: &[T]) -> Vec<f32> {
-    raw.chunks_exact(NCH)
-        .map(|p| {
-            if COLOR {
-                0.299 * p[0].to255() + 0.587 * p[1].to255() + 0.114 * p[2].to255()
-            } else {
-                p[0].to255()
-            }
-        })
-        .collect()
+/// Luma (Rec.601 weights, 0–255 scale) of columns `x0..x0 + out.len()` of row `y`
+/// of an interleaved `w`-pixel-wide buffer of `NCH` channels (colour when `COLOR`).
+fn luma_row_of<T: Sample, const NCH: usize, const COLOR: bool>(
+    raw: &[T],
+    w: usize,
+    y: usize,
+    x0: usize,
+    out: &mut [f32],
+) {
+    let src = &raw[(y * w + x0) * NCH..][..out.len() * NCH];
+    for (o, p) in out.iter_mut().zip(src.chunks_exact(NCH)) {
+        *o = if COLOR {
+            0.299 * p[0].to255() + 0.587 * p[1].to255() + 0.114 * p[2].to255()
+        } else {
+            p[0].to255()
+        };
+    }
 }
 
-/// Luma plane (0–255 scale) of any supported image.
-fn luma(img: &DynamicImage) -> Result<Vec<f32>, WatermarkError> {
+/// Reader of luma rows: `f(y, x0, out)` writes the luma (0–255 scale) of columns
+/// `x0..x0 + out.len()` of row `y`.
+type LumaRows<'a> = Box<dyn Fn(usize, usize, &mut [f32]) + 'a>;
+
+/// Luma row reader of any supported image (no full-size plane is made).
+///
+/// # Errors
+/// [`WatermarkError::UnsupportedColorType`] for color types not listed in [`embed`].
+fn luma_rows(img: &DynamicImage) -> Result<LumaRows<'_>, WatermarkError> {
+    let w = img.width() as usize;
     Ok(match img {
-        DynamicImage::ImageLuma8(b) => luma_of::<_, 1, false>(b.as_raw()),
-        DynamicImage::ImageLumaA8(b) => luma_of::<_, 2, false>(b.as_raw()),
-        DynamicImage::ImageRgb8(b) => luma_of::<_, 3, true>(b.as_raw()),
-        DynamicImage::ImageRgba8(b) => luma_of::<_, 4, true>(b.as_raw()),
-        DynamicImage::ImageLuma16(b) => luma_of::<_, 1, false>(b.as_raw()),
-        DynamicImage::ImageLumaA16(b) => luma_of::<_, 2, false>(b.as_raw()),
-        DynamicImage::ImageRgb16(b) => luma_of::<_, 3, true>(b.as_raw()),
-        DynamicImage::ImageRgba16(b) => luma_of::<_, 4, true>(b.as_raw()),
-        DynamicImage::ImageRgb32F(b) => luma_of::<_, 3, true>(b.as_raw()),
-        DynamicImage::ImageRgba32F(b) => luma_of::<_, 4, true>(b.as_raw()),
+        DynamicImage::ImageLuma8(b) => {
+            Box::new(move |y, x0, o| luma_row_of::<_, 1, false>(b.as_raw(), w, y, x0, o))
+        }
+        DynamicImage::ImageLumaA8(b) => {
+            Box::new(move |y, x0, o| luma_row_of::<_, 2, false>(b.as_raw(), w, y, x0, o))
+        }
+        DynamicImage::ImageRgb8(b) => {
+            Box::new(move |y, x0, o| luma_row_of::<_, 3, true>(b.as_raw(), w, y, x0, o))
+        }
+        DynamicImage::ImageRgba8(b) => {
+            Box::new(move |y, x0, o| luma_row_of::<_, 4, true>(b.as_raw(), w, y, x0, o))
+        }
+        DynamicImage::ImageLuma16(b) => {
+            Box::new(move |y, x0, o| luma_row_of::<_, 1, false>(b.as_raw(), w, y, x0, o))
+        }
+        DynamicImage::ImageLumaA16(b) => {
+            Box::new(move |y, x0, o| luma_row_of::<_, 2, false>(b.as_raw(), w, y, x0, o))
+        }
+        DynamicImage::ImageRgb16(b) => {
+            Box::new(move |y, x0, o| luma_row_of::<_, 3, true>(b.as_raw(), w, y, x0, o))
+        }
+        DynamicImage::ImageRgba16(b) => {
+            Box::new(move |y, x0, o| luma_row_of::<_, 4, true>(b.as_raw(), w, y, x0, o))
+        }
+        DynamicImage::ImageRgb32F(b) => {
+            Box::new(move |y, x0, o| luma_row_of::<_, 3, true>(b.as_raw(), w, y, x0, o))
+        }
+        DynamicImage::ImageRgba32F(b) => {
+            Box::new(move |y, x0, o| luma_row_of::<_, 4, true>(b.as_raw(), w, y, x0, o))
+        }
         other => {
             return Err(WatermarkError::UnsupportedColorType(format!(
                 "{:?}",
@@ -215,6 +248,17 @@ fn luma(img: &DynamicImage) -> Result<Vec<f32>, WatermarkError> {
             )))
         }
     })
+}
+
+/// Luma plane (0–255 scale, `w`×`h` row-major) of any supported image.
+fn luma(img: &DynamicImage) -> Result<Vec<f32>, WatermarkError> {
+    let rows = luma_rows(img)?;
+    let w = img.width() as usize;
+    let mut y = vec![0f32; w * img.height() as usize];
+    for (r, row) in y.chunks_exact_mut(w.max(1)).enumerate() {
+        rows(r, 0, row);
+    }
+    Ok(y)
 }
 
 /// The luma change of [`embed`], evaluated row by row: pixel `(x, y)` gets
@@ -396,13 +440,55 @@ pub fn detect(img: &DynamicImage, key: &WatermarkKey) -> Detection {
     if w < MIN_SIDE || h < MIN_SIDE {
         return Detection::too_small();
     }
-    let Ok(y) = luma(img) else {
+    let Ok(rows) = luma_rows(img) else {
         return Detection {
             too_small: false,
             ..Detection::too_small()
         };
     };
-    detect_luma(y, w, h, key)
+    // The analysis region: a centred crop of at most ANALYSIS_MAX per side.
+    let (cw, ch) = (w.min(ANALYSIS_MAX), h.min(ANALYSIS_MAX));
+    let (x0, y0) = ((w - cw) / 2, (h - ch) / 2);
+    // Everything the identity hypotheses and the sync search read is accumulated
+    // while each residual row is in cache. The full-resolution plane is kept only
+    // where the sync search reads it (regions not searched at half resolution);
+    // otherwise it is recomputed if a lattice candidate has to be folded (rare on
+    // unmarked images), which saves writing 4 bytes per pixel on every detection.
+    let decimated = sync::decimated(cw, ch);
+    let mut plane = (!decimated).then(|| Vec::with_capacity(cw * ch));
+    let mut quick = (cw > QUICK_SIDE || ch > QUICK_SIDE)
+        .then(|| IdentityFold::new(cw, ch, TILE, QUICK_SIDE * QUICK_SIDE));
+    let mut whole = IdentityFold::new(cw, ch, TILE, MAX_FOLD_SAMPLES);
+    let mut half = decimated.then(|| HalfPlane::new(cw, ch));
+    let region_rows = |y: usize, out: &mut [f32]| rows(y0 + y, x0, out);
+    residual(region_rows, cw, ch, |y, row| {
+        if let Some(p) = plane.as_mut() {
+            p.extend_from_slice(row);
+        }
+        if let Some(q) = quick.as_mut() {
+            q.add_row(y, row);
+        }
+        whole.add_row(y, row);
+        if let Some(hp) = half.as_mut() {
+            hp.add_row(y, row);
+        }
+    });
+    let identity_folds: Vec<Vec<f64>> = quick
+        .into_iter()
+        .chain([whole])
+        .map(IdentityFold::finish)
+        .collect();
+    // (`plane` is kept exactly when `half` is not made.)
+    let search = match half {
+        Some(hp) => SearchPlane::Half(hp),
+        None => SearchPlane::Full(plane.as_deref().unwrap_or_default()),
+    };
+    let full_plane = || {
+        let mut p = Vec::with_capacity(cw * ch);
+        residual(region_rows, cw, ch, |_, row| p.extend_from_slice(row));
+        p
+    };
+    detect_residual(cw, ch, identity_folds, search, full_plane, key)
 }
 
 /// The analysis region: a centred crop of at most this many pixels per side
@@ -427,29 +513,61 @@ const SYNC_MIN_Z: f64 = 8.0;
 /// [`MAX_FOLD_SAMPLES`] each.
 const LATTICE_FOLD_SAMPLES: usize = QUICK_SIDE * QUICK_SIDE;
 
+/// Rows per strip of [`residual`]: with the halo, three scratch planes of
+/// `(STRIP + 2·HALO)` rows stay in the L2 cache for rows up to 2048 px.
+const STRIP: usize = 32;
+/// Rows of context a residual row depends on: box5 (±2) of the luma, then box7
+/// (±3) of the high-pass.
+const HALO: usize = 5;
+
 /// Locally normalised residual `(Y − box5 Y)/(a + 1)` clipped to ±4, where
-/// `a = box7(|Y − box5 Y|)`; `y` (`w`×`h`) is consumed as scratch (two more planes
-/// are allocated, the result is one of them).
-fn residual(mut y: Vec<f32>, w: usize, h: usize) -> Vec<f32> {
-    let mut tmp = vec![0f32; w * h];
-    let mut out = vec![0f32; w * h];
-    box_rows(&y, w, 2, &mut tmp);
-    // y ← Y − box5(Y) (the high-pass), out ← |high-pass|, in the column pass.
-    box_cols_map(&tmp, w, h, 2, |r, mean| {
-        let (yr, or) = (&mut y[r * w..][..w], &mut out[r * w..][..w]);
-        for ((v, o), &m) in yr.iter_mut().zip(or.iter_mut()).zip(mean) {
-            *v -= m;
-            *o = v.abs();
+/// `a = box7(|Y − box5 Y|)`, of the `w`×`h` region whose luma rows `rows(y, out)`
+/// writes: `sink(y, row)` receives the rows of the result in order, `y = 0..h`.
+///
+/// Computed in strips of [`STRIP`] rows with [`HALO`] rows of context on each side
+/// (the box filters' border rule applies at the region's edges only, so the
+/// result is the same as on the whole plane): memory is `O(w)` and stays in
+/// cache, no full-size luma plane is made, and the sink sees each row while it is
+/// still in cache.
+fn residual(
+    rows: impl Fn(usize, &mut [f32]),
+    w: usize,
+    h: usize,
+    mut sink: impl FnMut(usize, &[f32]),
+) {
+    let mut res = vec![0f32; w];
+    let cap = (STRIP + 2 * HALO).min(h) * w;
+    let (mut y, mut tmp, mut mag) = (vec![0f32; cap], vec![0f32; cap], vec![0f32; cap]);
+    for s0 in (0..h).step_by(STRIP) {
+        let s1 = (s0 + STRIP).min(h);
+        let (a0, b0) = (s0.saturating_sub(HALO), (s1 + HALO).min(h));
+        let n = b0 - a0;
+        let (y, tmp, mag) = (&mut y[..n * w], &mut tmp[..n * w], &mut mag[..n * w]);
+        for (i, row) in y.chunks_exact_mut(w).enumerate() {
+            rows(a0 + i, row);
         }
-    });
-    box_rows(&out, w, 3, &mut tmp);
-    box_cols_map(&tmp, w, h, 3, |r, act| {
-        let (yr, or) = (&y[r * w..][..w], &mut out[r * w..][..w]);
-        for ((o, &v), &a) in or.iter_mut().zip(yr).zip(act) {
-            *o = (v / (a + 1.0)).clamp(-4.0, 4.0);
-        }
-    });
-    out
+        box_rows(y, w, 2, tmp);
+        // y ← Y − box5(Y) (the high-pass), mag ← |high-pass|, in the column pass.
+        box_cols_map(tmp, w, n, 2, |r, mean| {
+            let (yr, mr) = (&mut y[r * w..][..w], &mut mag[r * w..][..w]);
+            for ((v, m), &mu) in yr.iter_mut().zip(mr.iter_mut()).zip(mean) {
+                *v -= mu;
+                *m = v.abs();
+            }
+        });
+        box_rows(mag, w, 3, tmp);
+        box_cols_map(tmp, w, n, 3, |r, act| {
+            let g = a0 + r;
+            if g < s0 || g >= s1 {
+                return;
+            }
+            let yr = &y[r * w..][..w];
+            for ((o, &v), &a) in res.iter_mut().zip(yr).zip(act) {
+                *o = (v / (a + 1.0)).clamp(-4.0, 4.0);
+            }
+            sink(g, &res);
+        });
+    }
 }
 
 /// Pilot correlation over a folded tile: the z-score of the best of the 16384
@@ -542,21 +660,18 @@ fn score_fold(fold: &[f64], layout: &Layout, pilot: &[Complex<f64>]) -> FoldScor
     FoldScore { score, soft }
 }
 
-/// Centred crop of at most `side`×`side` of a `w`×`h` plane (the plane itself,
-/// without a copy, when it fits).
-fn centre_crop(y: Vec<f32>, w: usize, h: usize, side: usize) -> (Vec<f32>, usize, usize) {
-    if w <= side && h <= side {
-        return (y, w, h);
-    }
-    let (cw, ch) = (w.min(side), h.min(side));
-    let (x0, y0) = ((w - cw) / 2, (h - ch) / 2);
-    let crop = (0..ch)
-        .flat_map(|r| y[(y0 + r) * w + x0..(y0 + r) * w + x0 + cw].iter().copied())
-        .collect();
-    (crop, cw, ch)
-}
-
-pub(crate) fn detect_luma(y: Vec<f32>, w: usize, h: usize, key: &WatermarkKey) -> Detection {
+/// Detection on the residual of the `cw`×`ch` analysis region, given its identity
+/// folds (the centred [`QUICK_SIDE`]² part when the region is larger, then the whole
+/// region), the plane the sync search reads, and how to get the full-resolution
+/// residual (called at most once, only if a lattice candidate is folded).
+fn detect_residual(
+    cw: usize,
+    ch: usize,
+    identity_folds: Vec<Vec<f64>>,
+    search: SearchPlane<'_>,
+    full_plane: impl FnOnce() -> Vec<f32>,
+    key: &WatermarkKey,
+) -> Detection {
     let layout = Layout::new(key);
     let pilot = pilot_spectrum(&layout);
     // Hypotheses, in order: the identity (no geometric change) on a centred
@@ -576,9 +691,8 @@ pub(crate) fn detect_luma(y: Vec<f32>, w: usize, h: usize, key: &WatermarkKey) -
         dec: code::Decoded,
         lattice: Lattice,
     }
-    let test = |r: &[f32], cw: usize, ch: usize, l: &Lattice, max_samples: usize| {
-        let fold = sync::fold(r, cw, ch, l, TILE, max_samples);
-        let s = score_fold(&fold, &layout, &pilot);
+    let score = |fold: &[f64], l: &Lattice| {
+        let s = score_fold(fold, &layout, &pilot);
         Tested {
             score: s.score,
             dec: code::decode(&s.soft),
@@ -594,22 +708,22 @@ pub(crate) fn detect_luma(y: Vec<f32>, w: usize, h: usize, key: &WatermarkKey) -
     };
     let n_max = 2 + SYNC_CANDIDATES;
     let identity = Lattice::identity(TILE);
-    let (crop, cw, ch) = centre_crop(y, w, h, ANALYSIS_MAX);
-    let r = residual(crop, cw, ch);
     let mut tested = Vec::with_capacity(n_max);
-    let mut sides = vec![MAX_FOLD_SAMPLES];
-    if cw > QUICK_SIDE || ch > QUICK_SIDE {
-        sides.insert(0, QUICK_SIDE * QUICK_SIDE);
-    }
-    for max_samples in sides {
-        let t = test(&r, cw, ch, &identity, max_samples);
+    for fold in &identity_folds {
+        let t = score(fold, &identity);
         let d = decide(&t, n_max);
         if d.detected {
             return d;
         }
         tested.push(t);
     }
-    let lattices: Vec<Lattice> = sync::candidates(&r, cw, ch, TILE, SYNC_CANDIDATES)
+    // The full-resolution residual: `search`'s plane when it is one, else made on demand.
+    let mut full = match &search {
+        SearchPlane::Full(p) => Some(std::borrow::Cow::Borrowed(*p)),
+        SearchPlane::Half(_) => None,
+    };
+    let mut full_plane = Some(full_plane);
+    let lattices: Vec<Lattice> = sync::candidates(search, cw, ch, TILE, SYNC_CANDIDATES)
         .into_iter()
         .filter(|&(l, z)| l != identity && z >= SYNC_MIN_Z)
         .map(|(l, _)| l)
@@ -622,7 +736,10 @@ pub(crate) fn detect_luma(y: Vec<f32>, w: usize, h: usize, key: &WatermarkKey) -
         }
     }
     for l in &lattices {
-        let t = test(&r, cw, ch, l, LATTICE_FOLD_SAMPLES);
+        let r = full.get_or_insert_with(|| {
+            std::borrow::Cow::Owned(full_plane.take().map(|f| f()).unwrap_or_default())
+        });
+        let t = score(&sync::fold(r, cw, ch, l, TILE, LATTICE_FOLD_SAMPLES), l);
         let d = decide(&t, n_tested);
         if d.detected {
             return d;
@@ -639,5 +756,61 @@ pub(crate) fn detect_luma(y: Vec<f32>, w: usize, h: usize, key: &WatermarkKey) -
             too_small: false,
             ..Detection::too_small()
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dsp::box_mean;
+
+    /// The residual of the whole plane, without strips.
+    fn residual_whole(y: &[f32], w: usize, h: usize) -> Vec<f32> {
+        let hp: Vec<f32> = y
+            .iter()
+            .zip(box_mean(y, w, h, 2))
+            .map(|(v, m)| v - m)
+            .collect();
+        let mag: Vec<f32> = hp.iter().map(|v| v.abs()).collect();
+        let act = box_mean(&mag, w, h, 3);
+        hp.iter()
+            .zip(&act)
+            .map(|(v, a)| (v / (a + 1.0)).clamp(-4.0, 4.0))
+            .collect()
+    }
+
+    #[test]
+    fn strip_residual_matches_whole_plane() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for (w, h) in [(37, 3), (50, 41), (64, 42), (200, 150), (131, 97)] {
+            let y: Vec<f32> = (0..w * h)
+                .map(|i| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    ((i % w) as f32) * 0.7 + (x % 64) as f32
+                })
+                .collect();
+            let want = residual_whole(&y, w, h);
+            let mut got = Vec::new();
+            let mut next = 0;
+            residual(
+                |r, out| out.copy_from_slice(&y[r * w..][..w]),
+                w,
+                h,
+                |r, row| {
+                    assert_eq!(r, next, "rows in order");
+                    next += 1;
+                    got.extend_from_slice(row);
+                },
+            );
+            assert_eq!(got.len(), w * h);
+            let worst = want
+                .iter()
+                .zip(&got)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(worst < 1e-4, "{w}x{h}: max difference {worst}");
+        }
     }
 }

@@ -61,6 +61,9 @@ const MIN_SCALE: f64 = 0.45;
 const MAX_SCALE: f64 = 2.05;
 /// Rotation range searched, degrees.
 const MAX_ANGLE_DEG: f64 = 3.5;
+/// Coarse-grid scores ordered before the distinct maxima are picked (a peak's
+/// neighbourhood, ±2 px in period and in arc, holds ≤ 256 grid points).
+const PRESELECT: usize = 2048;
 
 /// The images of the tile's period vectors `(T, 0)` and `(0, T)` in the pixel
 /// grid of the image being analysed.
@@ -137,11 +140,11 @@ fn transpose_into(src: &[Complex<f32>], dst: &mut [Complex<f32>], n: usize) {
     }
 }
 
-/// Circular box mean over a `n`×`n` plane, half-width `r`, in place.
-fn circular_box(p: &mut [f32], n: usize, r: usize) {
+/// Circular box mean over the `n`×`n` plane `src`, half-width `r`, into `dst`;
+/// `tmp` (`n`×`n`) holds the horizontal pass.
+fn circular_box(src: &[f32], tmp: &mut [f32], dst: &mut [f32], n: usize, r: usize) {
     let win = (2 * r + 1) as f32;
-    let mut line = vec![0f32; n];
-    for row in p.chunks_exact_mut(n) {
+    for (row, line) in src.chunks_exact(n).zip(tmp.chunks_exact_mut(n)) {
         let mut acc: f32 = (0..=2 * r).map(|k| row[(k + n - r) % n]).sum();
         // add index x + r + 1 and sub index x − r, both mod n, stepped without `%`.
         let (mut add, mut sub) = ((r + 1) % n, (n - r) % n);
@@ -157,26 +160,24 @@ fn circular_box(p: &mut [f32], n: usize, r: usize) {
                 sub = 0;
             }
         }
-        row.copy_from_slice(&line);
     }
     let mut acc = vec![0f32; n];
     for k in 0..=2 * r {
         let y = (k + n - r) % n;
-        for (a, v) in acc.iter_mut().zip(&p[y * n..(y + 1) * n]) {
+        for (a, v) in acc.iter_mut().zip(&tmp[y * n..(y + 1) * n]) {
             *a += v;
         }
     }
-    let mut out = vec![0f32; n * n];
     for y in 0..n {
-        for (o, a) in out[y * n..(y + 1) * n].iter_mut().zip(&acc) {
+        for (o, a) in dst[y * n..(y + 1) * n].iter_mut().zip(&acc) {
             *o = a / win;
         }
         let (add, sub) = ((y + r + 1) % n, (y + n - r) % n);
-        for x in 0..n {
-            acc[x] += p[add * n + x] - p[sub * n + x];
+        let (ar, sr) = (&tmp[add * n..][..n], &tmp[sub * n..][..n]);
+        for ((a, &p), &m) in acc.iter_mut().zip(ar).zip(sr) {
+            *a += p - m;
         }
     }
-    p.copy_from_slice(&out);
 }
 
 /// Block origins covering `len` with blocks of `N` (one block, zero padded, when
@@ -215,6 +216,7 @@ fn whitened_autocorrelation<const N: usize>(r: &[f32], w: usize, h: usize) -> Ve
     let mut t = vec![Complex::new(0f32, 0.0); N * N];
     let mut p = vec![0f32; N * N];
     let mut env = vec![0f32; N * N];
+    let mut hpass = vec![0f32; N * N];
     for pair in blocks.chunks(2) {
         buf.iter_mut().for_each(|c| *c = Complex::new(0.0, 0.0));
         for (part, &(x0, y0)) in pair.iter().enumerate() {
@@ -251,8 +253,7 @@ fn whitened_autocorrelation<const N: usize>(r: &[f32], w: usize, h: usize) -> Ve
                 *pv = x.norm_sqr();
             }
             p[0] = 0.0;
-            env.copy_from_slice(&p);
-            circular_box(&mut env, N, WHITEN_R);
+            circular_box(&p, &mut hpass, &mut env, N, WHITEN_R);
             for ((a, &v), &e) in avg.iter_mut().zip(&p).zip(&env) {
                 if e > 0.0 {
                     *a += (v / e).min(CLIP);
@@ -346,6 +347,8 @@ fn refine<const N: usize>(acf: &[f32], mut l: Lattice) -> Lattice {
 /// the lattice points `i·a1 + j·a2` (`|i|, |j| ≤ 3`, half plane, within reach),
 /// divided by `σ·√(points)`, σ the autocorrelation's noise level (1.2533 × its mean
 /// absolute value at lags 8 … 0.47 N). Depends only on the image, never on the key.
+/// `plane`: the residual, or for a [`decimated`] `w`×`h` plane only its
+/// [`HalfPlane`] (a full plane is then averaged here).
 ///
 /// Regions of more than [`DECIMATE_ABOVE`] pixels are searched on the 2×2 box
 /// average of `r` (the mark's chips are 2×2 px, so at scales ≳ 1 it survives the
@@ -353,7 +356,7 @@ fn refine<const N: usize>(acf: &[f32], mut l: Lattice) -> Lattice {
 /// [`N_HALF`]², i.e. the same lag reach in full-resolution pixels at a quarter of
 /// the cost; the lattices found are scaled back ×2.
 pub(crate) fn candidates(
-    r: &[f32],
+    plane: SearchPlane<'_>,
     w: usize,
     h: usize,
     tile: usize,
@@ -362,21 +365,19 @@ pub(crate) fn candidates(
     if max == 0 || w < 16 || h < 16 {
         return Vec::new();
     }
-    if w * h <= DECIMATE_ABOVE {
-        return search::<N_FULL>(r, w, h, tile, max);
-    }
-    let (hw, hh) = (w / 2, h / 2);
-    let mut half = vec![0f32; hw * hh];
-    for (y, row) in half.chunks_exact_mut(hw).enumerate() {
-        let (r0, r1) = (&r[2 * y * w..][..2 * hw], &r[(2 * y + 1) * w..][..2 * hw]);
-        for ((o, a), b) in row
-            .iter_mut()
-            .zip(r0.chunks_exact(2))
-            .zip(r1.chunks_exact(2))
-        {
-            *o = 0.25 * (a[0] + a[1] + b[0] + b[1]);
+    let half = match plane {
+        SearchPlane::Full(r) if !decimated(w, h) => return search::<N_FULL>(r, w, h, tile, max),
+        SearchPlane::Full(r) => {
+            let mut p = HalfPlane::new(w, h);
+            for (y, row) in r.chunks_exact(w).enumerate() {
+                p.add_row(y, row);
+            }
+            p
         }
-    }
+        SearchPlane::Half(p) => p,
+    };
+    let (hw, hh) = (half.w, half.h);
+    let half = half.plane;
     search::<N_HALF>(&half, hw, hh, tile / 2, max)
         .into_iter()
         .map(|(l, z)| {
@@ -417,18 +418,36 @@ fn search<const N: usize>(
         }
         rho += 0.25;
     }
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let mut picked: Vec<(f64, f64)> = Vec::new();
-    for &(_, rho, phi) in &scored {
-        if picked.len() >= max {
-            break;
+    // The best `max` mutually distinct grid points, in descending score. Only the top
+    // of the ~10⁴ scores matters: order a preselected top `PRESELECT` first, and the
+    // whole list only if that does not hold `max` distinct points.
+    let by_score = |a: &(f64, f64, f64), b: &(f64, f64, f64)| b.0.total_cmp(&a.0);
+    let pick = |sorted: &[(f64, f64, f64)]| {
+        let mut picked: Vec<(f64, f64)> = Vec::new();
+        for &(_, rho, phi) in sorted {
+            if picked.len() >= max {
+                break;
+            }
+            let distinct = picked
+                .iter()
+                .all(|&(r0, p0)| (rho - r0).abs() > 2.0 || (phi - p0).abs() * rho > 2.0);
+            if distinct {
+                picked.push((rho, phi));
+            }
         }
-        let distinct = picked
-            .iter()
-            .all(|&(r0, p0)| (rho - r0).abs() > 2.0 || (phi - p0).abs() * rho > 2.0);
-        if distinct {
-            picked.push((rho, phi));
-        }
+        picked
+    };
+    let mut picked = Vec::new();
+    if scored.len() > PRESELECT {
+        let mut top = scored.clone();
+        top.select_nth_unstable_by(PRESELECT, by_score);
+        top.truncate(PRESELECT);
+        top.sort_unstable_by(by_score);
+        picked = pick(&top);
+    }
+    if picked.len() < max {
+        scored.sort_unstable_by(by_score);
+        picked = pick(&scored);
     }
     // Noise level of the autocorrelation away from the origin: σ ≈ 1.2533 · mean |acf|
     // (Gaussian), over lags with 8 ≤ max(|dx|, |dy|) < 0.47 N.
@@ -471,6 +490,120 @@ fn fine_count<const N: usize>(l: &Lattice) -> usize {
     fine_points::<N>(l).count().max(1)
 }
 
+/// The identity-lattice fold of [`fold`], fed one residual row at a time (so
+/// that it can run while the rows are still in cache): pixel `(x, y)` of the
+/// centred `fw`×`fh` part (at most `max_samples` pixels) of a `w`×`h` plane is
+/// summed into `out[y mod T][x mod T]`.
+pub(crate) struct IdentityFold {
+    tile: usize,
+    x0: usize,
+    x1: usize,
+    y0: usize,
+    y1: usize,
+    acc: Vec<f32>,
+    out: Vec<f64>,
+}
+
+impl IdentityFold {
+    pub(crate) fn new(w: usize, h: usize, tile: usize, max_samples: usize) -> Self {
+        let side = (max_samples as f64).sqrt() as usize;
+        let (fw, fh) = (w.min(side), h.min(side));
+        let (x0, y0) = ((w - fw) / 2, (h - fh) / 2);
+        Self {
+            tile,
+            x0,
+            x1: x0 + fw,
+            y0,
+            y1: y0 + fh,
+            acc: vec![0f32; tile],
+            out: vec![0f64; tile * tile],
+        }
+    }
+
+    /// Adds row `y` (the whole plane row, `w` long).
+    pub(crate) fn add_row(&mut self, y: usize, row: &[f32]) {
+        if y < self.y0 || y >= self.y1 {
+            return;
+        }
+        let tile = self.tile;
+        let row = &row[self.x0..self.x1];
+        // Pixel x0 + i goes to column (x0 + i) mod tile: a first partial run, then
+        // whole tile periods (f32 within a row, f64 across rows).
+        let k0 = self.x0 % tile;
+        let (head, rest) = row.split_at((tile - k0).min(row.len()));
+        for (a, &v) in self.acc[k0..].iter_mut().zip(head) {
+            *a += v;
+        }
+        for chunk in rest.chunks(tile) {
+            for (a, &v) in self.acc.iter_mut().zip(chunk) {
+                *a += v;
+            }
+        }
+        let frow = &mut self.out[(y % tile) * tile..][..tile];
+        for (o, a) in frow.iter_mut().zip(self.acc.iter_mut()) {
+            *o += f64::from(*a);
+            *a = 0.0;
+        }
+    }
+
+    /// The folded tile (`T`×`T`, row-major).
+    pub(crate) fn finish(self) -> Vec<f64> {
+        self.out
+    }
+}
+
+/// What [`candidates`] searches: the full-resolution residual, or (for a
+/// [`decimated`] plane) only its 2×2 average, built while the residual was computed.
+pub(crate) enum SearchPlane<'a> {
+    Full(&'a [f32]),
+    Half(HalfPlane),
+}
+
+/// Whether [`candidates`] searches a `w`×`h` plane at half resolution.
+pub(crate) fn decimated(w: usize, h: usize) -> bool {
+    w * h > DECIMATE_ABOVE
+}
+
+/// The 2×2 box average (`⌊w/2⌋`×`⌊h/2⌋`) of a plane fed one row at a time, for
+/// [`candidates`] on planes that are [`decimated`].
+pub(crate) struct HalfPlane {
+    w: usize,
+    pending: Vec<f32>,
+    plane: Vec<f32>,
+    h: usize,
+}
+
+impl HalfPlane {
+    pub(crate) fn new(w: usize, h: usize) -> Self {
+        Self {
+            w: w / 2,
+            pending: vec![0f32; w / 2],
+            plane: Vec::with_capacity((w / 2) * (h / 2)),
+            h: h / 2,
+        }
+    }
+
+    /// Adds row `y` (rows in order, each `w` long).
+    pub(crate) fn add_row(&mut self, y: usize, row: &[f32]) {
+        if y / 2 >= self.h {
+            return;
+        }
+        let pairs = row[..2 * self.w].chunks_exact(2);
+        if y.is_multiple_of(2) {
+            for (p, a) in self.pending.iter_mut().zip(pairs) {
+                *p = a[0] + a[1];
+            }
+        } else {
+            self.plane.extend(
+                self.pending
+                    .iter()
+                    .zip(pairs)
+                    .map(|(&p, b)| 0.25 * (p + b[0] + b[1])),
+            );
+        }
+    }
+}
+
 /// Fold the residual `r` (`w`×`h`) modulo the tile in the *tile's* frame: tile
 /// pixel `u` (integer, any sign) is read at `c + A·u` (bilinear), where `A`'s
 /// columns are `a1/T`, `a2/T` and `c` the centre of `r`, and accumulated at
@@ -491,32 +624,11 @@ pub(crate) fn fold(
         return out;
     }
     if *l == Lattice::identity(tile) {
-        // Plain fold of a centred part of at most `max_samples` pixels.
-        let side = (max_samples as f64).sqrt() as usize;
-        let (fw, fh) = (w.min(side), h.min(side));
-        let (x0, y0) = ((w - fw) / 2, (h - fh) / 2);
-        let mut acc = vec![0f32; tile];
-        for y in y0..y0 + fh {
-            let row = &r[y * w + x0..y * w + x0 + fw];
-            // Pixel x0 + i goes to column (x0 + i) mod tile: a first partial run,
-            // then whole tile periods (f32 within a row, f64 across rows).
-            let k0 = x0 % tile;
-            let (head, rest) = row.split_at((tile - k0).min(row.len()));
-            for (a, &v) in acc[k0..].iter_mut().zip(head) {
-                *a += v;
-            }
-            for chunk in rest.chunks(tile) {
-                for (a, &v) in acc.iter_mut().zip(chunk) {
-                    *a += v;
-                }
-            }
-            let frow = &mut out[(y % tile) * tile..][..tile];
-            for (o, a) in frow.iter_mut().zip(acc.iter_mut()) {
-                *o += f64::from(*a);
-                *a = 0.0;
-            }
+        let mut f = IdentityFold::new(w, h, tile, max_samples);
+        for (y, row) in r.chunks_exact(w).enumerate() {
+            f.add_row(y, row);
         }
-        return out;
+        return f.finish();
     }
     let inv = [a[3] / det, -a[1] / det, -a[2] / det, a[0] / det];
     let (cx, cy) = ((w / 2) as f64, (h / 2) as f64);
@@ -636,7 +748,7 @@ mod tests {
     fn finds_scaled_rotated_lattice() {
         let (w, h) = (700usize, 600usize);
         let r = synthetic(w, h, 0.8, 1.5);
-        let c = candidates(&r, w, h, 128, 3);
+        let c = candidates(SearchPlane::Full(&r), w, h, 128, 3);
         let l = c[0].0;
         assert!((l.scale(128) - 0.8).abs() < 0.003, "{l:?}");
         assert!((l.angle_deg() - 1.5).abs() < 0.1, "{l:?}");
@@ -649,7 +761,7 @@ mod tests {
         assert!(w * h > DECIMATE_ABOVE);
         for (sc, deg) in [(1.3, -2.0), (0.75, 2.0)] {
             let r = synthetic(w, h, sc, deg);
-            let c = candidates(&r, w, h, 128, 3);
+            let c = candidates(SearchPlane::Full(&r), w, h, 128, 3);
             let l = c[0].0;
             assert!((l.scale(128) - sc).abs() < 0.004, "{sc} {deg} {l:?}");
             assert!((l.angle_deg() - deg).abs() < 0.1, "{sc} {deg} {l:?}");
