@@ -32,11 +32,11 @@
 //!   re-planned, so every clip spends its SNR budget.
 //!   Samples that are exactly 0 are never changed; frames whose band power is
 //!   < 1e-4 × the clip's 90th percentile are not marked.
-//! * A block is [`BLOCK_FRAMES`] frames (4.99 s) × 2 = 312 symbols: 120 pilot
-//!   symbols (known bit) and 192 data symbols carrying a
+//! * A block is [`BLOCK_FRAMES`] frames (4.99 s) × 2 = 312 symbols: 132 pilot
+//!   symbols (known bit) and 180 data symbols carrying a
 //!   [`AUDIO_PAYLOAD_BITS`](crate::AUDIO_PAYLOAD_BITS) = 32-bit payload +
 //!   CRC-16 under a rate-1/4 K=7 convolutional code (generators 117, 127,
-//!   155, 171 octal; free distance 20): 216 coded bits, one in 9 punctured,
+//!   155, 171 octal; free distance 20): 216 coded bits, one in 6 punctured,
 //!   at keyed positions. Blocks repeat back to back, so any 5 s
 //!   window holds one whole codeword (cyclically); longer clips combine the
 //!   soft values of every repetition.
@@ -92,9 +92,11 @@ pub const SYMBOLS_PER_FRAME: usize = NC / CELLS;
 /// Frames per block (4.992 s).
 pub const BLOCK_FRAMES: usize = 156;
 const N_SYM: usize = BLOCK_FRAMES * SYMBOLS_PER_FRAME;
-/// Pilot symbols per block; the other `N_SYM − N_PILOT` = 192 carry the
-/// audio code's 192 transmitted bits (216 coded bits, 24 punctured).
-const N_PILOT: usize = 120;
+/// Pilot symbols per block; the other `N_SYM − N_PILOT` = 180 carry the
+/// audio code's 180 transmitted bits (216 coded bits, 36 punctured). (120
+/// pilots with the 64-bit payload's rate-1/2 code; with the 32-bit payload's
+/// stronger code the harness decoded more with 132 than with 120 or 144.)
+const N_PILOT: usize = 132;
 const _: () = assert!(N_SYM - N_PILOT == CODE.n_out);
 const PILOT: u16 = u16::MAX;
 /// Quantiser step Δ of the projected log-power (nepers of power).
@@ -178,7 +180,7 @@ struct Layout {
     /// `cos 2πd` and `flip · sin 2πd` of each symbol's dither (pilot scan).
     pc: Vec<f32>,
     ps: Vec<f32>,
-    /// Role of each symbol: pilot or transmitted-bit index (0..192).
+    /// Role of each symbol: pilot or transmitted-bit index (0..180).
     role: Vec<u16>,
     /// Dense direction `u` of each symbol over the NC cells of a frame (0 off-set).
     dense: Vec<f32>,

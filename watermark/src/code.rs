@@ -6,12 +6,12 @@
 //!   NASA/CCSDS code, free distance 10): 172 coded bits.
 //! * [`AUDIO`]: 32-bit payload, rate 1/4 with generators 117, 127, 155, 171
 //!   (octal; a maximal-free-distance K=7 rate-1/4 code, Larsen 1973, free
-//!   distance 20): 4 × 54 = 216 coded bits, 24 of them, evenly spaced,
-//!   punctured to fill the 192 data symbols of an audio block. (On the audio
-//!   harness's 64 clips under MP3 64k, AAC 64k, Opus 32k and white / pink
-//!   noise at 20 dB it decoded 239 of 320 against 235 for the rate-1/3 LTE
-//!   code 133, 171, 165 with 30 bits sent twice; a Gaussian simulation gave
-//!   the same order.)
+//!   distance 20): 4 × 54 = 216 coded bits, 36 of them (one in 6)
+//!   punctured to fill the 180 data symbols of an audio block. (With 192
+//!   data symbols, on the audio harness's 64 clips under MP3 64k, AAC 64k,
+//!   Opus 32k and white / pink noise at 20 dB, it decoded 239 of 320 against
+//!   235 for the rate-1/3 LTE code 133, 171, 165 with 30 bits sent twice; a
+//!   Gaussian simulation gave the same order.)
 //!
 //! A code sends `n_out` bits: transmitted bit `k` carries mother-code bit
 //! `⌊k · mother / n_out⌋`, so `n_out > mother` repeats evenly spaced bits and
@@ -46,11 +46,11 @@ pub(crate) const IMAGE: Code = Code {
 };
 
 /// Audio: 32-bit payload, rate-1/4 (117, 127, 155, 171), 216 coded bits
-/// punctured to 192.
+/// punctured to 180.
 pub(crate) const AUDIO: Code = Code {
     payload_bits: crate::AUDIO_PAYLOAD_BITS,
     gens: &[0o117, 0o127, 0o155, 0o171],
-    n_out: 192,
+    n_out: 180,
 };
 
 /// Coded bits of an image mark (172).
@@ -315,14 +315,14 @@ mod tests {
         assert_eq!(IMAGE.mother_bits(), 172);
         assert!((0..IMAGE.n_out).all(|k| IMAGE.source(k) == k));
         assert_eq!(AUDIO.mother_bits(), 216);
-        // 24 coded bits, one in 9, are punctured; the others are sent once.
+        // 36 coded bits, one in 6, are punctured; the others are sent once.
         let mut n = [0usize; 216];
         for k in 0..AUDIO.n_out {
             n[AUDIO.source(k)] += 1;
         }
-        assert_eq!(n.iter().filter(|&&c| c == 0).count(), 24);
+        assert_eq!(n.iter().filter(|&&c| c == 0).count(), 36);
         assert!(n.iter().all(|&c| c <= 1));
-        assert!((0..216).all(|m| (n[m] == 0) == (m % 9 == 8)));
+        assert!((0..216).all(|m| (n[m] == 0) == (m % 6 == 5)));
     }
 
     #[test]
