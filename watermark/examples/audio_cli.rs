@@ -11,7 +11,7 @@ use std::process::Command;
 
 use hallmark_watermark::{audio, WatermarkKey};
 
-const PAYLOAD: u64 = 0x0123_4567_89AB_CDEF;
+const PAYLOAD: u64 = 0x89AB_CDEF;
 
 fn read(path: &Path) -> (Vec<Vec<f32>>, u32) {
     let info = |flag: &str| -> u32 {

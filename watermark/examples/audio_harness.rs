@@ -5,7 +5,7 @@
 //! channel count, write 16-bit WAV, attack it with the Debian tools
 //! (`lame`, `ffmpeg`, `sox`) and detect. Prints one line per clip and a table:
 //! per attack the mean raw coded-bit accuracy (sign of the summed soft value
-//! of each of the 172 coded bits at the best hypothesis, before Viterbi), the
+//! of each of the 180 sent coded bits at the best hypothesis, before Viterbi), the
 //! TPR at the detector's fixed threshold (p < 1e-6 and CRC, with the exact
 //! payload), the median z, and detection speed. Null statistics: every clean
 //! clip, every clean clip after each attack (`WM_NULL_ATTACKS=1`, default on)
@@ -27,7 +27,8 @@ use std::time::Instant;
 
 use hallmark_watermark::{audio, WatermarkKey};
 
-const PAYLOAD: u64 = 0x0123_4567_89AB_CDEF;
+/// A 32-bit payload (`AUDIO_PAYLOAD_BITS`).
+const PAYLOAD: u64 = 0x89AB_CDEF;
 const ATTACKS: &[&str] = &[
     "wav16",
     "mp3_128",

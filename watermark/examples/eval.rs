@@ -238,7 +238,8 @@ fn eval_audio(files: &[String]) {
         params.iterations = v as usize;
     }
     let dir = tmpdir();
-    let payload = 0x0123_4567_89AB_CDEFu64;
+    // Audio carries a 32-bit payload (`AUDIO_PAYLOAD_BITS`).
+    let payload = 0x89AB_CDEFu64;
     let rates: Vec<u32> = std::env::var("WM_RATES")
         .unwrap_or_else(|_| "0".into())
         .split(',')

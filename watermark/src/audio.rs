@@ -32,10 +32,12 @@
 //!   re-planned, so every clip spends its SNR budget.
 //!   Samples that are exactly 0 are never changed; frames whose band power is
 //!   < 1e-4 × the clip's 90th percentile are not marked.
-//! * A block is [`BLOCK_FRAMES`] frames (4.99 s) × 2 = 312 symbols: 120 pilot
-//!   symbols (known bit) and 192 data symbols carrying the 172 coded bits
-//!   (64-bit payload + CRC-16, rate-1/2 K=7 convolutional code; coded bits
-//!   0–19 twice), at keyed positions. Blocks repeat back to back, so any 5 s
+//! * A block is [`BLOCK_FRAMES`] frames (4.99 s) × 2 = 312 symbols: 132 pilot
+//!   symbols (known bit) and 180 data symbols carrying a
+//!   [`AUDIO_PAYLOAD_BITS`](crate::AUDIO_PAYLOAD_BITS) = 32-bit payload +
+//!   CRC-16 under a rate-1/4 K=7 convolutional code (generators 117, 127,
+//!   155, 171 octal; free distance 20): 216 coded bits, one in 6 punctured,
+//!   at keyed positions. Blocks repeat back to back, so any 5 s
 //!   window holds one whole codeword (cyclically); longer clips combine the
 //!   soft values of every repetition.
 //! * Detection searches 32 sample offsets (1 ms steps) × 156 block phases.
@@ -62,7 +64,7 @@ use rustfft::num_complex::Complex;
 use rustfft::{Fft, FftPlanner};
 use std::sync::Arc;
 
-use crate::code::CODED_BITS;
+use crate::code::AUDIO as CODE;
 use crate::dsp::resample_zc;
 use crate::{WatermarkError, WatermarkKey};
 
@@ -90,9 +92,12 @@ pub const SYMBOLS_PER_FRAME: usize = NC / CELLS;
 /// Frames per block (4.992 s).
 pub const BLOCK_FRAMES: usize = 156;
 const N_SYM: usize = BLOCK_FRAMES * SYMBOLS_PER_FRAME;
-/// Pilot symbols per block; the other `N_SYM − N_PILOT` = 192 carry the 172
-/// coded bits (coded bits 0–19 twice).
-const N_PILOT: usize = 120;
+/// Pilot symbols per block; the other `N_SYM − N_PILOT` = 180 carry the
+/// audio code's 180 transmitted bits (216 coded bits, 36 punctured). (120
+/// pilots with the 64-bit payload's rate-1/2 code; with the 32-bit payload's
+/// stronger code the harness decoded more with 132 than with 120 or 144.)
+const N_PILOT: usize = 132;
+const _: () = assert!(N_SYM - N_PILOT == CODE.n_out);
 const PILOT: u16 = u16::MAX;
 /// Quantiser step Δ of the projected log-power (nepers of power).
 pub const DELTA: f32 = 1.0;
@@ -175,7 +180,7 @@ struct Layout {
     /// `cos 2πd` and `flip · sin 2πd` of each symbol's dither (pilot scan).
     pc: Vec<f32>,
     ps: Vec<f32>,
-    /// Role of each symbol: pilot or coded-bit index.
+    /// Role of each symbol: pilot or transmitted-bit index (0..180).
     role: Vec<u16>,
     /// Dense direction `u` of each symbol over the NC cells of a frame (0 off-set).
     dense: Vec<f32>,
@@ -189,22 +194,22 @@ impl Layout {
         // gain change or a smooth equaliser/filter slope cancels in `s`.
         let mut bins = Vec::with_capacity(N_SYM * CELLS);
         let mut sign = Vec::with_capacity(N_SYM * CELLS);
-        let mut ss = key.stream("audio/v3/signs");
+        let mut ss = key.stream("audio/v4/signs");
         let flips = ss.signs(N_SYM);
         for (q, &f) in flips.iter().enumerate() {
             let j = q % SYMBOLS_PER_FRAME;
             bins.extend((j * CELLS..(j + 1) * CELLS).map(|b| b as u8));
             sign.extend(TM.iter().map(|&v| v * f));
         }
-        let mut ds = key.stream("audio/v3/dither");
+        let mut ds = key.stream("audio/v4/dither");
         let dither: Vec<f32> = (0..N_SYM)
             .map(|_| ((ds.next_u64() >> 11) as f64 / (1u64 << 53) as f64) as f32)
             .collect();
-        let perm = key.stream("audio/v3/roles").permutation(N_SYM);
+        let perm = key.stream("audio/v4/roles").permutation(N_SYM);
         let mut role = vec![PILOT; N_SYM];
         for (i, &q) in perm.iter().enumerate() {
             if i >= N_PILOT {
-                role[q] = ((i - N_PILOT) % CODED_BITS) as u16;
+                role[q] = (i - N_PILOT) as u16;
             }
         }
         let mut dense = vec![0f32; N_SYM * NC];
@@ -238,7 +243,8 @@ impl Layout {
         dot(&self.dense[q * NC..(q + 1) * NC], c)
     }
 
-    /// Bit carried by symbol `q` of the block: 0 for a pilot, else its coded bit.
+    /// Bit carried by symbol `q` of the block: 0 for a pilot, else its
+    /// transmitted bit (`coded` from [`CODE`]`.encode`).
     fn bit(&self, q: usize, coded: &[u8]) -> u8 {
         match self.role[q] {
             PILOT => 0,

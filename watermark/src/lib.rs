@@ -15,8 +15,10 @@
 //!   payload repeated in 5 s blocks. Informed embedding: the host signal does
 //!   not interfere with detection.
 //!
-//! Both carry a 64-bit payload plus CRC-16, protected by a rate-1/2, K=7
-//! convolutional code decoded with soft-decision Viterbi (Viterbi 1967).
+//! Images carry a 64-bit payload ([`PAYLOAD_BITS`]) plus CRC-16 under a
+//! rate-1/2, K=7 convolutional code; audio a 32-bit payload
+//! ([`AUDIO_PAYLOAD_BITS`]) plus CRC-16 under a punctured rate-1/4, K=7 code. Both are
+//! decoded with soft-decision Viterbi (Viterbi 1967).
 //! Every pattern is derived from the [`WatermarkKey`] (HMAC-SHA256 in counter
 //! mode), so a wrong key detects nothing.
 //!
@@ -38,8 +40,12 @@ mod sync;
 use ring::hmac;
 use serde::Serialize;
 
-/// Number of payload bits carried by a mark.
+/// Number of payload bits carried by an image mark.
 pub const PAYLOAD_BITS: usize = 64;
+
+/// Number of payload bits carried by an audio mark: [`audio::embed`] refuses
+/// payloads ≥ 2^32 and detection reports the 32 bits in the low bits of the `u64`.
+pub const AUDIO_PAYLOAD_BITS: usize = 32;
 
 /// Detection threshold: an unmarked input is declared marked with probability
 /// at most this (a detection additionally needs the CRC-16 to check, which
@@ -119,7 +125,7 @@ pub struct Detection {
     /// means clockwise on screen) of the best synchronisation hypothesis.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rotation_deg: Option<f64>,
-    /// The 64 payload bits of the Viterbi decision at the best hypothesis, whether
+    /// The payload bits (64 for images, 32 for audio) of the Viterbi decision at the best hypothesis, whether
     /// or not the CRC checks or the test passes. For evaluation (bit accuracy) only:
     /// never a verdict, and not serialised.
     #[serde(skip)]

@@ -2,9 +2,10 @@
 //! Audio watermark tests on deterministic synthetic speech-like signals.
 
 use hallmark_watermark::audio::{detect, embed, AudioEmbedParams, MIN_SECONDS};
-use hallmark_watermark::{WatermarkError, WatermarkKey, FALSE_POSITIVE_RATE};
+use hallmark_watermark::{WatermarkError, WatermarkKey, AUDIO_PAYLOAD_BITS, FALSE_POSITIVE_RATE};
 
-const PAYLOAD: u64 = 0x0BAD_CAFE_F00D_1234;
+/// Audio payloads are 32 bits (`AUDIO_PAYLOAD_BITS`).
+const PAYLOAD: u64 = 0xF00D_1234;
 
 fn key() -> WatermarkKey {
     WatermarkKey::from_secret(b"audio-test-secret-0123").unwrap()
@@ -228,6 +229,29 @@ fn too_short_and_bad_input() {
         Err(WatermarkError::InvalidInput(_))
     ));
     assert!(!detect(&[], fs, &key()).detected);
+}
+
+/// Payloads of more than [`AUDIO_PAYLOAD_BITS`] bits are refused (input left
+/// untouched); the widest 32-bit payload round-trips.
+#[test]
+fn payload_width() {
+    assert_eq!(AUDIO_PAYLOAD_BITS, 32);
+    let fs = 16_000;
+    let orig = vec![speech(6.0, fs, 9)];
+    let mut ch = orig.clone();
+    for too_wide in [1u64 << 32, u64::MAX, PAYLOAD | 1 << 40] {
+        let r = embed(&mut ch, fs, &key(), too_wide, &AudioEmbedParams::default());
+        assert!(
+            matches!(&r, Err(WatermarkError::InvalidInput(msg)) if msg.contains("32 bits")),
+            "{r:?}"
+        );
+    }
+    assert_eq!(ch, orig);
+    let max = (1u64 << AUDIO_PAYLOAD_BITS) - 1;
+    embed(&mut ch, fs, &key(), max, &AudioEmbedParams::default()).unwrap();
+    let d = detect(&ch, fs, &key());
+    assert!(d.detected, "{d:?}");
+    assert_eq!(d.payload, Some(max));
 }
 
 /// SNR ≥ 30 dB under the default masking constraint and SNR budget; an equaliser tilt

@@ -3,7 +3,6 @@
 //! (see the parent module).
 
 use super::*;
-use crate::code;
 use crate::stats::max_of_n_sf;
 use crate::{Detection, TimeRange};
 
@@ -238,15 +237,7 @@ pub fn detect_eval(
     truth: u64,
 ) -> (Detection, Option<f64>) {
     let (det, soft) = detect_soft(channels, sample_rate, key);
-    let acc = soft.map(|s| {
-        let coded = code::encode(truth);
-        let ok = coded
-            .iter()
-            .zip(&s)
-            .filter(|(&c, &v)| (c == 0 && v > 0.0) || (c == 1 && v < 0.0))
-            .count();
-        ok as f64 / CODED_BITS as f64
-    });
+    let acc = soft.map(|s| CODE.raw_accuracy(&s, truth));
     (det, acc)
 }
 
@@ -289,7 +280,7 @@ pub fn detect_diag(
     let y = mono_8k_zc(channels, sample_rate, DETECT_ZC);
     let layout = Layout::new(key);
     let stft = Stft::new();
-    let coded = code::encode(truth);
+    let coded = CODE.encode(truth);
     let mut best = (f64::NEG_INFINITY, 0usize, 0usize);
     for k in 0..N_OFFSETS {
         let f = features(&stft, &y, k * OFFSET_STEP);
@@ -375,8 +366,8 @@ fn detect_soft(
     // decoded only when the first fails its CRC, so a detection still needs
     // p < 1e-6 from the pilots and a CRC match (false CRC match ≤ 2 × 2⁻¹⁶
     // given a garbage codeword).
-    let mut soft_a = vec![0f64; CODED_BITS];
-    let mut soft_b = vec![0f64; CODED_BITS];
+    let mut soft_a = vec![0f64; CODE.n_out];
+    let mut soft_b = vec![0f64; CODE.n_out];
     for (t, &lw) in local.iter().enumerate() {
         if !f.active[t] || lw <= 0.0 {
             continue;
@@ -391,10 +382,10 @@ fn detect_soft(
             }
         }
     }
-    let mut dec = code::decode(&soft_a);
+    let mut dec = CODE.decode(&soft_a);
     let mut soft_bits = soft_a;
     if dec.payload.is_none() {
-        let dec_b = code::decode(&soft_b);
+        let dec_b = CODE.decode(&soft_b);
         if dec_b.payload.is_some() {
             (dec, soft_bits) = (dec_b, soft_b);
         }
@@ -459,7 +450,7 @@ fn find_ranges(
     o: usize,
     dur: f64,
 ) -> Vec<TimeRange> {
-    let coded = code::encode(payload);
+    let coded = CODE.encode(payload);
     let n_frames = f.active.len();
     let frame_s = N as f64 / f64::from(FS);
     let o_s = o as f64 / f64::from(FS);

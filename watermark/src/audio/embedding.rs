@@ -4,10 +4,10 @@
 use rustfft::num_complex::Complex;
 
 use super::*;
-use crate::code;
 use crate::dsp::resample;
 
-/// Embed `payload` into `channels[c][n]` (samples nominally in [-1, 1]) in place.
+/// Embed the [`AUDIO_PAYLOAD_BITS`](crate::AUDIO_PAYLOAD_BITS)-bit `payload`
+/// into `channels[c][n]` (samples nominally in [-1, 1]) in place.
 ///
 /// The mark is computed on the mono mix and the same difference signal is
 /// added to every channel. Any sample rate in 8000..=192000 Hz.
@@ -16,7 +16,7 @@ use crate::dsp::resample;
 /// * [`WatermarkError::TooSmall`] if the clip is shorter than [`MIN_SECONDS`].
 /// * [`WatermarkError::UnsupportedSampleRate`] outside 8000..=192000 Hz.
 /// * [`WatermarkError::InvalidInput`] for no channels, channels of different
-///   lengths, non-finite samples or invalid parameters (`alpha` outside
+///   lengths, a payload ≥ 2^32, non-finite samples or invalid parameters (`alpha` outside
 ///   (0, 1], `max_db` ≤ 0, non-finite `mask_db` or `min_snr_db`).
 ///
 /// The report's `snr_db` is signal over mark power summed over all channels
@@ -30,6 +30,12 @@ pub fn embed(
     params: &AudioEmbedParams,
 ) -> Result<AudioEmbedReport, WatermarkError> {
     check_rate(sample_rate)?;
+    if payload >> crate::AUDIO_PAYLOAD_BITS != 0 {
+        return Err(WatermarkError::InvalidInput(format!(
+            "audio payload {payload:#x} does not fit in {} bits",
+            crate::AUDIO_PAYLOAD_BITS
+        )));
+    }
     let Some(len) = channels.first().map(Vec::len) else {
         return Err(WatermarkError::InvalidInput("no channels".into()));
     };
@@ -151,7 +157,7 @@ fn plan_delta(
 ) -> (Vec<f32>, usize) {
     let stft = Stft::new();
     let layout = Layout::new(key);
-    let coded = code::encode(payload);
+    let coded = CODE.encode(payload);
     let n_frames = x8.len() / N;
     let spectra: Vec<Vec<Complex<f32>>> = (0..n_frames)
         .map(|t| stft.spectrum(&x8[t * N..(t + 1) * N]))
