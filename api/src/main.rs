@@ -133,7 +133,7 @@ enum WatermarkCommand {
         /// Output file (same format).
         #[arg(short, long)]
         output: PathBuf,
-        /// 64-bit payload in hex (default: random).
+        /// Payload in hex: up to 64 bits for images, 32 for audio (default: random).
         #[arg(long)]
         payload: Option<String>,
     },
@@ -296,7 +296,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 &output,
                 payload.as_deref(),
             )?;
-            out!("{}", serde_json::json!({ "payload": format!("{p:016x}") }));
+            out!("{}", serde_json::json!({ "payload": p }));
             Ok(())
         }
         Command::Watermark {

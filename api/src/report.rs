@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 pub struct WatermarkReport {
     /// Detected at the configured false-positive rate (p < 1e-6).
     pub detected: bool,
-    /// Decoded payload (16 hex digits) when detected.
+    /// Decoded payload when detected: 16 hex digits for images, 8 for audio.
     pub payload: Option<String>,
     /// Probability that an unmarked file scores this high.
     pub p_value: f64,

@@ -6,6 +6,7 @@ use anyhow::{bail, Context as _};
 use hallmark_media::{MediaFormat, MediaKind};
 use serde_json::json;
 
+use crate::service::{payload_bits, payload_hex, random_payload};
 use crate::settings::Settings;
 use crate::state::load_watermark_key;
 
@@ -34,32 +35,37 @@ fn format_of(bytes: &[u8], path: &Path) -> anyhow::Result<MediaFormat> {
 }
 
 /// `hallmark watermark embed IN -o OUT [--payload HEX]`: embeds the keyed watermark only (no
-/// manifest). Output format = input format (JPEG, PNG, WebP, WAV, MP3). Returns the payload.
+/// manifest). Output format = input format (JPEG, PNG, WebP, WAV, MP3). Returns the payload as
+/// [`payload_hex`] (16 hex digits for images, 8 for audio).
 ///
 /// # Errors
-/// Unreadable or unsupported input, a bad payload, media too small, or an unwritable output.
+/// Unreadable or unsupported input, a bad payload (not hex, or wider than the medium carries:
+/// 64 bits for images, 32 for audio), media too small, or an unwritable output.
 pub fn watermark_embed(
     settings: &Settings,
     input: &Path,
     output: &Path,
-    payload_hex: Option<&str>,
-) -> anyhow::Result<u64> {
+    payload_hex_arg: Option<&str>,
+) -> anyhow::Result<String> {
     std::fs::create_dir_all(&settings.storage.data_dir)?;
     let (key, _) = load_watermark_key(settings)?;
-    let payload = match payload_hex {
-        Some(h) => u64::from_str_radix(h.trim_start_matches("0x"), 16)
-            .with_context(|| format!("--payload '{h}' is not a 64-bit hex number"))?,
-        None => {
-            use ring::rand::SecureRandom;
-            let mut b = [0u8; 8];
-            ring::rand::SystemRandom::new()
-                .fill(&mut b)
-                .map_err(|_| anyhow::anyhow!("system RNG unavailable"))?;
-            u64::from_be_bytes(b)
-        }
-    };
     let bytes = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
     let format = format_of(&bytes, input)?;
+    let bits = payload_bits(format.kind());
+    let payload = match payload_hex_arg {
+        Some(h) => {
+            let p = u64::from_str_radix(h.trim_start_matches("0x"), 16)
+                .with_context(|| format!("--payload '{h}' is not a hex number"))?;
+            if bits < 64 && p >> bits != 0 {
+                bail!(
+                    "--payload '{h}' does not fit in {bits} bits ({} carries {bits}-bit payloads)",
+                    format.mime()
+                );
+            }
+            p
+        }
+        None => random_payload(format.kind())?,
+    };
     let limits = settings.media_limits();
     let out = match format.kind() {
         MediaKind::Image => {
@@ -95,7 +101,7 @@ pub fn watermark_embed(
         }
     };
     write_atomic(output, &out)?;
-    Ok(payload)
+    Ok(payload_hex(format.kind(), payload))
 }
 
 /// `hallmark watermark detect FILE`: `{detected, payload, bit_agreement, p_value, ...}`.
@@ -120,7 +126,7 @@ pub fn watermark_detect(settings: &Settings, input: &Path) -> anyhow::Result<ser
     };
     Ok(json!({
         "detected": d.detected,
-        "payload": d.payload.filter(|_| d.detected).map(|p| format!("{p:016x}")),
+        "payload": d.payload.filter(|_| d.detected).map(|p| payload_hex(format.kind(), p)),
         "bit_agreement": d.bit_agreement,
         "p_value": d.p_value,
         "score": d.score,

@@ -428,7 +428,7 @@ impl Store {
         row.map(|r| asset_from_row(&r)).transpose()
     }
 
-    /// Asset by watermark payload (16 hex characters; matched
+    /// Asset by watermark payload (hex: 16 characters for images, 8 for audio; matched
     /// case-insensitively by lower-casing the argument).
     pub async fn find_asset_by_payload(
         &self,

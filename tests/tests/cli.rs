@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use hallmark_tests::fixtures::{encode, photo};
+use hallmark_tests::fixtures::{encode, photo, speech};
 use hallmark_tests::{base_env, hallmark_bin};
 
 fn cli(data: &std::path::Path) -> Command {
@@ -217,4 +217,60 @@ fn watermark_embed_and_detect_alone() {
         .output()
         .unwrap();
     assert!(!out.status.success());
+}
+
+#[test]
+fn watermark_embed_audio_payload_is_32_bits() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let input = dir.path().join("in.wav");
+    let marked = dir.path().join("marked.wav");
+    std::fs::write(
+        &input,
+        hallmark_media::encode_wav(&speech(16_000, 8.0, 3)).unwrap(),
+    )
+    .unwrap();
+    // A fixed key keeps the test deterministic (the CLI otherwise makes one per data dir).
+    let key = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+    let embed = |payload: &str| {
+        cli(&data)
+            .env("HALLMARK__WATERMARK__KEY", key)
+            .args(["watermark", "embed"])
+            .arg(&input)
+            .arg("-o")
+            .arg(&marked)
+            .args(["--payload", payload])
+            .output()
+            .unwrap()
+    };
+    // Wider than audio carries: refused with the reason, nothing written.
+    let out = embed("00c0ffee12345678");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("32 bits"), "{err}");
+    assert!(!marked.exists(), "no output on a refused payload");
+
+    let out = embed("00c0ffee");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["payload"], "00c0ffee");
+    let out = cli(&data)
+        .env("HALLMARK__WATERMARK__KEY", key)
+        .args(["watermark", "detect"])
+        .arg(&marked)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["detected"], true, "{r:#}");
+    assert_eq!(r["payload"], "00c0ffee", "{r:#}");
 }

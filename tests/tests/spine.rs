@@ -118,9 +118,17 @@ fn audio_round_trips(s: &Server) {
     assert_eq!(resp.status, 200, "{}", String::from_utf8_lossy(&resp.body));
     assert_eq!(resp.header("content-type"), Some("audio/wav"));
     let asset = resp.header("hallmark-asset-id").unwrap().to_owned();
+    // Audio payloads are 32 bits: 8 hex digits in the header and the report.
+    let payload = resp
+        .header("hallmark-watermark-payload")
+        .unwrap()
+        .to_owned();
+    assert_eq!(payload.len(), 8, "{payload}");
+    assert!(payload.bytes().all(|b| b.is_ascii_hexdigit()), "{payload}");
     let r = s.verify(&resp.body).json();
     assert_eq!(r["c2pa"]["validation_state"], "Valid", "{r:#}");
     assert_eq!(r["watermark"]["detected"], true, "{r:#}");
+    assert_eq!(r["watermark"]["payload"], payload.as_str(), "{r:#}");
     assert_eq!(r["watermark"]["asset_id"], asset.as_str());
     assert!(!r["detectors"].as_array().unwrap().is_empty());
 

@@ -8,7 +8,7 @@ mod verify;
 
 pub use decide::{decide, DecisionAction, DecisionRequest, DecisionResponse};
 pub use generate::{generate, GenerateBody};
-pub use sign::{sign, SignMetadata, SignOutput};
+pub use sign::{payload_bits, payload_hex, random_payload, sign, SignMetadata, SignOutput};
 pub use verify::{analyse, verify};
 
 use std::time::Duration;

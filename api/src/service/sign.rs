@@ -11,8 +11,45 @@ use crate::state::AppState;
 
 /// Watermark algorithm identifiers recorded in `c2pa.soft-binding`.
 pub const IMAGE_WATERMARK_ALG: &str = "io.hallmark.watermark.image.v1";
-/// See [`IMAGE_WATERMARK_ALG`].
-pub const AUDIO_WATERMARK_ALG: &str = "io.hallmark.watermark.audio.v1";
+/// See [`IMAGE_WATERMARK_ALG`]. `v2`: 32-bit payload (v1 carried 64 bits; its marks are not
+/// read by this version).
+pub const AUDIO_WATERMARK_ALG: &str = "io.hallmark.watermark.audio.v2";
+
+/// Watermark payload width in bits for a media kind: images carry
+/// [`hallmark_watermark::PAYLOAD_BITS`] (64), audio [`hallmark_watermark::AUDIO_PAYLOAD_BITS`]
+/// (32, which buys the audio mark a rate-1/4 code; see watermark/README.md).
+pub fn payload_bits(kind: MediaKind) -> usize {
+    match kind {
+        MediaKind::Audio => hallmark_watermark::AUDIO_PAYLOAD_BITS,
+        // Images; video and documents are never marked (sign refuses them first).
+        _ => hallmark_watermark::PAYLOAD_BITS,
+    }
+}
+
+/// A payload as lowercase hex of `payload_bits(kind) / 4` digits (16 for images, 8 for
+/// audio): the form stored in the database, the manifest's soft binding and reports.
+pub fn payload_hex(kind: MediaKind, payload: u64) -> String {
+    format!("{payload:0width$x}", width = payload_bits(kind) / 4)
+}
+
+/// A uniformly random non-zero payload of `payload_bits(kind)` bits.
+///
+/// # Errors
+/// The system RNG is unavailable.
+pub fn random_payload(kind: MediaKind) -> anyhow::Result<u64> {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 8];
+    ring::rand::SystemRandom::new()
+        .fill(&mut b)
+        .map_err(|_| anyhow::anyhow!("system RNG unavailable"))?;
+    let bits = payload_bits(kind);
+    let mask = if bits >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
+    };
+    Ok((u64::from_be_bytes(b) & mask).max(1))
+}
 
 /// The `metadata` part of a sign request.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -50,17 +87,26 @@ pub struct SignOutput {
     pub format: MediaFormat,
     /// Label of the embedded manifest.
     pub manifest_label: String,
-    /// Watermark payload (16 hex digits).
+    /// Watermark payload ([`payload_hex`]: 16 hex digits for images, 8 for audio).
     pub payload: String,
 }
 
-fn random_payload() -> Result<u64, ApiError> {
-    use ring::rand::SecureRandom;
-    let mut b = [0u8; 8];
-    ring::rand::SystemRandom::new()
-        .fill(&mut b)
-        .map_err(|_| ApiError::internal(anyhow::anyhow!("system RNG unavailable")))?;
-    Ok(u64::from_be_bytes(b).max(1))
+/// Draws a payload not yet assigned to any asset. With 32-bit audio payloads a repeat is
+/// plausible once millions of clips are signed (p ≈ n / 2³² per draw), so a drawn payload is
+/// checked against the store and redrawn; the unique index on `assets.watermark_payload`
+/// remains the final guard against two concurrent requests drawing the same value.
+async fn fresh_payload(state: &AppState, kind: MediaKind) -> Result<(u64, String), ApiError> {
+    for _ in 0..8 {
+        let payload = random_payload(kind).map_err(ApiError::internal)?;
+        let hex = payload_hex(kind, payload);
+        if state.store.find_asset_by_payload(&hex).await?.is_none() {
+            return Ok((payload, hex));
+        }
+        tracing::info!(payload = %hex, "drawn watermark payload already assigned; redrawing");
+    }
+    Err(ApiError::internal(anyhow::anyhow!(
+        "8 random watermark payloads in a row were already assigned"
+    )))
 }
 
 /// Watermarks and signs `bytes` (JPEG, PNG, WebP, WAV, MP3 or M4A) for `actor` (API key id or
@@ -92,8 +138,7 @@ pub async fn sign(
         )));
     }
     let _permit = job_permit(state).await?;
-    let payload = random_payload()?;
-    let payload_hex = format!("{payload:016x}");
+    let (payload, payload_hex) = fresh_payload(state, format.kind()).await?;
     let request = ManifestRequest {
         generator: metadata.generator.clone().unwrap_or_default(),
         model: metadata.model.clone(),

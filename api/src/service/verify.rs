@@ -87,13 +87,13 @@ fn not_checked(reason: &str) -> WatermarkReport {
     }
 }
 
-fn watermark_report(d: hallmark_watermark::Detection) -> WatermarkReport {
+fn watermark_report(d: hallmark_watermark::Detection, kind: MediaKind) -> WatermarkReport {
     WatermarkReport {
         detected: d.detected,
         payload: d
             .payload
             .filter(|_| d.detected)
-            .map(|p| format!("{p:016x}")),
+            .map(|p| super::sign::payload_hex(kind, p)),
         p_value: d.p_value,
         bit_agreement: d.bit_agreement,
         asset_id: None,
@@ -208,7 +208,7 @@ pub async fn analyse(
                 }
             };
             let (wm, scores) = tokio::join!(wm, scores);
-            (watermark_report(wm?), scores?)
+            (watermark_report(wm?, format.kind()), scores?)
         }
     };
     let analysis = Analysis {
