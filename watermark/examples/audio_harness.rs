@@ -16,7 +16,9 @@
 //! cargo run -p hallmark-watermark --release --example audio_harness -- /tmp/wm_clips
 //! ```
 //! Env: `WM_LIMIT` (clips), `WM_THREADS` (default 2), `WM_ATTACKS` (comma list
-//! of attack names to run), `WM_NULL_ATTACKS=0` to skip the clean-attacked nulls.
+//! of attack names to run), `WM_NULL_ATTACKS=0` to skip the clean-attacked nulls,
+//! `WM_SOFT_DUMP=DIR` to write each attacked clip's p-value and data soft
+//! values to `DIR/<clip>__<attack>.soft` (for `examples/audio_list_eval.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
@@ -408,8 +410,16 @@ fn process(file: &Path, filler_file: &Path, idx: usize, attacks: &[&str], tally:
             continue;
         };
         let t0 = Instant::now();
-        let (d, acc) = audio::detect_eval(&y, r, &key, PAYLOAD);
+        let (d, acc, soft) = audio::detect_eval_soft(&y, r, &key, PAYLOAD);
         let dt = t0.elapsed().as_secs_f64();
+        if let (Ok(dir), Some(sd)) = (std::env::var("WM_SOFT_DUMP"), soft) {
+            // p-value, then the 180 + 180 data soft values (examples/audio_list_eval.rs).
+            let mut txt = format!("{:e}\n", sd.p_value);
+            for v in sd.noise_model.iter().chain(&sd.sensitivity) {
+                txt.push_str(&format!("{v:e}\n"));
+            }
+            let _ = std::fs::write(Path::new(&dir).join(format!("{name}__{a}.soft")), txt);
+        }
         let secs = y[0].len() as f64 / f64::from(r);
         let good = d.detected && d.payload == Some(PAYLOAD);
         let range_ok = match range {

@@ -56,9 +56,11 @@
 //!   subset is covered by the correction for all `M`. Data symbols give
 //!   soft values weighted by the local pilot evidence (mean pilot soft value
 //!   within ±0.5 s, clamped at 0, so unmarked concatenated audio drops out),
-//!   summed over every repetition, into the soft Viterbi decoder; if the
-//!   CRC fails, the sums with the sensitivity weight `E/(E + ε + floor)`
-//!   in place of `w` are decoded as a second try.
+//!   summed over every repetition, into a list Viterbi decoder (the 16 best
+//!   paths, the best whose CRC checks wins; Seshadri & Sundberg 1994). (The
+//!   plain Viterbi decoder's second try, the sums with the sensitivity
+//!   weight `E/(E + ε + floor)` in place of `w`, is off: no gain with the
+//!   list.)
 
 use rustfft::num_complex::Complex;
 use rustfft::{Fft, FftPlanner};
@@ -71,7 +73,9 @@ use crate::{WatermarkError, WatermarkKey};
 mod detection;
 mod embedding;
 
-pub use detection::{cell_log_powers, detect, detect_diag, detect_eval};
+pub use detection::{
+    cell_log_powers, decode_eval, detect, detect_diag, detect_eval, detect_eval_soft, DataSoft,
+};
 pub use embedding::embed;
 
 const FS: u32 = 8000;

@@ -13,6 +13,17 @@
 //!   235 for the rate-1/3 LTE code 133, 171, 165 with 30 bits sent twice; a
 //!   Gaussian simulation gave the same order.)
 //!
+//! List decoding ([`Code::decode_list`], used by the audio detector): when
+//! the Viterbi decision fails its CRC, the parallel list Viterbi algorithm
+//! (Seshadri & Sundberg 1994, *List Viterbi decoding algorithms with
+//! applications*, IEEE Trans. Commun. 42(2/3/4)) finds the `L` best paths
+//! through the terminated trellis and the best one whose CRC checks is
+//! returned, the CRC acting as the selector. Each listed path that is not the
+//! transmitted one passes the 16-bit CRC with probability ≈ 2⁻¹⁶, so a list
+//! of `L` turns a failed decode into a wrong payload with probability
+//! ≲ `L` × 2⁻¹⁶ (the false-positive rate of a detection still comes from the
+//! detector's statistical test, which is computed before decoding).
+//!
 //! A code sends `n_out` bits: transmitted bit `k` carries mother-code bit
 //! `⌊k · mother / n_out⌋`, so `n_out > mother` repeats evenly spaced bits and
 //! `n_out < mother` punctures evenly spaced bits; the decoder sums the soft
@@ -191,6 +202,13 @@ impl Code {
             bits[t] = decisions[t][s];
             s = prev_state[t][s] as usize;
         }
+        self.finish(&bits, soft)
+    }
+
+    /// The decision for one trellis path (`steps()` input bits): payload if
+    /// its CRC checks, the payload bits, and the agreement of its codeword
+    /// with the signs of `soft`.
+    fn finish(&self, bits: &[u8], soft: &[f64]) -> Decoded {
         let pb = self.payload_bits;
         let payload = bits[..pb]
             .iter()
@@ -198,7 +216,7 @@ impl Code {
         let crc = bits[pb..pb + CRC_BITS]
             .iter()
             .fold(0u16, |a, &b| (a << 1) | u16::from(b));
-        let mother = self.conv(&bits);
+        let mother = self.conv(bits);
         let agree = (0..self.n_out)
             .filter(|&k| {
                 let (c, v) = (mother[self.source(k)], soft[k]);
@@ -210,6 +228,110 @@ impl Code {
             bits: payload,
             bit_agreement: agree as f64 / self.n_out as f64,
         }
+    }
+
+    /// List Viterbi decoding with the CRC as the selector: the Viterbi
+    /// decision if its CRC checks; otherwise the best of the `list` most
+    /// likely paths (parallel list Viterbi algorithm, Seshadri & Sundberg
+    /// 1994) whose CRC checks; otherwise the Viterbi decision (payload
+    /// `None`). `list <= 1` is plain [`Code::decode`].
+    pub(crate) fn decode_list(&self, soft: &[f64], list: usize) -> Decoded {
+        let best = self.decode(soft);
+        if best.payload.is_some() || list <= 1 || soft.len() != self.n_out {
+            return best;
+        }
+        self.list_paths(soft, list)
+            .iter()
+            .map(|bits| self.finish(bits, soft))
+            .find(|d| d.payload.is_some())
+            .unwrap_or(best)
+    }
+
+    /// The `list` best paths (input bits, `steps()` each) through the
+    /// terminated trellis, best first, by the parallel list Viterbi
+    /// algorithm: every state keeps the `list` best partial paths into it
+    /// (metric, predecessor state, rank there); the two predecessors' sorted
+    /// lists, plus their branch metrics, are merged and cut to `list`.
+    /// Distinct entries are distinct paths, so the result holds `list`
+    /// distinct paths (fewer only if the trellis has fewer).
+    fn list_paths(&self, soft: &[f64], list: usize) -> Vec<Vec<u8>> {
+        let list = list.clamp(1, 256); // ranks are stored as u8
+        let steps = self.steps();
+        let ng = self.gens.len();
+        let mut r = vec![0f64; self.mother_bits()];
+        for (k, &v) in soft.iter().enumerate() {
+            r[self.source(k)] += v;
+        }
+        // metric[s * list + i]: i-th best partial path into state s.
+        let mut metric = vec![f64::NEG_INFINITY; N_STATES * list];
+        metric[0] = 0.0;
+        let mut next = vec![f64::NEG_INFINITY; N_STATES * list];
+        // back[t][s * list + i] = (predecessor state, its rank).
+        let mut back: Vec<Vec<(u8, u8)>> = Vec::with_capacity(steps);
+        let bm = |reg: u32, rt: &[f64]| -> f64 {
+            self.gens
+                .iter()
+                .zip(rt)
+                .map(|(&g, &v)| if parity(reg & g) == 0 { v } else { -v })
+                .sum()
+        };
+        for t in 0..steps {
+            let rt = &r[t * ng..(t + 1) * ng];
+            let mut bk = vec![(0u8, 0u8); N_STATES * list];
+            next.fill(f64::NEG_INFINITY);
+            for ns in 0..N_STATES {
+                let b = (ns & 1) as u32;
+                if t >= self.info_bits() && b == 1 {
+                    continue; // tail: zero inputs only
+                }
+                // Predecessors: s = (ns >> 1) | hi << (K − 2).
+                let pred = [ns >> 1, (ns >> 1) | (1 << (K - 2))];
+                let add = pred.map(|s| bm(((s as u32) << 1) | b, rt));
+                let (mut i0, mut i1) = (0usize, 0usize);
+                for out in 0..list {
+                    let m0 = metric[pred[0] * list + i0.min(list - 1)];
+                    let m1 = metric[pred[1] * list + i1.min(list - 1)];
+                    let c0 = if i0 < list {
+                        m0 + add[0]
+                    } else {
+                        f64::NEG_INFINITY
+                    };
+                    let c1 = if i1 < list {
+                        m1 + add[1]
+                    } else {
+                        f64::NEG_INFINITY
+                    };
+                    if c0 == f64::NEG_INFINITY && c1 == f64::NEG_INFINITY {
+                        break;
+                    }
+                    let o = ns * list + out;
+                    if c0 >= c1 {
+                        next[o] = c0;
+                        bk[o] = (pred[0] as u8, i0 as u8);
+                        i0 += 1;
+                    } else {
+                        next[o] = c1;
+                        bk[o] = (pred[1] as u8, i1 as u8);
+                        i1 += 1;
+                    }
+                }
+            }
+            std::mem::swap(&mut metric, &mut next);
+            back.push(bk);
+        }
+        (0..list)
+            .take_while(|&i| metric[i] > f64::NEG_INFINITY)
+            .map(|rank| {
+                let mut bits = vec![0u8; steps];
+                let (mut s, mut i) = (0usize, rank);
+                for t in (0..steps).rev() {
+                    bits[t] = (s & 1) as u8;
+                    let (ps, pi) = back[t][s * list + i];
+                    (s, i) = (ps as usize, pi as usize);
+                }
+                bits
+            })
+            .collect()
     }
 
     /// Fraction of the sent mother-code bits whose soft value, summed over
@@ -354,6 +476,120 @@ mod tests {
         assert_eq!(d.payload, Some(payload));
         assert_eq!(d.bits, payload);
         assert!(d.bit_agreement > 0.85 && d.bit_agreement < 1.0);
+    }
+
+    /// Deterministic pseudo-random soft values in [−1, 1).
+    fn garbage(s: &mut u64, n: usize) -> Vec<f64> {
+        (0..n)
+            .map(|_| {
+                *s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((*s >> 33) as f64 / (1u64 << 31) as f64) - 1.0
+            })
+            .collect()
+    }
+
+    /// Correlation of a path's transmitted codeword with `soft` (the
+    /// Viterbi metric).
+    fn path_metric(code: &Code, bits: &[u8], soft: &[f64]) -> f64 {
+        let mother = code.conv(bits);
+        (0..code.n_out)
+            .map(|k| {
+                if mother[code.source(k)] == 0 {
+                    soft[k]
+                } else {
+                    -soft[k]
+                }
+            })
+            .sum()
+    }
+
+    #[test]
+    fn list_viterbi_paths_are_ranked_and_distinct() {
+        let mut s = 777u64;
+        for _ in 0..5 {
+            let soft = garbage(&mut s, AUDIO.n_out);
+            let paths = AUDIO.list_paths(&soft, 16);
+            assert_eq!(paths.len(), 16);
+            // Rank 0 is the Viterbi decision.
+            assert_eq!(
+                AUDIO.finish(&paths[0], &soft).bits,
+                AUDIO.decode(&soft).bits
+            );
+            let m: Vec<f64> = paths
+                .iter()
+                .map(|p| path_metric(&AUDIO, p, &soft))
+                .collect();
+            assert!(m.windows(2).all(|w| w[0] >= w[1] - 1e-9), "{m:?}");
+            for (i, a) in paths.iter().enumerate() {
+                assert!(a[AUDIO.info_bits()..].iter().all(|&b| b == 0));
+                assert!(paths[i + 1..].iter().all(|b| b != a));
+            }
+            // A longer list starts with the shorter one's paths.
+            let more = AUDIO.list_paths(&soft, 64);
+            assert_eq!(&more[..16], &paths[..]);
+        }
+    }
+
+    #[test]
+    fn list_viterbi_recovers_second_path() {
+        // Soft values that favour, by a small margin, the codeword of the
+        // transmitted information bits with one payload bit flipped (its CRC
+        // fails): the Viterbi decision is that wrong path, the transmitted
+        // codeword is the second best and the list decoder returns it.
+        let payload = 0x89AB_CDEFu64;
+        let info = AUDIO.info(payload);
+        let mut wrong = info.clone();
+        wrong[13] ^= 1;
+        let sign = |b: u8| if b == 0 { 1.0 } else { -1.0 };
+        let c = AUDIO.conv(&info);
+        let w = AUDIO.conv(&wrong);
+        let soft: Vec<f64> = (0..AUDIO.n_out)
+            .map(|k| {
+                let m = AUDIO.source(k);
+                sign(c[m]) + 1.1 * sign(w[m])
+            })
+            .collect();
+        let plain = AUDIO.decode(&soft);
+        assert_eq!(plain.payload, None);
+        assert_eq!(plain.bits, payload ^ (1 << (31 - 13)));
+        let paths = AUDIO.list_paths(&soft, 8);
+        assert_eq!(paths[0], wrong);
+        assert_eq!(paths[1], info);
+        let d = AUDIO.decode_list(&soft, 8);
+        assert_eq!(d.payload, Some(payload));
+        assert_eq!(d.bits, payload);
+        // A list of one is plain Viterbi.
+        assert_eq!(AUDIO.decode_list(&soft, 1).payload, None);
+    }
+
+    #[test]
+    fn list_viterbi_returns_only_crc_valid_payloads() {
+        // On garbage, whatever the list decoder returns is the first listed
+        // path whose CRC checks (its information bits are exactly the
+        // payload's with its CRC); false matches stay near L × 2⁻¹⁶.
+        let mut s = 4242u64;
+        let (trials, list) = (400, 64);
+        let mut hits = 0;
+        for _ in 0..trials {
+            let soft = garbage(&mut s, AUDIO.n_out);
+            let d = AUDIO.decode_list(&soft, list);
+            let first_ok = AUDIO
+                .list_paths(&soft, list)
+                .into_iter()
+                .find(|p| AUDIO.finish(p, &soft).payload.is_some());
+            match d.payload {
+                Some(p) => {
+                    hits += 1;
+                    assert_eq!(Some(AUDIO.info(p)), first_ok);
+                    assert_eq!(d.bits, p);
+                }
+                None => assert!(first_ok.is_none()),
+            }
+        }
+        // Expected 400 × 64 / 65536 ≈ 0.4.
+        assert!(hits <= 3, "{hits} false CRC matches");
     }
 
     #[test]
