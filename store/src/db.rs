@@ -382,7 +382,7 @@ impl Store {
 
     /// Insert an asset. Duplicate id or watermark payload →
     /// [`StoreError::Conflict`]. Hashes must be 64 lowercase hex characters,
-    /// the payload 16.
+    /// the payload 16 (image, 64-bit) or 8 (audio, 32-bit).
     pub async fn insert_asset(&self, a: &AssetRecord) -> Result<(), StoreError> {
         check_non_empty("id", &a.id)?;
         check_sha256("output_sha256", &a.output_sha256)?;
@@ -390,9 +390,10 @@ impl Store {
             check_sha256("input_sha256", i)?;
         }
         if let Some(p) = &a.watermark_payload {
-            if !is_lower_hex(p, 16) {
+            if !(is_lower_hex(p, 16) || is_lower_hex(p, 8)) {
                 return Err(StoreError::Invalid(
-                    "watermark_payload must be 16 lowercase hex characters".into(),
+                    "watermark_payload must be 16 (image) or 8 (audio) lowercase hex characters"
+                        .into(),
                 ));
             }
         }

@@ -59,7 +59,8 @@ pub struct AssetRecord {
     pub input_sha256: Option<String>,
     /// SHA-256 (64 lowercase hex) of the produced bytes.
     pub output_sha256: String,
-    /// Embedded watermark payload: 16 lowercase hex characters. Unique.
+    /// Embedded watermark payload: lowercase hex, 16 characters (image, 64 bits) or 8
+    /// (audio, 32 bits). Unique.
     pub watermark_payload: Option<String>,
     /// Label of the C2PA manifest, if one was produced.
     pub manifest_label: Option<String>,

@@ -261,7 +261,26 @@ async fn asset_round_trip_and_conflicts(ctx: Ctx) {
     s.insert_asset(&d).await.unwrap();
     s.insert_asset(&e).await.unwrap();
     assert_eq!(s.get_asset(&d.id).await.unwrap().unwrap(), d);
+    // 32-bit (audio) payloads: 8 hex digits, found by lookup, unique too
+    let f = asset(&new_id(), Some("00c0ffee"), &sha(14));
+    s.insert_asset(&f).await.unwrap();
+    assert_eq!(
+        s.find_asset_by_payload("00C0FFEE").await.unwrap().unwrap(),
+        f
+    );
+    let g = asset(&new_id(), Some("00c0ffee"), &sha(15));
+    assert!(matches!(
+        s.insert_asset(&g).await,
+        Err(StoreError::Conflict(_))
+    ));
     // validation
+    for p in ["XYZ", "00c0ffe", "00c0ffee1", "00C0FFEE"] {
+        let bad = asset(&new_id(), Some(p), &sha(13));
+        assert!(
+            matches!(s.insert_asset(&bad).await, Err(StoreError::Invalid(_))),
+            "{p}"
+        );
+    }
     let bad = asset(&new_id(), Some("XYZ"), &sha(13));
     assert!(matches!(
         s.insert_asset(&bad).await,
