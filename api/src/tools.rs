@@ -54,8 +54,14 @@ pub fn watermark_embed(
     let bits = payload_bits(format.kind());
     let payload = match payload_hex_arg {
         Some(h) => {
-            let p = u64::from_str_radix(h.trim_start_matches("0x"), 16)
-                .with_context(|| format!("--payload '{h}' is not a hex number"))?;
+            let p = match u64::from_str_radix(h.trim_start_matches("0x"), 16) {
+                Ok(p) => p,
+                Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => bail!(
+                    "--payload '{h}' does not fit in {bits} bits ({} carries {bits}-bit payloads)",
+                    format.mime()
+                ),
+                Err(e) => bail!("--payload '{h}' is not a hex number: {e}"),
+            };
             if bits < 64 && p >> bits != 0 {
                 bail!(
                     "--payload '{h}' does not fit in {bits} bits ({} carries {bits}-bit payloads)",

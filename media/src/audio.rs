@@ -66,6 +66,66 @@ pub fn decode_audio(
     })
 }
 
+/// Checks the channel count and sample rate a WAV's `fmt ` chunk declares before the
+/// demuxer sees them: symphonia 0.5 panics on a 0 Hz rate (time base 1/0) and on more than
+/// 32 channels (channel-mask shift), and reads 0 channels as an unsupported codec.
+///
+/// # Errors
+/// [`MediaError::Corrupt`] for 0 channels or a rate outside [`SAMPLE_RATE_RANGE`],
+/// [`MediaError::LimitExceeded`] for more than `limits.max_channels` channels. A file
+/// without a readable `fmt ` chunk is left to the demuxer.
+fn check_wav_format_chunk(bytes: &[u8], limits: &Limits) -> Result<(), MediaError> {
+    let corrupt = |detail: String| MediaError::Corrupt {
+        format: MediaFormat::Wav.mime(),
+        detail,
+    };
+    let u32_at = |i: usize| {
+        bytes
+            .get(i..i + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    // RIFF header (12 bytes), then chunks: 4-byte id, 4-byte little-endian size, data
+    // padded to an even length (RIFF/WAVE, Microsoft Multimedia Programming Interface 1991).
+    let mut off = 12usize;
+    for _ in 0..64 {
+        let (Some(id), Some(size)) = (bytes.get(off..off + 4), u32_at(off + 4)) else {
+            return Ok(());
+        };
+        if id == b"fmt " {
+            let Some(fmt) = bytes.get(off + 8..off + 16) else {
+                return Ok(());
+            };
+            let channels = usize::from(u16::from_le_bytes([fmt[2], fmt[3]]));
+            let rate = u32::from_le_bytes([fmt[4], fmt[5], fmt[6], fmt[7]]);
+            if channels == 0 {
+                return Err(corrupt("the WAV format chunk declares 0 channels".into()));
+            }
+            if channels > limits.max_channels {
+                return Err(MediaError::LimitExceeded(format!(
+                    "{channels} channels > {} channel limit",
+                    limits.max_channels
+                )));
+            }
+            if !SAMPLE_RATE_RANGE.contains(&rate) {
+                return Err(corrupt(format!(
+                    "the WAV format chunk declares a sample rate of {rate} Hz (accepted: {}–{} Hz)",
+                    SAMPLE_RATE_RANGE.start(),
+                    SAMPLE_RATE_RANGE.end()
+                )));
+            }
+            return Ok(());
+        }
+        let Some(next) = usize::try_from(size)
+            .ok()
+            .and_then(|s| off.checked_add(8)?.checked_add(s)?.checked_add(s & 1))
+        else {
+            return Ok(());
+        };
+        off = next;
+    }
+    Ok(())
+}
+
 /// Lowest and highest sample rates accepted, Hz.
 pub const SAMPLE_RATE_RANGE: std::ops::RangeInclusive<u32> = 1_000..=768_000;
 
@@ -91,6 +151,9 @@ fn decode_audio_inner(
         format: format.mime(),
         detail,
     };
+    if format == MediaFormat::Wav {
+        check_wav_format_chunk(bytes, limits)?;
+    }
     let mut hint = Hint::new();
     hint.with_extension(format.extension());
     let mss = MediaSourceStream::new(
@@ -516,6 +579,31 @@ mod tests {
             Err(MediaError::LimitExceeded(_))
         ));
         assert!(decode_audio(&wav[..40], MediaFormat::Wav, &Limits::default()).is_err());
+        // Crafted format chunks (channels at byte 22, rate at 24 of a canonical header): a
+        // clear error from the header check, not the demuxer's panic caught as "rejected".
+        let patched = |at: usize, v: &[u8]| {
+            let mut w = wav.clone();
+            w[at..at + v.len()].copy_from_slice(v);
+            w
+        };
+        for (bad, want) in [
+            (patched(24, &0u32.to_le_bytes()), "sample rate of 0 Hz"),
+            (patched(22, &0u16.to_le_bytes()), "0 channels"),
+        ] {
+            let r = decode_audio(&bad, MediaFormat::Wav, &Limits::default());
+            assert!(
+                matches!(&r, Err(MediaError::Corrupt { detail, .. }) if detail.contains(want)),
+                "{want}: {r:?}"
+            );
+        }
+        assert!(matches!(
+            decode_audio(
+                &patched(22, &200u16.to_le_bytes()),
+                MediaFormat::Wav,
+                &Limits::default()
+            ),
+            Err(MediaError::LimitExceeded(_))
+        ));
         // A WAV streamed to a pipe declares 0xFFFFFFFF bytes (≈ 268 000 s here): its header
         // can't be trusted, so it decodes to its real length and is judged on that.
         let mut streamed = wav.clone();

@@ -212,6 +212,34 @@ fn hostile_requests_found_by_qa_get_clean_4xx() {
             String::from_utf8_lossy(&g.body)
         );
     }
+    // A format chunk declaring 0 or 200 channels: a clear 4xx from the header check on both
+    // routes (0 channels used to read as an unsupported codec: 415 on sign, a report on verify).
+    for (channels, status, code) in [
+        (0u16, 422, "corrupt_media"),
+        (200, 413, "media_limit_exceeded"),
+    ] {
+        let mut wav = wav_with_rate(16_000);
+        wav[22..24].copy_from_slice(&channels.to_le_bytes());
+        s.verify(&wav).assert_problem(status, code);
+        s.post_multipart(
+            "/v1/sign",
+            Some(&key),
+            &[
+                ("file", Some("a"), &wav),
+                ("metadata", None, meta.as_bytes()),
+            ],
+        )
+        .assert_problem(status, code);
+    }
+    // Control characters never reach the permanent audit log (a reason may hold newlines).
+    for (policy, reason) in [("p\u{0}", "r"), ("p\u{1b}[31m", "r"), ("p", "a\u{7}b")] {
+        s.post_json(
+            "/v1/decisions",
+            Some(&key),
+            &json!({"verification_id": "x", "action": "label", "policy": policy, "reason": reason}),
+        )
+        .assert_problem(400, "invalid_request");
+    }
     // Paging past i64.
     s.get("/v1/audit/entries?after=9223372036854775808", Some(&key))
         .assert_problem(400, "invalid_request");

@@ -217,6 +217,18 @@ fn watermark_embed_and_detect_alone() {
         .output()
         .unwrap();
     assert!(!out.status.success());
+    // 17 hex digits: wider than an image payload, said so.
+    let out = cli(&data)
+        .args(["watermark", "embed"])
+        .arg(&input)
+        .arg("-o")
+        .arg(&marked)
+        .args(["--payload", "10000000000000000"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("does not fit in 64 bits"), "{err}");
 }
 
 #[test]

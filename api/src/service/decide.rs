@@ -75,7 +75,8 @@ pub struct DecisionResponse {
 /// Records `req` by `actor` and appends it to the audit log in one transaction.
 ///
 /// # Errors
-/// `InvalidRequest` for an empty policy or over-long fields, `NotFound` for an unknown
+/// `InvalidRequest` for an empty policy, over-long fields or control characters (a reason may
+/// hold newlines and tabs), `NotFound` for an unknown
 /// verification.
 pub async fn decide(
     state: &AppState,
@@ -88,6 +89,22 @@ pub async fn decide(
     if req.policy.len() > 200 || req.reason.len() > 4000 || req.verification_id.len() > 64 {
         return Err(ApiError::InvalidRequest(
             "policy (≤ 200 bytes), reason (≤ 4000 bytes) or verification_id too long".into(),
+        ));
+    }
+    // The audit log is permanent and read by people and tools: no control characters (a
+    // reason may span lines and use tabs).
+    if req.policy.chars().any(char::is_control) {
+        return Err(ApiError::InvalidRequest(
+            "policy must not contain control characters".into(),
+        ));
+    }
+    if req
+        .reason
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(ApiError::InvalidRequest(
+            "reason must not contain control characters other than newline and tab".into(),
         ));
     }
     let (decision, entry) = state
