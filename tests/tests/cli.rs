@@ -13,6 +13,17 @@ fn cli(data: &std::path::Path) -> Command {
     c
 }
 
+/// Runs `c`, asserts it succeeded (stderr in the message) and parses its stdout as JSON.
+fn json_ok(c: &mut Command) -> serde_json::Value {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn sign_verify_and_keys_offline() {
     let dir = tempfile::tempdir().unwrap();
@@ -54,18 +65,7 @@ fn sign_verify_and_keys_offline() {
     // First use generated the development identity in the data dir.
     assert!(data.join("signing/signing-chain.pem").exists());
 
-    let out = cli(&data)
-        .arg("verify")
-        .arg(&output)
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = json_ok(cli(&data).arg("verify").arg(&output).arg("--json"));
     assert_eq!(r["c2pa"]["validation_state"], "Valid");
     assert_eq!(r["c2pa"]["software_agent"], "acme-diffusion 3");
     assert_eq!(r["watermark"]["asset_id"], asset.as_str());
@@ -174,18 +174,12 @@ fn watermark_embed_and_detect_alone() {
         String::from_utf8_lossy(&out.stderr)
     );
     let detect = |p: &std::path::Path| -> serde_json::Value {
-        let out = cli(&data)
-            .args(["watermark", "detect"])
-            .arg(p)
-            .arg("--json")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        json_ok(
+            cli(&data)
+                .args(["watermark", "detect"])
+                .arg(p)
+                .arg("--json"),
+        )
     };
     let r = detect(&marked);
     assert_eq!(r["detected"], true, "{r:#}");
@@ -270,19 +264,13 @@ fn watermark_embed_audio_payload_is_32_bits() {
     );
     let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(printed["payload"], "00c0ffee");
-    let out = cli(&data)
-        .env("HALLMARK__WATERMARK__KEY", key)
-        .args(["watermark", "detect"])
-        .arg(&marked)
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let r = json_ok(
+        cli(&data)
+            .env("HALLMARK__WATERMARK__KEY", key)
+            .args(["watermark", "detect"])
+            .arg(&marked)
+            .arg("--json"),
     );
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["detected"], true, "{r:#}");
     assert_eq!(r["payload"], "00c0ffee", "{r:#}");
 }
