@@ -669,7 +669,7 @@ fn detect_residual(
     ch: usize,
     identity_folds: Vec<Vec<f64>>,
     search: SearchPlane<'_>,
-    full_plane: impl FnOnce() -> Vec<f32>,
+    full_plane: impl Fn() -> Vec<f32>,
     key: &WatermarkKey,
 ) -> Detection {
     let layout = Layout::new(key);
@@ -722,7 +722,6 @@ fn detect_residual(
         SearchPlane::Full(p) => Some(std::borrow::Cow::Borrowed(*p)),
         SearchPlane::Half(_) => None,
     };
-    let mut full_plane = Some(full_plane);
     let lattices: Vec<Lattice> = sync::candidates(search, cw, ch, TILE, SYNC_CANDIDATES)
         .into_iter()
         .filter(|&(l, z)| l != identity && z >= SYNC_MIN_Z)
@@ -736,9 +735,7 @@ fn detect_residual(
         }
     }
     for l in &lattices {
-        let r = full.get_or_insert_with(|| {
-            std::borrow::Cow::Owned(full_plane.take().map(|f| f()).unwrap_or_default())
-        });
+        let r = full.get_or_insert_with(|| std::borrow::Cow::Owned(full_plane()));
         let t = score(&sync::fold(r, cw, ch, l, TILE, LATTICE_FOLD_SAMPLES), l);
         let d = decide(&t, n_tested);
         if d.detected {
