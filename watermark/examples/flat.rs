@@ -6,7 +6,7 @@
 //! Also, over the flat-block pixels, the RMS luma change of the mark against the
 //! RMS of the host's own fine grain there (luma − its 3×3 mean): a ratio below 1
 //! means the mark is weaker than the noise already in those areas.
-//! `flat [--floor F] [--dump DIR] [files…]` (`--dump`: writes each marked image as PNG).
+//! `flat [--cap C] [--dump DIR] [files…]` (`--dump`: writes each marked image and its (resized) original as PNG).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 use hallmark_watermark::{image as wm, WatermarkKey};
 use image::{DynamicImage, RgbImage};
@@ -33,6 +33,8 @@ fn check(
             .unwrap_or_else(|| "image".into());
         m.save(std::path::Path::new(dir).join(format!("{stem}.marked.png")))
             .expect("write marked image");
+        img.save(std::path::Path::new(dir).join(format!("{stem}.original.png")))
+            .expect("write original image");
     }
     let (w, h) = img.dimensions();
     let luma = |p: &image::Rgb<u8>| {
@@ -91,8 +93,8 @@ fn check(
         }
     }
     println!(
-        "{name} {w}x{h} floor={:.3}: flat-block pixels {flat_px} ({:.1}% of image), changed {:.2}%, max |d| {maxd}, mark RMS {:.3} vs host grain RMS {:.3} (ratio {:.2}); all pixels changed {:.1}%",
-        params.flat_floor,
+        "{name} {w}x{h} grain_cap={:.2}: flat-block pixels {flat_px} ({:.1}% of image), changed {:.2}%, max |d| {maxd}, mark RMS {:.3} vs host grain RMS {:.3} (ratio {:.2}); all pixels changed {:.1}%",
+        params.grain_cap,
         100.0 * flat_px as f64 / f64::from(w * h),
         100.0 * changed as f64 / flat_px.max(1) as f64,
         (mark_ss / flat_px.max(1) as f64).sqrt(),
@@ -110,8 +112,8 @@ fn main() {
     while let Some(a) = it.next() {
         if a == "--dump" {
             dump = Some(it.next().expect("--dump DIR"));
-        } else if a == "--floor" {
-            params.flat_floor = it.next().and_then(|v| v.parse().ok()).expect("--floor F");
+        } else if a == "--cap" {
+            params.grain_cap = it.next().and_then(|v| v.parse().ok()).expect("--cap C");
         } else {
             files.push(a);
         }

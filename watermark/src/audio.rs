@@ -61,6 +61,21 @@
 //!   plain Viterbi decoder's second try, the sums with the sensitivity
 //!   weight `E/(E + ε + floor)` in place of `w`, is off: no gain with the
 //!   list.)
+//! * Speed search (stage 1, run only when the search above, stage 0, does
+//!   not detect): a tempo change with the pitch kept (WSOLA, `sox tempo`)
+//!   stretches the frame grid linearly. The block repeats with the same
+//!   codeword, so the key-free autocorrelation of the symbols' lattice
+//!   phases over the 2 ms grid of stage 0's features peaks at the stretched
+//!   block length; its 8 highest peaks for speed factors 0.90–1.10 give
+//!   candidate factors, and the keyed pilot test runs on each factor's
+//!   frames (nearest grid point, every 2 ms offset and block phase; then the
+//!   best peak's neighbouring factors ±0.02 % and ±1 ms at exact sample
+//!   positions). The selection uses no key, so the Šidák correction for
+//!   stage 1's 269 568 hypotheses (2 frame reads × 8 peaks × 3 factors × 36 offsets
+//!   × 156 phases) holds. Each stage is tested at half the
+//!   false-positive budget (Bonferroni): the reported p-value is
+//!   `min(1, 2 · min(p₀, p₁))`. A clip needs two overlapping blocks
+//!   (≳ 6 s after the stretch) for the speed search.
 
 use rustfft::num_complex::Complex;
 use rustfft::{Fft, FftPlanner};

@@ -9,12 +9,17 @@
 //!   spread spectrum (Cox, Kilian, Leighton & Shamoon 1997) repeated as tiles over
 //!   the image (self-reference by tiling, Kutter 1998), so the tile is re-found
 //!   after cropping, scaling and rotation from the autocorrelation.
-//! * **Masking.** The pattern is scaled per pixel by a mask from local activity
-//!   `a = box7(|Y − box5(Y)|)` of the original luma: `m = min(1, max(a/activity_ref,
-//!   flat_floor·min(1, a/0.5)))`, i.e. full strength in texture, `flat_floor·strength`
-//!   in low-activity areas, fading to 0 in exactly flat ones (`a` → 0), so that
-//!   flat 8-bit areas are not changed at all. The luma delta is added identically to R, G and B (chroma untouched),
-//!   alpha is never touched, and the result is quantised back to the input depth.
+//! * **Masking.** The pattern is scaled per pixel by an amplitude from the local
+//!   activity `a = box7(|Y − box5(Y)|)` of the original luma (8-bit code values):
+//!   `min(strength · min(1, a/activity_ref), grain_cap · a²)`, i.e. full strength
+//!   in texture, proportional to the activity below `activity_ref`, and in
+//!   low-activity areas never more than `grain_cap · a²`, so that exactly flat
+//!   areas are not changed at all and near-flat ones get less than their own
+//!   grain. The luma delta is added identically to R, G and B (chroma untouched),
+//!   alpha is never touched, and the result is quantised back to the input depth;
+//!   8-bit output is quantised by Floyd–Steinberg error diffusion (see
+//!   `Diffusion`), so a change of a fraction of a step is kept on average as
+//!   sparse ±1 steps instead of being rounded to 0 or to a full step.
 //! * **Detection.** High-pass `r = Y − box5(Y)`, normalised by the local activity
 //!   (`r/(a+1)`, clipped) as a cheap locally-optimal weighting, over a centred
 //!   analysis region of at most 2048×2048 px (bounded time and memory), is folded
@@ -68,10 +73,14 @@ pub struct ImageEmbedParams {
     /// Luma amplitude of the ±pattern in fully textured regions (mask = 1),
     /// in 8-bit code values.
     pub strength: f32,
-    /// Mask value in low-activity regions (local activity ≥ 0.5 code values), as a
-    /// fraction of `strength`; it fades linearly to 0 as the activity goes to 0
-    /// (0 = nothing added to flat areas).
-    pub flat_floor: f32,
+    /// Cap of the change in low-activity areas: at local activity `a` (8-bit code
+    /// values) the amplitude is at most `grain_cap · a²` code values. Under the
+    /// error diffusion of 8-bit output a change `d < 1` becomes ±1 steps on a
+    /// fraction `d` of the pixels (RMS ≈ √d), so the cap keeps the mark's RMS at
+    /// ≈ `√grain_cap · a`, at or below the host's own fine grain there (≈ 1.1 `a`
+    /// on the corpus photos) for `grain_cap ≤ 1`; exactly flat areas (`a` = 0)
+    /// are never changed.
+    pub grain_cap: f32,
     /// Local activity (mean |high-pass| over a 7×7 window, 8-bit code values) at
     /// which the mask reaches 1.
     pub activity_ref: f32,
@@ -83,9 +92,9 @@ pub struct ImageEmbedParams {
 impl Default for ImageEmbedParams {
     fn default() -> Self {
         Self {
-            strength: 3.5,
-            flat_floor: 0.15,
-            activity_ref: 6.0,
+            strength: 3.8,
+            grain_cap: 1.0,
+            activity_ref: 4.5,
             min_psnr_db: 43.0,
         }
     }
@@ -134,22 +143,130 @@ trait Sample: Copy {
     fn to255(self) -> f32;
     fn from255(v: f32) -> Self;
     /// Add the luma change `d` (0–255 scale, one per pixel) to the first `NCOL`
-    /// of every `NCH` channels of `row`, quantising.
-    fn add_row<const NCH: usize, const NCOL: usize>(row: &mut [Self], d: &[f32]) {
-        for (p, &dv) in row.chunks_exact_mut(NCH).zip(d) {
+    /// of every `NCH` channels of `row`, quantising (`d` may be overwritten).
+    /// `ed` carries the error-diffusion state between rows (8-bit samples only).
+    fn add_row<const NCH: usize, const NCOL: usize>(
+        row: &mut [Self],
+        d: &mut [f32],
+        _ed: &mut Diffusion,
+    ) {
+        for (p, &dv) in row.chunks_exact_mut(NCH).zip(d.iter()) {
             for v in p[..NCOL].iter_mut() {
                 *v = Self::from255(v.to255() + dv);
             }
         }
     }
 }
+
+/// Floyd–Steinberg error diffusion (Floyd & Steinberg 1976) of the luma change
+/// to whole 8-bit steps, serpentine scan (Ulichney 1987): each pixel gets the
+/// integer nearest to its change plus the quantisation error diffused to it
+/// (7/16 to the next pixel in scan order, 3/16, 5/16, 1/16 to the three below).
+/// Every local mean of the change is kept, so a change of less than half a step
+/// (the mark in low-activity areas) becomes sparse ±1 steps with density |d|
+/// (RMS ≈ √|d| instead of 0 or 1 under plain rounding), the rounding error of
+/// the whole mark is pushed to the highest spatial frequencies, and a gradual
+/// change of the mask never makes a hard edge between marked and unmarked
+/// areas. Pixels whose change is exactly 0 stay unchanged and absorb the error
+/// that reaches them (nothing leaks into exactly flat areas). Deterministic (no
+/// random dither). Lengths: `w + 2` (one guard each side).
+struct Diffusion {
+    /// Pending error of the current / next row, fixed point (1/256 step).
+    cur: Vec<i32>,
+    next: Vec<i32>,
+    /// The row's change plus the error from the row above, fixed point.
+    fixed: Vec<i32>,
+    forward: bool,
+}
+
+impl Diffusion {
+    /// Fixed-point scale: errors are carried in 1/256 of a step, in integer
+    /// arithmetic (the error feedback is a serial dependency chain per row;
+    /// integer adds and shifts keep it ≈ 3× shorter than float rounding).
+    const ONE: i32 = 256;
+    fn new(w: usize) -> Self {
+        Self {
+            cur: vec![0; w + 2],
+            next: vec![0; w + 2],
+            fixed: Vec::with_capacity(w),
+            forward: true,
+        }
+    }
+
+    /// Quantise the change `d` of one row (in place) to whole steps.
+    fn quantise_row(&mut self, d: &mut [f32]) {
+        let one = Self::ONE as f32;
+        // Off the serial chain (vectorisable): each pixel's change plus the
+        // error the previous row sent it, and a mask that is 0 where the
+        // change is exactly 0 (no change wanted, e.g. exactly flat areas: the
+        // pixel stays as it is and any error reaching it is dropped, so error
+        // never leaks into unmarked areas).
+        self.fixed.clear();
+        self.fixed
+            .extend(d.iter().zip(&self.cur[1..]).map(|(&v, &c)| {
+                if v == 0.0 {
+                    0
+                } else {
+                    // NaN maps to 0 (`as` saturates); |v| ≤ 255 steps.
+                    (v.clamp(-255.0, 255.0) * one + 0.5).floor() as i32 + c
+                }
+            }));
+        self.next.iter_mut().for_each(|v| *v = 0);
+        if self.forward {
+            Self::run::<true>(&self.fixed, d, &mut self.next);
+        } else {
+            Self::run::<false>(&self.fixed, d, &mut self.next);
+        }
+        std::mem::swap(&mut self.cur, &mut self.next);
+        // Errors pushed into the guards are dropped (at most 1/2 step at an edge).
+        self.forward = !self.forward;
+    }
+
+    /// One row in scan direction `FWD`: `base` = change + error from the
+    /// row above (fixed point), writes the whole steps into `d` and the
+    /// error for the next row into `next` (guarded, pixel x at x + 1).
+    fn run<const FWD: bool>(base: &[i32], d: &mut [f32], next: &mut [i32]) {
+        let w = base.len();
+        // Error diffused to the next pixel in scan order (7/16), kept in a
+        // register: the serial dependency is add, shift, mask, multiply.
+        let mut carry = 0i32;
+        for i in 0..w {
+            let x = if FWD { i } else { w - 1 - i };
+            let b = base[x];
+            if d[x] == 0.0 {
+                carry = 0;
+                continue;
+            }
+            let t = b + carry + Self::ONE / 2;
+            // Nearest step, half up (arithmetic shift = floor), and the error.
+            let q = t >> 8;
+            let e = (t & (Self::ONE - 1)) - Self::ONE / 2;
+            d[x] = q as f32;
+            carry = (e * 7) >> 4;
+            let e3 = (e * 3) >> 4;
+            let e5 = (e * 5) >> 4;
+            let g = x + 1;
+            let (ahead, behind) = if FWD { (g + 1, g - 1) } else { (g - 1, g + 1) };
+            next[behind] += e3;
+            next[g] += e5;
+            // The remainder (≈ 1/16), so the error is conserved exactly.
+            next[ahead] += e - carry - e3 - e5;
+        }
+    }
+}
+
 impl Sample for u8 {
-    /// Same result as the default (round half up of `v + d`, clamped): `v` is an
-    /// integer, so `⌊v + d + ½⌋ = v + ⌊d + ½⌋`, computed once per pixel.
-    fn add_row<const NCH: usize, const NCOL: usize>(row: &mut [Self], d: &[f32]) {
-        for (p, &dv) in row.chunks_exact_mut(NCH).zip(d) {
-            // |d| ≤ 255 after the clamp; floor via truncation of a positive value.
-            let di = ((dv.clamp(-255.0, 255.0) + 256.5) as i32) - 256;
+    /// Error-diffused (see [`Diffusion`]): `v` is an integer, so the change is
+    /// quantised once per pixel to a whole step and added to every colour
+    /// channel (clamped to 0–255).
+    fn add_row<const NCH: usize, const NCOL: usize>(
+        row: &mut [Self],
+        d: &mut [f32],
+        ed: &mut Diffusion,
+    ) {
+        ed.quantise_row(d);
+        for (p, &dv) in row.chunks_exact_mut(NCH).zip(d.iter()) {
+            let di = dv as i32;
             for v in p[..NCOL].iter_mut() {
                 *v = (i32::from(*v) + di).clamp(0, 255) as u8;
             }
@@ -262,29 +379,28 @@ fn luma(img: &DynamicImage) -> Result<Vec<f32>, WatermarkError> {
 }
 
 /// The luma change of [`embed`], evaluated row by row: pixel `(x, y)` gets
-/// `k · mask(act) · pattern[y mod T][x mod T]` (see [`mask`]).
+/// `scale · amplitude(act) · pattern[y mod T][x mod T]` (see [`amplitude`]).
 struct Mark<'a> {
     act: &'a [f32],
     w: usize,
     /// The 128×128 px pattern (±1 per chip, expanded to pixels).
     pattern: Vec<f32>,
-    k: f32,
+    /// Global factor (≤ 1) that keeps the change's PSNR at `min_psnr_db`.
+    scale: f32,
+    strength: f32,
     inv_ref: f32,
-    floor: f32,
-    inv_flat: f32,
+    cap: f32,
 }
 
-/// Local activity (8-bit code values) below which the flat-area floor fades out
-/// linearly to 0 at `a = 0`. With the defaults (`strength · flat_floor` = 0.525) the
-/// change is below half an 8-bit step, so it rounds away, wherever `a < 0.48`:
-/// exactly flat and near-flat 8-bit areas (digital flat fills, clean skies) are
-/// left untouched instead of carrying a ±1-step 2×2-px grain.
-const FLAT_ACTIVITY: f32 = 0.5;
-
-/// Mask value at activity `a`: `min(1, max(a/activity_ref, flat_floor·min(1, a/FLAT_ACTIVITY)))`.
+/// Mark amplitude (8-bit code values) at local activity `a`:
+/// `min(strength · min(1, a/activity_ref), grain_cap · a²)` — full strength in
+/// texture, proportional to the activity below `activity_ref` (the masking of
+/// spread-spectrum marks by local contrast; Cox et al. 1997, Voloshynovskiy et
+/// al. 1999 NVF), and at most `grain_cap · a²` in low-activity areas (see
+/// [`ImageEmbedParams::grain_cap`]).
 #[inline]
-fn mask(a: f32, inv_ref: f32, floor: f32, inv_flat: f32) -> f32 {
-    (a * inv_ref).max(floor * (a * inv_flat).min(1.0)).min(1.0)
+fn amplitude(a: f32, strength: f32, inv_ref: f32, cap: f32) -> f32 {
+    (strength * (a * inv_ref).min(1.0)).min(cap * a * a)
 }
 
 impl Mark<'_> {
@@ -292,11 +408,10 @@ impl Mark<'_> {
     fn row(&self, y: usize, d: &mut [f32]) {
         let prow = &self.pattern[(y % TILE) * TILE..][..TILE];
         let arow = &self.act[y * self.w..][..self.w];
-        let (k, inv_ref, floor) = (self.k, self.inv_ref, self.floor);
-        let inv_flat = self.inv_flat;
+        let (s, k, inv_ref, cap) = (self.scale, self.strength, self.inv_ref, self.cap);
         for (dc, ac) in d.chunks_mut(TILE).zip(arow.chunks(TILE)) {
             for ((o, &a), &p) in dc.iter_mut().zip(ac).zip(prow) {
-                *o = k * mask(a, inv_ref, floor, inv_flat) * p;
+                *o = s * amplitude(a, k, inv_ref, cap) * p;
             }
         }
     }
@@ -315,9 +430,10 @@ where
     let mut out = b.clone();
     let w = mark.w;
     let mut d = vec![0f32; w];
+    let mut ed = Diffusion::new(w);
     for (y, row) in out.chunks_exact_mut(w * NCH).enumerate() {
         mark.row(y, &mut d);
-        T::add_row::<NCH, NCOL>(row, &d);
+        T::add_row::<NCH, NCOL>(row, &mut d, &mut ed);
     }
     out
 }
@@ -364,30 +480,34 @@ pub fn embed(
     if !(params.strength.is_finite() && params.strength >= 0.0) {
         return Err(WatermarkError::InvalidInput("strength must be >= 0".into()));
     }
+    if !(params.grain_cap.is_finite() && params.grain_cap >= 0.0) {
+        return Err(WatermarkError::InvalidInput(
+            "grain_cap must be >= 0".into(),
+        ));
+    }
     let act = activity(luma(img)?, w, h);
     let chips = Layout::new(key).chips(payload);
     let inv_ref = 1.0 / params.activity_ref.max(1e-3);
-    let floor = params.flat_floor.clamp(0.0, 1.0);
-    let inv_flat = 1.0 / FLAT_ACTIVITY;
+    let cap = params.grain_cap.max(0.0);
     // RMS of the (unquantised) change: the chips are ±1, so it is
-    // strength · sqrt(mean m²).
+    // sqrt(mean amplitude²).
     let mut ss = 0f64;
     for row in act.chunks_exact(w) {
         let rs: f32 = row
             .iter()
             .map(|&a| {
-                let m = mask(a, inv_ref, floor, inv_flat);
+                let m = amplitude(a, params.strength, inv_ref, cap);
                 m * m
             })
             .sum();
         ss += f64::from(rs);
     }
-    let rms = f64::from(params.strength) * (ss / (w * h) as f64).sqrt();
+    let rms = (ss / (w * h) as f64).sqrt();
     let max_rms = 255.0 * 10f64.powf(-f64::from(params.min_psnr_db) / 20.0);
-    let k = if rms > max_rms {
-        params.strength * (max_rms / rms) as f32
+    let scale = if rms > max_rms {
+        (max_rms / rms) as f32
     } else {
-        params.strength
+        1.0
     };
     let pattern = (0..TILE * TILE)
         .map(|i| chips[chip_index(i % TILE, i / TILE)])
@@ -396,10 +516,10 @@ pub fn embed(
         act: &act,
         w,
         pattern,
-        k,
+        scale,
+        strength: params.strength,
         inv_ref,
-        floor,
-        inv_flat,
+        cap,
     };
     Ok(match img {
         DynamicImage::ImageLuma8(b) => DynamicImage::ImageLuma8(with_mark::<_, _, 1, 1>(b, &mark)),
@@ -774,6 +894,55 @@ mod tests {
             .zip(&act)
             .map(|(v, a)| (v / (a + 1.0)).clamp(-4.0, 4.0))
             .collect()
+    }
+
+    #[test]
+    fn diffusion_keeps_the_local_mean_of_sub_step_changes() {
+        // A constant change of 0.3 steps over 96×96 px: plain rounding gives 0
+        // everywhere; error diffusion gives +1 steps on ≈ 30 % of the pixels,
+        // spread evenly (every 16×16 block within a few pixels of 30 %).
+        let (w, h) = (96, 96);
+        let mut ed = Diffusion::new(w);
+        let mut out = Vec::with_capacity(w * h);
+        for _ in 0..h {
+            let mut d = vec![0.3f32; w];
+            ed.quantise_row(&mut d);
+            out.extend(d);
+        }
+        assert!(out.iter().all(|&v| v == 0.0 || v == 1.0));
+        let mean = out.iter().sum::<f32>() / (w * h) as f32;
+        assert!((mean - 0.3).abs() < 0.01, "{mean}");
+        for by in 0..h / 16 {
+            for bx in 0..w / 16 {
+                let n: f32 = (0..16)
+                    .flat_map(|y| (0..16).map(move |x| (by * 16 + y) * w + bx * 16 + x))
+                    .map(|i| out[i])
+                    .sum();
+                assert!((n - 0.3 * 256.0).abs() <= 10.0, "block ({bx},{by}): {n}");
+            }
+        }
+        // Negative changes likewise; a zero change stays zero whatever error is pending.
+        let mut d = vec![-0.45f32; w];
+        ed.quantise_row(&mut d);
+        let mut zero = vec![0f32; w];
+        ed.quantise_row(&mut zero);
+        assert!(zero.iter().all(|&v| v == 0.0));
+        assert!(d.iter().all(|&v| v == 0.0 || v == -1.0));
+    }
+
+    #[test]
+    fn amplitude_is_capped_by_the_activity_in_low_activity_areas() {
+        let p = ImageEmbedParams::default();
+        let inv = 1.0 / p.activity_ref;
+        assert_eq!(amplitude(0.0, p.strength, inv, p.grain_cap), 0.0);
+        // Low activity: the quadratic cap binds; texture: full strength.
+        let a = 0.4;
+        assert!((amplitude(a, p.strength, inv, p.grain_cap) - p.grain_cap * a * a).abs() < 1e-6);
+        assert!((amplitude(50.0, p.strength, inv, p.grain_cap) - p.strength).abs() < 1e-6);
+        // In between: proportional to the activity.
+        let a = 2.0;
+        let want = p.strength * a / p.activity_ref;
+        assert!((amplitude(a, p.strength, inv, p.grain_cap) - want).abs() < 1e-6);
     }
 
     #[test]

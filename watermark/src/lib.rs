@@ -118,7 +118,9 @@ pub struct Detection {
     /// Audio: time ranges (seconds) where the mark was found. Images: empty.
     pub ranges: Vec<TimeRange>,
     /// Images: linear scale factor of the best synchronisation hypothesis
-    /// (attacked / original size; 1 = unchanged). `None` for audio.
+    /// (attacked / original size; 1 = unchanged). Audio: time-scale factor
+    /// (attacked / original duration) when the mark was found by the speed
+    /// search (a tempo change); `None` otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scale: Option<f64>,
     /// Images: rotation (degrees, counter-clockwise in pixel coordinates with y down

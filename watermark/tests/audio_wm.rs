@@ -320,3 +320,73 @@ fn wrong_key_on_long_marked_clip() {
         assert!(!w.detected && w.p_value > 1e-3, "key {i}: {w:?}");
     }
 }
+
+/// Tempo change with the pitch kept, by WSOLA (Verhelst & Roelands 1993,
+/// the method of `sox tempo`): output frames of `2·hop` samples (sin²
+/// window, 50 % overlap) are read from the input near `factor ×` the output
+/// position, shifted by up to ±`tol` samples to best continue the previous
+/// frame's waveform. The output is `1/factor` as long.
+fn wsola_tempo(x: &[f32], factor: f64, hop: usize, tol: usize) -> Vec<f32> {
+    let m = 2 * hop;
+    let win: Vec<f32> = (0..m)
+        .map(|n| (std::f32::consts::PI * n as f32 / m as f32).sin().powi(2))
+        .collect();
+    let n_out = (x.len() as f64 / factor) as usize;
+    let mut out = vec![0f32; n_out + m];
+    let last = x.len().saturating_sub(m);
+    let mut prev: Option<usize> = None;
+    let mut o = 0;
+    while o < n_out {
+        let nominal = ((o as f64 * factor).round() as usize).min(last);
+        let src = match prev {
+            None => nominal,
+            Some(p) => {
+                let natural = (p + hop).min(last);
+                let lo = nominal.saturating_sub(tol);
+                let hi = (nominal + tol).min(last);
+                (lo..=hi)
+                    .step_by(2)
+                    .map(|s| {
+                        let c: f32 = (0..hop).map(|i| x[s + i] * x[natural + i]).sum();
+                        (s, c)
+                    })
+                    .fold(
+                        (nominal, f32::NEG_INFINITY),
+                        |a, b| if b.1 > a.1 { b } else { a },
+                    )
+                    .0
+            }
+        };
+        for i in 0..m {
+            out[o + i] += x[src + i] * win[i];
+        }
+        prev = Some(src);
+        o += hop;
+    }
+    out.truncate(n_out);
+    out
+}
+
+/// Speed search (stage 1): a marked 12 s clip played 4 % faster and 3 %
+/// slower (tempo, pitch kept) is detected with the exact payload and the
+/// time-scale factor found; the same stretches of the unmarked clip are not.
+#[test]
+fn time_stretched_clip_is_found_by_the_speed_search() {
+    let fs = 16_000;
+    let clean = speech(12.0, fs, 21);
+    let mut ch = vec![clean.clone()];
+    embed(&mut ch, fs, &key(), PAYLOAD, &AudioEmbedParams::default()).unwrap();
+    for factor in [1.04, 0.97] {
+        let y = wsola_tempo(&ch[0], factor, 320, 160);
+        let d = detect(&[y], fs, &key());
+        assert!(d.detected, "{factor}: {d:?}");
+        assert_eq!(d.payload, Some(PAYLOAD));
+        let scale = d.scale.expect("scale of the stretched hypothesis");
+        assert!((scale * factor - 1.0).abs() < 2e-3, "{factor}: {scale}");
+        let d = detect(&[wsola_tempo(&clean, factor, 320, 160)], fs, &key());
+        assert!(!d.detected && d.p_value > 1e-3, "{factor}: {d:?}");
+    }
+    // Unstretched: found by stage 0, no time-scale factor reported.
+    let d = detect(&ch, fs, &key());
+    assert!(d.detected && d.scale.is_none(), "{d:?}");
+}

@@ -256,3 +256,38 @@ fn flat_areas_untouched_and_mark_still_detected() {
     let d = detect(&marked, &key());
     assert!(d.detected && d.payload == Some(PAYLOAD), "{d:?}");
 }
+
+#[test]
+fn mark_on_near_flat_areas_is_weaker_than_their_grain() {
+    // A smooth, slightly noisy sky (a gentle gradient plus the grain of a clean
+    // photo, RMS ≈ 0.6 code values): under plain rounding the mark's ±0.5 floor
+    // became ±1 steps everywhere (RMS ≈ 1, 1.4–1.5× the grain on corpus skies).
+    // The change must stay below the host's own grain (luma minus its 3×3 mean).
+    let (w, h) = (384u32, 384u32);
+    let mut rng = Lcg(7);
+    let img = ImageBuffer::from_fn(w, h, |x, y| {
+        let g = (0..4).map(|_| rng.next()).sum::<f32>() - 2.0; // ≈ N(0, 1/3)
+        let v = 110.0 + 20.0 * (x + y) as f32 / (w + h) as f32 + 1.1 * g;
+        let v = v.round().clamp(0.0, 255.0) as u8;
+        Rgb([v, v, v])
+    });
+    let img = DynamicImage::ImageRgb8(img);
+    let marked = embed(&img, &key(), PAYLOAD, &ImageEmbedParams::default()).unwrap();
+    let (a, b) = (img.to_luma8(), marked.to_luma8());
+    let (mut mark_ss, mut grain_ss) = (0f64, 0f64);
+    for y in 1..h - 1 {
+        for x in 1..w - 1 {
+            let mut s = 0f64;
+            for (dx, dy) in (0..3).flat_map(|i| (0..3).map(move |j| (i, j))) {
+                s += f64::from(a.get_pixel(x + dx - 1, y + dy - 1)[0]);
+            }
+            let v = f64::from(a.get_pixel(x, y)[0]);
+            grain_ss += (v - s / 9.0).powi(2);
+            mark_ss += (f64::from(b.get_pixel(x, y)[0]) - v).powi(2);
+        }
+    }
+    let ratio = (mark_ss / grain_ss).sqrt();
+    assert!(ratio < 1.0, "mark RMS / grain RMS = {ratio:.2}");
+    // ... yet some of the mark is there (not rounded away).
+    assert!(ratio > 0.2, "mark RMS / grain RMS = {ratio:.2}");
+}

@@ -242,7 +242,7 @@ fn image_attempts(jpeg_quality: u8) -> [(hallmark_watermark::image::ImageEmbedPa
         (
             P {
                 strength: d.strength * 2.5,
-                flat_floor: d.flat_floor * 1.5,
+                grain_cap: d.grain_cap * 1.5,
                 min_psnr_db: 38.5,
                 ..P::default()
             },

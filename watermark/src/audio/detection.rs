@@ -31,6 +31,13 @@ struct Features {
 
 fn features(stft: &Stft, y: &[f32], o: usize) -> Features {
     let n_frames = y.len().saturating_sub(o) / N;
+    let starts: Vec<usize> = (0..n_frames).map(|t| o + t * N).collect();
+    features_at(stft, y, &starts)
+}
+
+/// [`features`] of the frames starting at `starts` (each `start + N ≤ y.len()`).
+fn features_at(stft: &Stft, y: &[f32], starts: &[usize]) -> Features {
+    let n_frames = starts.len();
     let mut proj = Vec::with_capacity(n_frames * SYMBOLS_PER_FRAME);
     let mut band = Vec::with_capacity(n_frames);
     let mut energy = Vec::with_capacity(n_frames * NC);
@@ -46,14 +53,14 @@ fn features(stft: &Stft, y: &[f32], o: usize) -> Features {
     };
     let mut t = 0;
     while t + 1 < n_frames {
-        let s = o + t * N;
-        let [a, b] = stft.spectrum_pair(&y[s..s + N], &y[s + N..s + 2 * N], &mut buf);
+        let (s, s2) = (starts[t], starts[t + 1]);
+        let [a, b] = stft.spectrum_pair(&y[s..s + N], &y[s2..s2 + N], &mut buf);
         push(&a);
         push(&b);
         t += 2;
     }
     if t < n_frames {
-        let s = o + t * N;
+        let s = starts[t];
         push(&stft.spectrum(&y[s..s + N]));
     }
     let active = activity(&band);
@@ -175,37 +182,86 @@ impl Features {
 /// used until this version) gave a wrong key on a 30 s marked clip p ≈ 1e-10;
 /// the self-normalised `z` stays calibrated there.
 fn pilot_scan(f: &Features, layout: &Layout) -> Vec<(f64, f64)> {
-    let n_frames = f.active.len();
+    pilot_scan_frames(all_frames(f), &Pilots::new(layout))
+}
+
+/// The pilot symbols of a block: (block frame φ, slot j, `cos 2πd`,
+/// `± sin 2πd`) per pilot, so a block phase costs one pass over the 132
+/// pilots instead of all 312 symbols.
+struct Pilots(Vec<(usize, usize, f64, f64)>);
+
+impl Pilots {
+    fn new(layout: &Layout) -> Self {
+        Self(
+            (0..N_SYM)
+                .filter(|&q| layout.role[q] == PILOT)
+                .map(|q| {
+                    (
+                        q / SYMBOLS_PER_FRAME,
+                        q % SYMBOLS_PER_FRAME,
+                        f64::from(layout.pc[q]),
+                        f64::from(layout.ps[q]),
+                    )
+                })
+                .collect(),
+        )
+    }
+}
+
+/// [`pilot_scan`] over an arbitrary frame sequence: `frames` yields
+/// (frame index t of the hypothesis, features, frame of those features read
+/// there); frame `t` has block index `(t + θ) mod B`.
+fn pilot_scan_frames<'a>(
+    frames: impl Iterator<Item = (usize, &'a Features, usize)>,
+    pilots: &Pilots,
+) -> Vec<(f64, f64)> {
     // Sums of w·cos 2πa, w·sin 2πa over the repetitions, per residue
-    // ρ = t mod B and slot j.
-    let mut acc = vec![[0f64; 2]; BLOCK_FRAMES * SYMBOLS_PER_FRAME];
-    for t in 0..n_frames {
-        if !f.active[t] {
+    // ρ = t mod B and slot j, stored twice (ρ and ρ + B) so that the block
+    // index φ = ρ + θ reads residue φ − θ + B without a modulo.
+    const S: usize = SYMBOLS_PER_FRAME;
+    let mut acc = vec![[0f64; 2]; 2 * BLOCK_FRAMES * S];
+    for (t, f, src) in frames {
+        if !f.active[src] {
             continue;
         }
         let rho = t % BLOCK_FRAMES;
-        for j in 0..SYMBOLS_PER_FRAME {
-            let [c, s] = f.cs[t * SYMBOLS_PER_FRAME + j];
-            let a = &mut acc[rho * SYMBOLS_PER_FRAME + j];
+        for j in 0..S {
+            let [c, s] = f.cs[src * S + j];
+            let a = &mut acc[rho * S + j];
             a[0] += f64::from(c);
             a[1] += f64::from(s);
         }
     }
+    scan_acc(acc, pilots)
+}
+
+/// Every frame of `f` in order (the unstretched hypothesis).
+fn all_frames(f: &Features) -> impl Iterator<Item = (usize, &Features, usize)> {
+    (0..f.active.len()).map(move |t| (t, f, t))
+}
+
+/// The block phase with the largest `z` of a scan, and that `z`.
+fn best_phase(scan: &[(f64, f64)]) -> (usize, f64) {
+    scan.iter()
+        .enumerate()
+        .map(|(th, &(t, n))| (th, z_of(t, n)))
+        .fold((0, f64::NEG_INFINITY), |a, b| if b.1 > a.1 { b } else { a })
+}
+
+/// (T, 2·Σ A²) per block phase from the per-residue sums `acc` (first half
+/// filled; see [`pilot_scan_frames`]).
+fn scan_acc(mut acc: Vec<[f64; 2]>, pilots: &Pilots) -> Vec<(f64, f64)> {
+    const S: usize = SYMBOLS_PER_FRAME;
+    let (lo, hi) = acc.split_at_mut(BLOCK_FRAMES * S);
+    hi.copy_from_slice(lo);
     (0..BLOCK_FRAMES)
         .map(|theta| {
             let (mut t_sum, mut n) = (0f64, 0f64);
-            for rho in 0..BLOCK_FRAMES {
-                let phi = (rho + theta) % BLOCK_FRAMES;
-                for j in 0..SYMBOLS_PER_FRAME {
-                    let q = phi * SYMBOLS_PER_FRAME + j;
-                    if layout.role[q] != PILOT {
-                        continue;
-                    }
-                    let [c, s] = acc[rho * SYMBOLS_PER_FRAME + j];
-                    let a = c * f64::from(layout.pc[q]) + s * f64::from(layout.ps[q]);
-                    t_sum += a;
-                    n += 2.0 * a * a;
-                }
+            for &(phi, j, pc, ps) in &pilots.0 {
+                let [c, s] = acc[(phi + BLOCK_FRAMES - theta) * S + j];
+                let a = c * pc + s * ps;
+                t_sum += a;
+                n += 2.0 * a * a;
             }
             (t_sum, n)
         })
@@ -349,39 +405,116 @@ fn detect_soft(
     if (len as f64 / f64::from(sample_rate)) < MIN_SECONDS {
         return (Detection::too_small(), None);
     }
+    let dur = len as f64 / f64::from(sample_rate);
     let y = mono_8k_zc(channels, sample_rate, DETECT_ZC);
     let layout = Layout::new(key);
+    let pilots = Pilots::new(&layout);
     let stft = Stft::new();
-    // Coarse to fine: every other offset (2 ms steps), then the two
-    // neighbours of the best. The statistic is the maximum over the
-    // hypotheses evaluated, a subset of the full grid of N_HYP, so the
-    // Šidák/Bonferroni correction for N_HYP stays valid (conservative).
-    let mut best: Option<(f64, usize, usize, Features)> = None;
-    let eval = |k: usize, best: &mut Option<(f64, usize, usize, Features)>| {
-        let f = features(&stft, &y, k * OFFSET_STEP);
-        let scan = pilot_scan(&f, &layout);
-        let (theta, z) = scan
-            .iter()
-            .enumerate()
-            .map(|(th, &(t, n))| (th, z_of(t, n)))
-            .fold((0, f64::NEG_INFINITY), |a, b| if b.1 > a.1 { b } else { a });
-        if best.as_ref().is_none_or(|b| z > b.0) {
-            *best = Some((z, k, theta, f));
+    // Stage 0, unstretched. Coarse to fine: every other offset (2 ms
+    // steps), then the two neighbours of the best. The statistic is the
+    // maximum over the hypotheses evaluated, a subset of the full grid of
+    // N_HYP, so the Šidák correction for N_HYP stays valid (conservative).
+    // The coarse features are kept: together they are the 2 ms grid the
+    // speed search (stage 1) reads.
+    let grid: Vec<Features> = (0..N_OFFSETS)
+        .step_by(2)
+        .map(|k| features(&stft, &y, k * OFFSET_STEP))
+        .collect();
+    let mut best: Option<(f64, usize, usize)> = None;
+    for (i, f) in grid.iter().enumerate() {
+        let (theta, z) = best_phase(&pilot_scan_frames(all_frames(f), &pilots));
+        if best.is_none_or(|b| z > b.0) {
+            best = Some((z, 2 * i, theta));
         }
-    };
-    for k in (0..N_OFFSETS).step_by(2) {
-        eval(k, &mut best);
     }
-    if let Some(k0) = best.as_ref().map(|b| b.1) {
-        eval((k0 + 1) % N_OFFSETS, &mut best);
-        eval((k0 + N_OFFSETS - 1) % N_OFFSETS, &mut best);
-    }
-    let Some((score, bk, btheta, f)) = best else {
+    let Some((mut z0, k0, mut theta0)) = best else {
         return (not_found, None);
     };
-    let score = if score.is_finite() { score } else { 0.0 };
-    let p_value = max_of_n_sf(score, N_HYP);
-    let local = local_evidence(&f, &layout, btheta);
+    let mut k_best = k0;
+    let mut fine: Option<Features> = None;
+    for k in [(k0 + 1) % N_OFFSETS, (k0 + N_OFFSETS - 1) % N_OFFSETS] {
+        let f = features(&stft, &y, k * OFFSET_STEP);
+        let (theta, z) = best_phase(&pilot_scan_frames(all_frames(&f), &pilots));
+        if z > z0 {
+            (z0, k_best, theta0) = (z, k, theta);
+            fine = Some(f);
+        }
+    }
+    let f0 = fine.as_ref().unwrap_or(&grid[k0 / 2]);
+    let z0 = if z0.is_finite() { z0 } else { 0.0 };
+    // Two stages, each tested at half the false-positive budget
+    // (Bonferroni): the reported p-value is 2 × the smaller stage p-value.
+    let p0 = (2.0 * max_of_n_sf(z0, N_HYP)).min(1.0);
+    let timing0 = FrameTiming {
+        start_s: (k_best * OFFSET_STEP) as f64 / f64::from(FS),
+        frame_s: N as f64 / f64::from(FS),
+        scale: None,
+    };
+    let stage0 = decode_hypothesis(f0, &layout, theta0, p0, z0, timing0, dur);
+    if stage0.0.detected {
+        return stage0;
+    }
+    // Stage 1, speed search (time stretch, pitch kept).
+    let Some(h) = stretch_search(&grid, &pilots) else {
+        return stage0;
+    };
+    // Fine: the best factor's frames at their exact sample positions, at
+    // the best offset and ±1 ms (part of the family counted in STRETCH_HYP).
+    let mut fine1: Option<(f64, f64, usize, Features)> = None;
+    for d in [0.0, -0.5, 0.5] {
+        let o = h.offset + d;
+        let o = if o < 0.0 { o + h.step } else { o };
+        let starts = stretched_starts(y.len(), o, h.step);
+        let f = features_at(&stft, &y, &starts);
+        let (theta, z) = best_phase(&pilot_scan_frames(all_frames(&f), &pilots));
+        if fine1.as_ref().is_none_or(|b| z > b.0) {
+            fine1 = Some((z, o, theta, f));
+        }
+    }
+    let (z1, o1, theta1, f1) = match fine1 {
+        Some((z, o, theta, f)) if z > h.z => (z, o, theta, f),
+        _ => {
+            let idx = stretched_frames(&grid, h.offset, h.step);
+            (h.z, h.offset, h.theta, Features::gather(&grid, &idx))
+        }
+    };
+    let z1 = if z1.is_finite() { z1 } else { 0.0 };
+    let p1 = (2.0 * max_of_n_sf(z1, STRETCH_HYP)).min(1.0);
+    let g_s = (2 * OFFSET_STEP) as f64 / f64::from(FS);
+    let timing1 = FrameTiming {
+        start_s: o1 * g_s,
+        frame_s: h.step * g_s,
+        scale: Some(h.step / GRID_PER_FRAME as f64),
+    };
+    let stage1 = decode_hypothesis(&f1, &layout, theta1, p1, z1, timing1, dur);
+    if stage1.0.detected || p1 < p0 {
+        stage1
+    } else {
+        stage0
+    }
+}
+
+/// Where frame `t` of a hypothesis lies: `start_s + t·frame_s` seconds, and
+/// the time-scale factor reported (`None` unstretched).
+#[derive(Clone, Copy)]
+struct FrameTiming {
+    start_s: f64,
+    frame_s: f64,
+    scale: Option<f64>,
+}
+
+/// Local-evidence-weighted soft decoding of the data symbols at block phase
+/// `theta` of the frames `f`, the decision at `p_value`, and the time ranges.
+fn decode_hypothesis(
+    f: &Features,
+    layout: &Layout,
+    theta: usize,
+    p_value: f64,
+    score: f64,
+    timing: FrameTiming,
+    dur: f64,
+) -> (Detection, Option<DataSoft>) {
+    let local = local_evidence(f, layout, theta);
     // Two soft-value sets: weighted by the noise model (`w`, as the pilots)
     // and by the tile sensitivity `w_d` (the decoder's second try before the
     // list decoder; now off, `SECOND_TRY`, kept for the evaluation hook).
@@ -394,21 +527,21 @@ fn detect_soft(
         if !f.active[t] || lw <= 0.0 {
             continue;
         }
-        let phi = (t + btheta) % BLOCK_FRAMES;
+        let phi = (t + theta) % BLOCK_FRAMES;
         for j in 0..SYMBOLS_PER_FRAME {
             let q = phi * SYMBOLS_PER_FRAME + j;
             let r = layout.role[q];
             if r != PILOT {
-                soft_a[r as usize] += lw * f.soft(&layout, t, q, layout.dither[q]).0;
-                soft_b[r as usize] += lw * f.soft_data(&layout, t, q, layout.dither[q]);
+                soft_a[r as usize] += lw * f.soft(layout, t, q, layout.dither[q]).0;
+                soft_b[r as usize] += lw * f.soft_data(layout, t, q, layout.dither[q]);
             }
         }
     }
     let (dec, second) = decode_data(&soft_a, SECOND_TRY.then_some(soft_b.as_slice()), LIST);
-    let det = Detection::decide(&dec, p_value, score, |pl| {
-        let dur = len as f64 / f64::from(sample_rate);
-        find_ranges(&f, &layout, pl, btheta, bk * OFFSET_STEP, dur)
+    let mut det = Detection::decide(&dec, p_value, score, |pl| {
+        find_ranges(f, layout, pl, theta, timing, dur)
     });
+    det.scale = timing.scale.filter(|_| det.detected);
     (
         det,
         Some(DataSoft {
@@ -418,6 +551,233 @@ fn detect_soft(
             second,
         }),
     )
+}
+
+/// Grid points per frame of the speed search's grid (2 ms steps: the
+/// stage-0 coarse offsets).
+const GRID_PER_FRAME: usize = N_OFFSETS / 2;
+/// Speed factors searched by stage 1: tempo changes (pitch kept) from
+/// `STRETCH_MIN` to `STRETCH_MAX` (attacked duration = original / factor).
+const STRETCH_MIN: f64 = 0.90;
+const STRETCH_MAX: f64 = 1.10;
+/// Autocorrelation peaks kept, and factors tried around each (relative
+/// spacing [`STRETCH_STEP`]).
+const STRETCH_PEAKS: usize = 8;
+const STRETCH_STEP: f64 = 2e-4;
+const STRETCH_PER_PEAK: usize = 3;
+/// Stage 1's hypotheses for the Šidák correction: factors × 1 ms offsets
+/// within the longest stretched frame (32 ms / 0.9) × block phases × 2 ways
+/// of reading a frame (nearest 2 ms grid point, exact sample position). The
+/// search evaluates a subset (the grid read at 2 ms offsets for every
+/// factor, the exact read at the best offset and ±1 ms), so the correction
+/// for the whole family is conservative.
+const STRETCH_HYP: usize =
+    2 * STRETCH_PEAKS * STRETCH_PER_PEAK * (2 * GRID_PER_FRAME * 10).div_ceil(9) * BLOCK_FRAMES;
+/// Shortest overlap of the clip with itself shifted by one block for a lag
+/// to count (frames, ≈ 1 s).
+const MIN_OVERLAP_FRAMES: usize = 31;
+
+/// The best stretched hypothesis: frame `t` starts at grid position
+/// `offset + t·step` (grid units of 2 ms; `step` = 16 / speed factor) and has
+/// block index `(t + theta) mod B`.
+struct Stretched {
+    z: f64,
+    offset: f64,
+    step: f64,
+    theta: usize,
+    /// Speed factor of the hypothesis (`16 / step`).
+    factor: f64,
+}
+
+/// Number of valid points of the 2 ms grid of `grid` (grid point
+/// `g = 16 t + k` is frame `t` of `grid[k]`; the valid points are a prefix).
+fn grid_len(grid: &[Features]) -> usize {
+    grid.iter().map(|f| f.active.len()).sum()
+}
+
+/// Stage 1, speed search. A time stretch (tempo change with pitch kept, e.g.
+/// WSOLA; Verhelst & Roelands 1993) maps the block grid linearly:
+/// original frame `u` is near `u·N/r` for speed factor `r`. The block
+/// repeats with the same codeword, so every symbol's lattice phase `a = s/Δ`
+/// (the projection *before* the keyed sign and dither) is the same in every
+/// repetition: the key-free autocorrelation `C(ℓ) = Σ_g Re(z_g z*_{g+ℓ})` of
+/// the grid features `z = w·e^{2πia}` peaks at the lag of one stretched block,
+/// `ℓ = B·16/r` grid points. The [`STRETCH_PEAKS`] highest peaks of the
+/// normalised `C(ℓ)/√(Σ|z_g|²|z_{g+ℓ}|²)` over lags for factors in
+/// [`STRETCH_MIN`, `STRETCH_MAX`] (parabolic interpolation) give
+/// [`STRETCH_PER_PEAK`] candidate factors each, and the keyed pilot test runs
+/// on each factor's frames read from the nearest grid points, at every
+/// offset (2 ms) and block phase. The selection uses no key, so under the
+/// null (unmarked audio, or marked under another key: the self-normalised
+/// `z`) the keyed statistic at the selected factors has the same
+/// distribution as at any fixed factors, and the Šidák correction for the
+/// [`STRETCH_HYP`] hypotheses holds. `None` when the clip holds no two
+/// overlapping blocks (≲ 5.6 s after the stretch).
+fn stretch_search(grid: &[Features], pilots: &Pilots) -> Option<Stretched> {
+    const S: usize = SYMBOLS_PER_FRAME;
+    let n = grid_len(grid);
+    let block = (BLOCK_FRAMES * GRID_PER_FRAME) as f64;
+    let lag_lo = (block / STRETCH_MAX).floor() as usize - 1;
+    let lag_hi = (block / STRETCH_MIN).ceil() as usize + 1;
+    if n < lag_lo + MIN_OVERLAP_FRAMES * GRID_PER_FRAME {
+        return None;
+    }
+    // Structure of arrays per slot: c, s and |z|² on the grid (0 where the
+    // frame is inactive).
+    let mut c = vec![vec![0f32; n]; S];
+    let mut sn = vec![vec![0f32; n]; S];
+    let mut m = vec![vec![0f32; n]; S];
+    for g in 0..n {
+        let f = &grid[g % GRID_PER_FRAME];
+        let t = g / GRID_PER_FRAME;
+        if !f.active[t] {
+            continue;
+        }
+        for j in 0..S {
+            let [a, b] = f.cs[t * S + j];
+            c[j][g] = a;
+            sn[j][g] = b;
+            m[j][g] = a * a + b * b;
+        }
+    }
+    let mut score = Vec::with_capacity(lag_hi - lag_lo + 1);
+    for lag in lag_lo..=lag_hi {
+        if lag + MIN_OVERLAP_FRAMES * GRID_PER_FRAME > n {
+            score.push(f64::NEG_INFINITY);
+            continue;
+        }
+        let k = n - lag;
+        let (mut num, mut den) = (0f64, 0f64);
+        for j in 0..S {
+            num += f64::from(dot(&c[j][..k], &c[j][lag..]) + dot(&sn[j][..k], &sn[j][lag..]));
+            den += f64::from(dot(&m[j][..k], &m[j][lag..]));
+        }
+        score.push(if den > 1e-12 { num / den.sqrt() } else { 0.0 });
+    }
+    // Local maxima, highest first.
+    let mut peaks: Vec<(f64, usize)> = (0..score.len())
+        .filter(|&i| {
+            score[i].is_finite()
+                && (i == 0 || score[i] >= score[i - 1])
+                && (i + 1 == score.len() || score[i] > score[i + 1])
+        })
+        .map(|i| (score[i], i))
+        .collect();
+    peaks.sort_by(|a, b| b.0.total_cmp(&a.0));
+    // Coarse to fine: each peak's factor at every offset, then the
+    // neighbouring factors of the best peak.
+    let eval = |r: f64, best: &mut Option<Stretched>| {
+        let step = GRID_PER_FRAME as f64 / r;
+        for o in 0..step.ceil() as usize {
+            let idx = stretched_frames(grid, o as f64, step);
+            let frames = idx.iter().enumerate().map(|(t, &(k, u))| (t, k, u));
+            let (theta, z) = stretched_scan(grid, frames, pilots);
+            if best.as_ref().is_none_or(|b| z > b.z) {
+                *best = Some(Stretched {
+                    z,
+                    offset: o as f64,
+                    step,
+                    theta,
+                    factor: r,
+                });
+            }
+        }
+    };
+    let mut best: Option<Stretched> = None;
+    for &(_, i) in peaks.iter().take(STRETCH_PEAKS) {
+        let delta = match (score.get(i.wrapping_sub(1)), score.get(i + 1)) {
+            (Some(&a), Some(&b)) if a.is_finite() && b.is_finite() => {
+                let d = a - 2.0 * score[i] + b;
+                if d < -1e-12 {
+                    (0.5 * (a - b) / d).clamp(-0.5, 0.5)
+                } else {
+                    0.0
+                }
+            }
+            _ => 0.0,
+        };
+        eval(block / ((lag_lo + i) as f64 + delta), &mut best);
+    }
+    let r0 = best.as_ref()?.factor;
+    for c in 1..=STRETCH_PER_PEAK / 2 {
+        let d = STRETCH_STEP * c as f64;
+        eval(r0 * (1.0 - d), &mut best);
+        eval(r0 * (1.0 + d), &mut best);
+    }
+    best
+}
+
+/// Best (θ, z) of the pilot test over frames read from several grids:
+/// (frame index t, grid k, frame u of `grid[k]`).
+fn stretched_scan(
+    grid: &[Features],
+    frames: impl Iterator<Item = (usize, usize, usize)>,
+    pilots: &Pilots,
+) -> (usize, f64) {
+    let frames = frames.map(|(t, k, u)| (t, &grid[k], u));
+    best_phase(&pilot_scan_frames(frames, pilots))
+}
+
+/// Exact sample starts (8 kHz) of a stretched hypothesis's frames: frame `t`
+/// at `round(16·(offset + t·step))`, while the frame fits in `len` samples
+/// (a negative offset skips the frames before 0).
+fn stretched_starts(len: usize, offset: f64, step: f64) -> Vec<usize> {
+    let g = (2 * OFFSET_STEP) as f64;
+    let mut out = Vec::with_capacity((len as f64 / (g * step)) as usize + 1);
+    for t in 0usize.. {
+        let s = (g * (offset + t as f64 * step)).round();
+        if s < 0.0 {
+            continue;
+        }
+        let s = s as usize;
+        if s + N > len {
+            break;
+        }
+        out.push(s);
+    }
+    out
+}
+
+/// Frames of a stretched hypothesis read from the nearest grid points:
+/// frame `t` at grid position `offset + t·step` is frame `g / 16` of
+/// `grid[g % 16]`, `g = round(offset + t·step)`; up to the end of the grid.
+fn stretched_frames(grid: &[Features], offset: f64, step: f64) -> Vec<(usize, usize)> {
+    let n = grid_len(grid);
+    let mut out = Vec::with_capacity((n as f64 / step) as usize + 1);
+    for t in 0usize.. {
+        let g = (offset + t as f64 * step).round() as usize;
+        if g >= n {
+            break;
+        }
+        out.push((g % GRID_PER_FRAME, g / GRID_PER_FRAME));
+    }
+    out
+}
+
+impl Features {
+    /// The features of frames read from several grids (`idx`: grid k, frame u).
+    fn gather(grid: &[Features], idx: &[(usize, usize)]) -> Features {
+        const S: usize = SYMBOLS_PER_FRAME;
+        let mut out = Features {
+            cs: Vec::with_capacity(idx.len() * S),
+            rel: Vec::with_capacity(idx.len() * S),
+            rel_data: Vec::with_capacity(idx.len() * S),
+            raw: Vec::with_capacity(idx.len() * S),
+            var: Vec::with_capacity(idx.len() * S),
+            active: Vec::with_capacity(idx.len()),
+        };
+        for &(k, u) in idx {
+            let f = &grid[k];
+            let r = u * S..(u + 1) * S;
+            out.cs.extend_from_slice(&f.cs[r.clone()]);
+            out.rel.extend_from_slice(&f.rel[r.clone()]);
+            out.rel_data.extend_from_slice(&f.rel_data[r.clone()]);
+            out.raw.extend_from_slice(&f.raw[r.clone()]);
+            out.var.extend_from_slice(&f.var[r]);
+            out.active.push(f.active[u]);
+        }
+        out
+    }
 }
 
 /// List size of the audio decoder (list Viterbi with the CRC as the
@@ -528,13 +888,12 @@ fn find_ranges(
     layout: &Layout,
     payload: u64,
     theta: usize,
-    o: usize,
+    timing: FrameTiming,
     dur: f64,
 ) -> Vec<TimeRange> {
     let coded = CODE.encode(payload);
     let n_frames = f.active.len();
-    let frame_s = N as f64 / f64::from(FS);
-    let o_s = o as f64 / f64::from(FS);
+    let (frame_s, o_s) = (timing.frame_s, timing.start_s);
     let mut ranges: Vec<TimeRange> = Vec::new();
     // first block boundary: frame t with (t + theta) % B == 0
     let first = (BLOCK_FRAMES - theta % BLOCK_FRAMES) % BLOCK_FRAMES;
