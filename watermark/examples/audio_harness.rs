@@ -15,6 +15,10 @@
 //! watermark/bench/audio/make_clips.sh /tmp/wm_clips
 //! cargo run -p hallmark-watermark --release --example audio_harness -- /tmp/wm_clips
 //! ```
+//! `audio_harness --clean [--keys K] FILES…` instead runs detection on unmarked
+//! files (anything `ffmpeg` decodes) under K keys and prints the false-positive
+//! count, smallest p-value, largest score and p-value deciles.
+//!
 //! Env: `WM_LIMIT` (clips), `WM_THREADS` (default 2), `WM_ATTACKS` (comma list
 //! of attack names to run), `WM_NULL_ATTACKS=0` to skip the clean-attacked nulls,
 //! `WM_SOFT_DUMP=DIR` to write each attacked clip's p-value and data soft
@@ -563,8 +567,124 @@ fn null_line(label: &str, p: &[f64], det: usize) -> String {
     )
 }
 
+/// `--clean [--keys K] FILES…`: detection on unmarked files (anything
+/// `ffmpeg` decodes) under `K` keys (default 6); prints the number of
+/// detections, the smallest p-value, the largest score and the p-value deciles.
+fn clean_mode(args: &[String]) {
+    let mut keys = 6usize;
+    let mut files: Vec<PathBuf> = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--keys" {
+            keys = it.next().and_then(|v| v.parse().ok()).unwrap_or(keys);
+        } else {
+            files.push(PathBuf::from(a));
+        }
+    }
+    let keyset: Vec<WatermarkKey> = (0..keys)
+        .map(|k| {
+            WatermarkKey::from_secret(format!("hallmark-clean-key-{k:04}").as_bytes()).unwrap()
+        })
+        .collect();
+    // (file, p-values per key, best score, too small); unreadable files are counted apart.
+    let results = Mutex::new(Vec::new());
+    let unreadable = Mutex::new(Vec::new());
+    let next = Mutex::new(0usize);
+    let threads: usize = std::env::var("WM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    std::thread::scope(|s| {
+        for w in 0..threads {
+            let (files, keyset, results, unreadable, next) =
+                (&files, &keyset, &results, &unreadable, &next);
+            s.spawn(move || {
+                let dir =
+                    std::env::temp_dir().join(format!("wm-aud-clean-{}-{w}", std::process::id()));
+                std::fs::create_dir_all(&dir).unwrap();
+                loop {
+                    let i = {
+                        let mut n = next.lock().unwrap();
+                        *n += 1;
+                        *n - 1
+                    };
+                    let Some(f) = files.get(i) else { break };
+                    let wav = dir.join("clean.wav");
+                    let decoded = run(Command::new("ffmpeg")
+                        .args(["-v", "error", "-y", "-i"])
+                        .arg(f)
+                        .args(["-c:a", "pcm_f32le"])
+                        .arg(&wav));
+                    let Some((ch, rate)) = decoded.then(|| read_audio(&wav, &dir)).flatten() else {
+                        unreadable.lock().unwrap().push(f.clone());
+                        continue;
+                    };
+                    let mut ps = Vec::new();
+                    let (mut zmax, mut small) = (f64::NEG_INFINITY, false);
+                    for k in keyset {
+                        let d = audio::detect(&ch, rate, k);
+                        small |= d.too_small;
+                        zmax = zmax.max(d.score);
+                        ps.push((d.p_value, d.detected));
+                    }
+                    results.lock().unwrap().push((f.clone(), ps, zmax, small));
+                }
+                let _ = std::fs::remove_dir_all(&dir);
+            });
+        }
+    });
+    let results = results.into_inner().unwrap();
+    let unreadable = unreadable.into_inner().unwrap();
+    let tested: Vec<_> = results.iter().filter(|r| !r.3).collect();
+    let ps: Vec<f64> = tested
+        .iter()
+        .flat_map(|r| r.1.iter().map(|p| p.0))
+        .collect();
+    let detected: Vec<_> = tested
+        .iter()
+        .filter(|r| r.1.iter().any(|p| p.1))
+        .map(|r| r.0.display().to_string())
+        .collect();
+    let n_det: usize = tested
+        .iter()
+        .map(|r| r.1.iter().filter(|p| p.1).count())
+        .sum();
+    let (min_p, zmax) = tested.iter().fold((1f64, f64::NEG_INFINITY), |a, r| {
+        let mp = r.1.iter().map(|p| p.0).fold(1f64, f64::min);
+        (a.0.min(mp), a.1.max(r.2))
+    });
+    let mut deciles = [0usize; 10];
+    for &p in &ps {
+        deciles[((p * 10.0) as usize).min(9)] += 1;
+    }
+    println!(
+        "clean audio: {} files ({} too short, {} unreadable), {} tested x {} keys = {} detections; detected {} (empirical FPR {:.2e}); largest score z={:.2}; smallest p={:.3e}",
+        files.len(),
+        results.len() - tested.len(),
+        unreadable.len(),
+        tested.len(),
+        keyset.len(),
+        ps.len(),
+        n_det,
+        n_det as f64 / ps.len().max(1) as f64,
+        zmax,
+        min_p
+    );
+    println!("p-value deciles [0,0.1) .. [0.9,1]: {deciles:?}");
+    for d in detected {
+        println!("DETECTED on unmarked: {d}");
+    }
+    for u in unreadable {
+        println!("unreadable: {}", u.display());
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "--clean") {
+        clean_mode(&args[1..]);
+        return;
+    }
     let Some(folder) = args.first() else {
         eprintln!("usage: audio_harness CLIP_DIR");
         return;
