@@ -471,6 +471,51 @@ pub fn embed(
     payload: u64,
     params: &ImageEmbedParams,
 ) -> Result<DynamicImage, WatermarkError> {
+    let chips = Layout::new(key).chips(payload);
+    embed_chips(img, &chips, params)
+}
+
+/// Re-mark an image that already carries this key's mark with payload
+/// `previous`, so that it carries `payload` instead.
+///
+/// Marks under one key share their pilot chips and differ only in the data
+/// chips of the bits where the two codewords differ. Embedding a second mark
+/// on top of the first would leave both codewords at comparable strength
+/// (the differing chips cancel) and decode neither; a third generation
+/// (re-signing a re-signed file) would need a mark stronger than the two
+/// before it together. Here the change is `amplitude · (chips(payload) −
+/// chips(previous))`: zero on the pilot and on the data chips the codewords
+/// share, twice the amplitude with the new sign on the chips they do not, so
+/// a mark of the old payload at the same amplitude becomes exactly a mark of
+/// the new one. The PSNR cap (`min_psnr_db`) accounts for the pattern's
+/// energy (about 1.3× a fresh mark's RMS on half-differing codewords).
+///
+/// # Errors
+/// As [`embed`].
+pub fn embed_replacing(
+    img: &DynamicImage,
+    key: &WatermarkKey,
+    payload: u64,
+    previous: u64,
+    params: &ImageEmbedParams,
+) -> Result<DynamicImage, WatermarkError> {
+    let layout = Layout::new(key);
+    let old = layout.chips(previous);
+    let chips: Vec<f32> = layout
+        .chips(payload)
+        .iter()
+        .zip(&old)
+        .map(|(n, o)| n - o)
+        .collect();
+    embed_chips(img, &chips, params)
+}
+
+/// [`embed`] with the per-chip pattern values given (±1 for a fresh mark).
+fn embed_chips(
+    img: &DynamicImage,
+    chips: &[f32],
+    params: &ImageEmbedParams,
+) -> Result<DynamicImage, WatermarkError> {
     let (w, h) = (img.width() as usize, img.height() as usize);
     if w < MIN_SIDE || h < MIN_SIDE {
         return Err(WatermarkError::TooSmall {
@@ -486,7 +531,6 @@ pub fn embed(
         ));
     }
     let act = activity(luma(img)?, w, h);
-    let chips = Layout::new(key).chips(payload);
     let inv_ref = 1.0 / params.activity_ref.max(1e-3);
     let cap = params.grain_cap.max(0.0);
     // RMS of the (unquantised) change: the chips are ±1, so it is
@@ -502,7 +546,9 @@ pub fn embed(
             .sum();
         ss += f64::from(rs);
     }
-    let rms = (ss / (w * h) as f64).sqrt();
+    // × the pattern's RMS (1 for ±1 chips).
+    let chip_ms = chips.iter().map(|&c| f64::from(c * c)).sum::<f64>() / chips.len().max(1) as f64;
+    let rms = (ss / (w * h) as f64 * chip_ms).sqrt();
     let max_rms = 255.0 * 10f64.powf(-f64::from(params.min_psnr_db) / 20.0);
     let scale = if rms > max_rms {
         (max_rms / rms) as f32

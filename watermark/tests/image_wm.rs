@@ -2,7 +2,7 @@
 //! Image watermark tests on deterministic synthetic "photos".
 
 use ::image::{DynamicImage, ImageBuffer, Rgb, Rgba};
-use hallmark_watermark::image::{detect, embed, ImageEmbedParams};
+use hallmark_watermark::image::{detect, embed, embed_replacing, ImageEmbedParams};
 use hallmark_watermark::{WatermarkError, WatermarkKey, FALSE_POSITIVE_RATE};
 
 const PAYLOAD: u64 = 0xC0FF_EE00_1234_5678;
@@ -290,4 +290,35 @@ fn mark_on_near_flat_areas_is_weaker_than_their_grain() {
     assert!(ratio < 1.0, "mark RMS / grain RMS = {ratio:.2}");
     // ... yet some of the mark is there (not rounded away).
     assert!(ratio > 0.2, "mark RMS / grain RMS = {ratio:.2}");
+}
+
+/// Re-marking an image that carries the mark already (re-signing an edit of a
+/// signed output): three generations, each read back with its own payload,
+/// while stacking a fresh mark on the first one reads neither payload; the
+/// same payload leaves the image unchanged.
+#[test]
+fn embed_replacing_rewrites_the_previous_payload() {
+    let p = ImageEmbedParams::default();
+    let (a, b, c) = (
+        0x1111_2222_3333_4444,
+        0x5555_6666_7777_8888,
+        0x9999_AAAA_BBBB_CCCC,
+    );
+    let img = DynamicImage::ImageRgb8(photo(320, 240, 8));
+    let first = embed(&img, &key(), a, &p).unwrap();
+    assert_eq!(detect(&first, &key()).payload, Some(a));
+    let stacked = detect(&embed(&first, &key(), b, &p).unwrap(), &key());
+    assert!(!stacked.detected, "{stacked:?}");
+    let second = embed_replacing(&first, &key(), b, a, &p).unwrap();
+    let d = detect(&second, &key());
+    assert!(d.detected && d.payload == Some(b), "{d:?}");
+    let third = embed_replacing(&second, &key(), c, b, &p).unwrap();
+    let d = detect(&third, &key());
+    assert!(d.detected && d.payload == Some(c), "{d:?}");
+    assert_eq!(
+        embed_replacing(&third, &key(), c, c, &p)
+            .unwrap()
+            .as_bytes(),
+        third.as_bytes()
+    );
 }

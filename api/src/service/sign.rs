@@ -224,8 +224,10 @@ pub async fn sign(
 }
 
 /// Embedding strengths tried in order for images: the default, then stronger marks for small
-/// or smooth images whose first mark did not survive the output encoder. Every step keeps the
-/// signed-vs-original PSNR at or above 38 dB.
+/// or smooth images whose first mark did not survive the output encoder (and re-marked inputs
+/// whose previous mark was stronger than the default). The low-activity cap (`grain_cap`) grows with the strength, or smooth areas would cap the
+/// stronger attempts at the default's amplitude. Every step keeps the signed-vs-original PSNR
+/// at or above 38 dB.
 fn image_attempts(jpeg_quality: u8) -> [(hallmark_watermark::image::ImageEmbedParams, u8); 3] {
     use hallmark_watermark::image::ImageEmbedParams as P;
     let d = P::default();
@@ -234,6 +236,7 @@ fn image_attempts(jpeg_quality: u8) -> [(hallmark_watermark::image::ImageEmbedPa
         (
             P {
                 strength: d.strength * 1.6,
+                grain_cap: d.grain_cap * 1.6,
                 min_psnr_db: 40.0,
                 ..P::default()
             },
@@ -242,7 +245,7 @@ fn image_attempts(jpeg_quality: u8) -> [(hallmark_watermark::image::ImageEmbedPa
         (
             P {
                 strength: d.strength * 2.5,
-                grain_cap: d.grain_cap * 1.5,
+                grain_cap: d.grain_cap * 2.5,
                 min_psnr_db: 38.5,
                 ..P::default()
             },
@@ -289,10 +292,24 @@ fn watermark_and_encode(
     match format.kind() {
         MediaKind::Image => {
             let decoded = hallmark_media::decode_image(bytes, format, &limits)?;
+            // Re-signing a file Hallmark marked before (an edit of a signed output): its
+            // mark is rewritten to the new payload instead of a second mark stacked on it
+            // (the two would share the pilot and cancel each other's differing bits).
+            let previous = hallmark_watermark::image::detect(&decoded.image, key)
+                .payload
+                .filter(|&p| p != payload);
             for (params, quality) in image_attempts(state.settings.signing.jpeg_quality) {
-                let marked =
-                    hallmark_watermark::image::embed(&decoded.image, key, payload, &params)
-                        .map_err(too_small)?;
+                let marked = match previous {
+                    Some(old) => hallmark_watermark::image::embed_replacing(
+                        &decoded.image,
+                        key,
+                        payload,
+                        old,
+                        &params,
+                    ),
+                    None => hallmark_watermark::image::embed(&decoded.image, key, payload, &params),
+                }
+                .map_err(too_small)?;
                 let out = hallmark_media::encode_image(&marked, format, quality)?;
                 let check = hallmark_media::decode_image(&out, format, &limits)?;
                 if carries(&hallmark_watermark::image::detect(&check.image, key)) {
