@@ -390,3 +390,18 @@ fn time_stretched_clip_is_found_by_the_speed_search() {
     let d = detect(&ch, fs, &key());
     assert!(d.detected && d.scale.is_none(), "{d:?}");
 }
+
+/// Re-marking (re-signing a signed clip): each embedding moves every symbol
+/// to the new payload's lattice point (informed QIM), so three generations
+/// each read back their own payload, with no special re-marking call.
+#[test]
+fn re_marking_audio_overwrites_the_previous_payload() {
+    let fs = 16_000;
+    let mut ch = vec![speech(10.0, fs, 3)];
+    for payload in [0x1111_2222u64, 0x3333_4444, 0x5555_6666] {
+        embed(&mut ch, fs, &key(), payload, &AudioEmbedParams::default()).unwrap();
+        quantise16(&mut ch[0]);
+        let d = detect(&ch, fs, &key());
+        assert!(d.detected && d.payload == Some(payload), "{d:?}");
+    }
+}
