@@ -225,9 +225,9 @@ pub async fn sign(
 
 /// Embedding strengths tried in order for images: the default, then stronger marks for small
 /// or smooth images whose first mark did not survive the output encoder (and re-marked inputs
-/// whose previous mark was stronger than the default). The low-activity cap (`grain_cap`) grows with the strength, or smooth areas would cap the
-/// stronger attempts at the default's amplitude. Every step keeps the signed-vs-original PSNR
-/// at or above 38 dB.
+/// whose previous mark was stronger than the default). The low-activity cap (`grain_cap`)
+/// grows with the strength, or smooth areas would cap the stronger attempts at the default's
+/// amplitude. Every step keeps the signed-vs-original PSNR at or above 38 dB.
 fn image_attempts(jpeg_quality: u8) -> [(hallmark_watermark::image::ImageEmbedParams, u8); 3] {
     use hallmark_watermark::image::ImageEmbedParams as P;
     let d = P::default();

@@ -5,7 +5,7 @@
 use super::*;
 use crate::code;
 use crate::stats::max_of_n_sf;
-use crate::{Detection, TimeRange};
+use crate::{Detection, TimeRange, FALSE_POSITIVE_RATE};
 
 /// Frame features of `y` (8 kHz) for frames starting at `o + t·N`: per
 /// frame and symbol slot `j`, the projection `Σ TMᵢ c_{jL+i} / √L` (the
@@ -480,6 +480,11 @@ fn detect_soft(
     };
     let z1 = if z1.is_finite() { z1 } else { 0.0 };
     let p1 = (2.0 * max_of_n_sf(z1, STRETCH_HYP)).min(1.0);
+    if p1 >= FALSE_POSITIVE_RATE && p1 >= p0 {
+        // Stage 1 can neither detect nor be the reported hypothesis: skip
+        // its decode (the common case on unmarked audio).
+        return stage0;
+    }
     let g_s = (2 * OFFSET_STEP) as f64 / f64::from(FS);
     let timing1 = FrameTiming {
         start_s: o1 * g_s,
