@@ -43,6 +43,8 @@
 use rustfft::num_complex::Complex;
 use rustfft::FftPlanner;
 
+use crate::dsp::fft_columns;
+
 /// Side of the FFT blocks of the autocorrelation (full resolution).
 const N_FULL: usize = 1024;
 /// Side of the FFT blocks when the residual is analysed at half resolution.
@@ -127,19 +129,6 @@ impl Lattice {
     }
 }
 
-fn transpose_into(src: &[Complex<f32>], dst: &mut [Complex<f32>], n: usize) {
-    const B: usize = 8;
-    for by in (0..n).step_by(B) {
-        for bx in (0..n).step_by(B) {
-            for y in by..(by + B).min(n) {
-                for x in bx..(bx + B).min(n) {
-                    dst[x * n + y] = src[y * n + x];
-                }
-            }
-        }
-    }
-}
-
 /// Circular box mean over the `n`×`n` plane `src`, half-width `r`, into `dst`;
 /// `tmp` (`n`×`n`) holds the horizontal pass.
 fn circular_box(src: &[f32], tmp: &mut [f32], dst: &mut [f32], n: usize, r: usize) {
@@ -213,7 +202,6 @@ fn whitened_autocorrelation<const N: usize>(r: &[f32], w: usize, h: usize) -> Ve
     let (bw, bh) = (w.min(N), h.min(N));
     let mut avg = vec![0f32; N * N];
     let mut buf = vec![Complex::new(0f32, 0.0); N * N];
-    let mut t = vec![Complex::new(0f32, 0.0); N * N];
     let mut p = vec![0f32; N * N];
     let mut env = vec![0f32; N * N];
     let mut hpass = vec![0f32; N * N];
@@ -234,15 +222,12 @@ fn whitened_autocorrelation<const N: usize>(r: &[f32], w: usize, h: usize) -> Ve
         for row in buf[..bh * N].chunks_exact_mut(N) {
             fwd.process(row);
         }
-        transpose_into(&buf, &mut t, N);
-        for row in t.chunks_exact_mut(N) {
-            fwd.process(row);
-        }
+        fft_columns(&mut buf, N, N, fwd.as_ref());
         for part in 0..pair.len() {
             for (k, pv) in p.iter_mut().enumerate() {
                 let (i, j) = (k / N, k % N);
-                let z = t[k];
-                let zm = t[((N - i) & (N - 1)) * N + ((N - j) & (N - 1))].conj();
+                let z = buf[k];
+                let zm = buf[((N - i) & (N - 1)) * N + ((N - j) & (N - 1))].conj();
                 let x = if pair.len() == 1 {
                     z
                 } else if part == 0 {
@@ -261,18 +246,14 @@ fn whitened_autocorrelation<const N: usize>(r: &[f32], w: usize, h: usize) -> Ve
             }
         }
     }
-    // The spectrum is held transposed ([kx][ky]); inverse rows, transpose, inverse rows.
     for (c, &v) in buf.iter_mut().zip(&avg) {
         *c = Complex::new(v, 0.0);
     }
     for row in buf.chunks_exact_mut(N) {
         inv.process(row);
     }
-    transpose_into(&buf, &mut t, N);
-    for row in t.chunks_exact_mut(N) {
-        inv.process(row);
-    }
-    t.iter().map(|c| c.re).collect()
+    fft_columns(&mut buf, N, N, inv.as_ref());
+    buf.iter().map(|c| c.re).collect()
 }
 
 /// Bilinear read of the circular autocorrelation at a real lag.
@@ -297,12 +278,20 @@ fn acf_at<const N: usize>(acf: &[f32], lag: [f64; 2]) -> f64 {
 /// (−y, x)`, circular). The grid is invariant under `R`, so a bilinear read of
 /// `B` at any real `p` equals the sum of the bilinear reads of `A` at `p` and
 /// `R p`.
+///
+/// In 16×16 tiles, so that the column reads of `A` touch whole cache lines.
 fn rot90_sum<const N: usize>(acf: &[f32]) -> Vec<f32> {
+    const B: usize = 16;
     let mut b = acf.to_vec();
-    for (y, row) in b.chunks_exact_mut(N).enumerate() {
-        let col = (N - y) % N;
-        for (x, v) in row.iter_mut().enumerate() {
-            *v += acf[x * N + col];
+    for by in (0..N).step_by(B) {
+        for bx in (0..N).step_by(B) {
+            for y in by..(by + B).min(N) {
+                let col = (N - y) % N;
+                let row = &mut b[y * N..(y + 1) * N];
+                for x in bx..(bx + B).min(N) {
+                    row[x] += acf[x * N + col];
+                }
+            }
         }
     }
     b
@@ -474,12 +463,14 @@ fn search<const N: usize>(
         if dy >= reach {
             continue;
         }
-        for (x, &v) in row.iter().enumerate() {
-            let dx = x.min(N - x);
-            if dx < reach && dx.max(dy) >= 8 {
-                sa += f64::from(v.abs());
-                na += 1;
-            }
+        // Columns with dx = min(x, N − x) < reach, without dx < 8 when dy < 8.
+        let inner = if dy < 8 { 8 } else { 0 };
+        for part in [
+            &row[inner..reach],
+            &row[N - reach + 1..N + 1 - inner.max(1)],
+        ] {
+            sa += part.iter().map(|&v| f64::from(v.abs())).sum::<f64>();
+            na += part.len();
         }
     }
     let sigma = 1.2533 * sa / na.max(1) as f64;
