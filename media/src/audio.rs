@@ -79,6 +79,33 @@ fn check_wav_format_chunk(bytes: &[u8], limits: &Limits) -> Result<(), MediaErro
         format: MediaFormat::Wav.mime(),
         detail,
     };
+    let Some(fmt) = wav_format_chunk(bytes).and_then(|f| f.get(..8)) else {
+        return Ok(());
+    };
+    let channels = usize::from(u16::from_le_bytes([fmt[2], fmt[3]]));
+    let rate = u32::from_le_bytes([fmt[4], fmt[5], fmt[6], fmt[7]]);
+    if channels == 0 {
+        return Err(corrupt("the WAV format chunk declares 0 channels".into()));
+    }
+    if channels > limits.max_channels {
+        return Err(MediaError::LimitExceeded(format!(
+            "{channels} channels > {} channel limit",
+            limits.max_channels
+        )));
+    }
+    if !SAMPLE_RATE_RANGE.contains(&rate) {
+        return Err(corrupt(format!(
+            "the WAV format chunk declares a sample rate of {rate} Hz (accepted: {}–{} Hz)",
+            SAMPLE_RATE_RANGE.start(),
+            SAMPLE_RATE_RANGE.end()
+        )));
+    }
+    Ok(())
+}
+
+/// The body of the first `fmt ` chunk of a RIFF/WAVE file (as much of it as `bytes` holds),
+/// or `None` when none is found within the first 64 chunks.
+fn wav_format_chunk(bytes: &[u8]) -> Option<&[u8]> {
     let u32_at = |i: usize| {
         bytes
             .get(i..i + 4)
@@ -88,42 +115,56 @@ fn check_wav_format_chunk(bytes: &[u8], limits: &Limits) -> Result<(), MediaErro
     // padded to an even length (RIFF/WAVE, Microsoft Multimedia Programming Interface 1991).
     let mut off = 12usize;
     for _ in 0..64 {
-        let (Some(id), Some(size)) = (bytes.get(off..off + 4), u32_at(off + 4)) else {
-            return Ok(());
-        };
+        let (id, size) = (
+            bytes.get(off..off + 4)?,
+            usize::try_from(u32_at(off + 4)?).ok()?,
+        );
+        let body = off.checked_add(8)?;
         if id == b"fmt " {
-            let Some(fmt) = bytes.get(off + 8..off + 16) else {
-                return Ok(());
-            };
-            let channels = usize::from(u16::from_le_bytes([fmt[2], fmt[3]]));
-            let rate = u32::from_le_bytes([fmt[4], fmt[5], fmt[6], fmt[7]]);
-            if channels == 0 {
-                return Err(corrupt("the WAV format chunk declares 0 channels".into()));
-            }
-            if channels > limits.max_channels {
-                return Err(MediaError::LimitExceeded(format!(
-                    "{channels} channels > {} channel limit",
-                    limits.max_channels
-                )));
-            }
-            if !SAMPLE_RATE_RANGE.contains(&rate) {
-                return Err(corrupt(format!(
-                    "the WAV format chunk declares a sample rate of {rate} Hz (accepted: {}–{} Hz)",
-                    SAMPLE_RATE_RANGE.start(),
-                    SAMPLE_RATE_RANGE.end()
-                )));
-            }
-            return Ok(());
+            let end = body.saturating_add(size).min(bytes.len());
+            return bytes.get(body..end);
         }
-        let Some(next) = usize::try_from(size)
-            .ok()
-            .and_then(|s| off.checked_add(8)?.checked_add(s)?.checked_add(s & 1))
-        else {
-            return Ok(());
-        };
-        off = next;
+        off = body.checked_add(size)?.checked_add(size & 1)?;
     }
-    Ok(())
+    None
+}
+
+/// Sample encoding of a PCM WAV file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WavSampleFormat {
+    /// 16-bit signed integer.
+    Int16,
+    /// 24-bit signed integer.
+    Int24,
+    /// 32-bit signed integer.
+    Int32,
+    /// 32-bit IEEE float.
+    Float32,
+}
+
+/// The sample format a WAV file's `fmt ` chunk declares, as the format to write it back in:
+/// integer PCM (format tag 1, or `WAVE_FORMAT_EXTENSIBLE` with the PCM sub-format) of ≤ 16
+/// bits is [`WavSampleFormat::Int16`] (8-bit included: widening loses nothing), ≤ 24 bits
+/// [`WavSampleFormat::Int24`], else [`WavSampleFormat::Int32`]; IEEE float (tag 3, or the
+/// float sub-format) is [`WavSampleFormat::Float32`] (64-bit float too: the decoded samples
+/// are `f32`). `None` for a file without a readable `fmt ` chunk or another encoding (A-law,
+/// µ-law, ADPCM: signing writes those as 16-bit).
+pub fn wav_sample_format(bytes: &[u8]) -> Option<WavSampleFormat> {
+    let fmt = wav_format_chunk(bytes)?;
+    let u16_at = |i: usize| fmt.get(i..i + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let mut tag = u16_at(0)?;
+    let bits = u16_at(14)?;
+    if tag == 0xFFFE {
+        // WAVE_FORMAT_EXTENSIBLE: the SubFormat GUID starts with the format code.
+        tag = u16_at(24)?;
+    }
+    match (tag, bits) {
+        (1, 1..=16) => Some(WavSampleFormat::Int16),
+        (1, 17..=24) => Some(WavSampleFormat::Int24),
+        (1, 25..=32) => Some(WavSampleFormat::Int32),
+        (3, 32 | 64) => Some(WavSampleFormat::Float32),
+        _ => None,
+    }
 }
 
 /// Lowest and highest sample rates accepted, Hz.
@@ -329,11 +370,20 @@ fn to_i16(s: f32) -> i16 {
     (s.clamp(-1.0, 1.0) * 32767.0).round() as i16
 }
 
-/// Encodes `clip` as 16-bit PCM WAV.
+/// Encodes `clip` as 16-bit PCM WAV (see [`encode_wav_as`]).
 ///
 /// # Errors
 /// [`MediaError::Encode`] for an empty clip or a hound failure.
 pub fn encode_wav(clip: &AudioClip) -> Result<Vec<u8>, MediaError> {
+    encode_wav_as(clip, WavSampleFormat::Int16)
+}
+
+/// Encodes `clip` as WAV with samples in `format`: integers scaled by 2^(bits−1) − 1 and
+/// rounded to nearest, floats as they are; samples clamped to [-1, 1] either way.
+///
+/// # Errors
+/// [`MediaError::Encode`] for an empty clip or a hound failure.
+pub fn encode_wav_as(clip: &AudioClip, format: WavSampleFormat) -> Result<Vec<u8>, MediaError> {
     let err = |detail: String| MediaError::Encode {
         format: "audio/wav",
         detail,
@@ -342,18 +392,31 @@ pub fn encode_wav(clip: &AudioClip) -> Result<Vec<u8>, MediaError> {
     if n_ch == 0 || clip.sample_rate == 0 {
         return Err(err("empty clip".into()));
     }
+    let (bits_per_sample, sample_format) = match format {
+        WavSampleFormat::Int16 => (16, hound::SampleFormat::Int),
+        WavSampleFormat::Int24 => (24, hound::SampleFormat::Int),
+        WavSampleFormat::Int32 => (32, hound::SampleFormat::Int),
+        WavSampleFormat::Float32 => (32, hound::SampleFormat::Float),
+    };
     let spec = hound::WavSpec {
         channels: n_ch,
         sample_rate: clip.sample_rate,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
+        bits_per_sample,
+        sample_format,
     };
     let mut out = Cursor::new(Vec::new());
     let mut w = hound::WavWriter::new(&mut out, spec).map_err(|e| err(e.to_string()))?;
+    let int = |s: f32, max: f64| (f64::from(s.clamp(-1.0, 1.0)) * max).round() as i32;
     for i in 0..clip.frames() {
         for ch in &clip.channels {
-            w.write_sample(to_i16(ch[i]))
-                .map_err(|e| err(e.to_string()))?;
+            let s = ch[i];
+            match format {
+                WavSampleFormat::Int16 => w.write_sample(to_i16(s)),
+                WavSampleFormat::Int24 => w.write_sample(int(s, 8_388_607.0)),
+                WavSampleFormat::Int32 => w.write_sample(int(s, 2_147_483_647.0)),
+                WavSampleFormat::Float32 => w.write_sample(s.clamp(-1.0, 1.0)),
+            }
+            .map_err(|e| err(e.to_string()))?;
         }
     }
     w.finalize().map_err(|e| err(e.to_string()))?;
@@ -564,6 +627,54 @@ mod tests {
         let back = decode_audio(&mp3, MediaFormat::Mp3, &Limits::default()).unwrap();
         assert_eq!(back.sample_rate, 44_100);
         assert!(back.frames() >= clip.frames());
+    }
+
+    #[test]
+    fn wav_sample_formats_round_trip_and_are_recognised() {
+        let clip = tone(48_000, 0.5, 2);
+        for (format, tol) in [
+            (WavSampleFormat::Int16, 1.0 / 32_767.0),
+            (WavSampleFormat::Int24, 1.0 / 8_388_607.0),
+            (WavSampleFormat::Int32, 1e-7),
+            (WavSampleFormat::Float32, 0.0),
+        ] {
+            let wav = encode_wav_as(&clip, format).unwrap();
+            assert_eq!(wav_sample_format(&wav), Some(format));
+            let back = decode_audio(&wav, MediaFormat::Wav, &Limits::default()).unwrap();
+            assert_eq!(back.frames(), clip.frames());
+            let err: f32 = back.channels[1]
+                .iter()
+                .zip(&clip.channels[1])
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(err <= tol, "{format:?}: max error {err}");
+        }
+        // WAVE_FORMAT_EXTENSIBLE with the PCM sub-format, as ffmpeg and sox write
+        // multichannel or > 16-bit files.
+        let mut wav = encode_wav_as(&clip, WavSampleFormat::Int24).unwrap();
+        // tag 0xFFFE and a 40-byte fmt chunk: splice cbSize, valid bits, mask and the GUID.
+        let fmt = wav.windows(4).position(|w| w == b"fmt ").unwrap();
+        let size = u32::from_le_bytes(wav[fmt + 4..fmt + 8].try_into().unwrap()) as usize;
+        let mut ext = wav[fmt + 8..fmt + 8 + 16].to_vec();
+        ext[0..2].copy_from_slice(&0xFFFEu16.to_le_bytes());
+        ext.extend_from_slice(&22u16.to_le_bytes());
+        ext.extend_from_slice(&24u16.to_le_bytes());
+        ext.extend_from_slice(&3u32.to_le_bytes());
+        ext.extend_from_slice(&[
+            1, 0, 0, 0, 0, 0, 0x10, 0, 0x80, 0, 0, 0xAA, 0, 0x38, 0x9B, 0x71,
+        ]);
+        wav.splice(fmt + 4..fmt + 8 + size, {
+            let mut v = (ext.len() as u32).to_le_bytes().to_vec();
+            v.extend_from_slice(&ext);
+            v
+        });
+        let riff = (wav.len() - 8) as u32;
+        wav[4..8].copy_from_slice(&riff.to_le_bytes());
+        assert_eq!(wav_sample_format(&wav), Some(WavSampleFormat::Int24));
+        assert!(decode_audio(&wav, MediaFormat::Wav, &Limits::default()).is_ok());
+        // Not a WAV, or no format chunk: no format.
+        assert_eq!(wav_sample_format(b"RIFF\x04\0\0\0WAVE"), None);
+        assert_eq!(wav_sample_format(&[]), None);
     }
 
     #[test]

@@ -8,7 +8,10 @@ mod error;
 mod image_io;
 mod sniff;
 
-pub use audio::{decode_audio, encode_m4a, encode_mp3, encode_wav, AudioClip, SAMPLE_RATE_RANGE};
+pub use audio::{
+    decode_audio, encode_m4a, encode_mp3, encode_wav, encode_wav_as, wav_sample_format, AudioClip,
+    WavSampleFormat, SAMPLE_RATE_RANGE,
+};
 pub use error::MediaError;
 pub use image_io::{decode_image, encode_image, DecodedImage};
 pub use sniff::{sniff, MediaFormat, MediaKind};

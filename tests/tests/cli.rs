@@ -231,9 +231,14 @@ fn watermark_embed_audio_payload_is_32_bits() {
     let data = dir.path().join("data");
     let input = dir.path().join("in.wav");
     let marked = dir.path().join("marked.wav");
+    // 24-bit input: the marked file keeps the sample format.
     std::fs::write(
         &input,
-        hallmark_media::encode_wav(&speech(16_000, 8.0, 3)).unwrap(),
+        hallmark_media::encode_wav_as(
+            &speech(16_000, 8.0, 3),
+            hallmark_media::WavSampleFormat::Int24,
+        )
+        .unwrap(),
     )
     .unwrap();
     // A fixed key keeps the test deterministic (the CLI otherwise makes one per data dir).
@@ -264,6 +269,10 @@ fn watermark_embed_audio_payload_is_32_bits() {
     );
     let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(printed["payload"], "00c0ffee");
+    assert_eq!(
+        hallmark_media::wav_sample_format(&std::fs::read(&marked).unwrap()),
+        Some(hallmark_media::WavSampleFormat::Int24)
+    );
     let r = json_ok(
         cli(&data)
             .env("HALLMARK__WATERMARK__KEY", key)

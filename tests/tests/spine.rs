@@ -154,6 +154,20 @@ fn audio_round_trips(s: &Server) {
     assert_eq!(r["c2pa"]["validation_state"], "Valid", "{r:#}");
     assert_eq!(r["watermark"]["detected"], true, "{r:#}");
     assert_eq!(r["watermark"]["asset_id"], asset.as_str());
+
+    // A 24-bit or float WAV is signed into the same sample format (not cut to 16 bits).
+    for format in [
+        hallmark_media::WavSampleFormat::Int24,
+        hallmark_media::WavSampleFormat::Float32,
+    ] {
+        let wav_in = hallmark_media::encode_wav_as(&speech(48_000, 8.0, 13), format).unwrap();
+        let resp = s.sign(&wav_in, &metadata());
+        assert_eq!(resp.status, 200, "{}", String::from_utf8_lossy(&resp.body));
+        assert_eq!(hallmark_media::wav_sample_format(&resp.body), Some(format));
+        let r = s.verify(&resp.body).json();
+        assert_eq!(r["c2pa"]["validation_state"], "Valid", "{format:?}: {r:#}");
+        assert_eq!(r["watermark"]["detected"], true, "{format:?}: {r:#}");
+    }
 }
 
 fn generate(s: &Server) {

@@ -256,6 +256,15 @@ fn image_attempts(jpeg_quality: u8) -> [(hallmark_watermark::image::ImageEmbedPa
 
 /// Audio embedding attempts: the default (mark ≥ 28 dB under each frame), then 22 and 16 dB
 /// margins for sparse, harmonic material (synthetic voices) whose first mark doesn't survive.
+/// Read-back p-value a signed audio file's mark must reach to be shipped without trying a
+/// stronger attempt: 1000× below the detection threshold (1e-6). A mark just under the
+/// threshold decodes its payload at the edge of the code's reach (coded-bit agreement ≈ 0.7)
+/// and is lost to the first lossy transcode in a few percent of payloads (measured on the
+/// test suite's synthetic speech: 2 of 80 payloads lost after MP3 128 kbit/s with acceptance
+/// at the threshold, 0 of 200 with this margin). Real speech reads back far below it (the
+/// harness's 64 corpus clips as 16-bit WAV: z ≥ 9.3, p ≤ 1e-16), so its first attempt ships.
+const AUDIO_SIGN_MARGIN_P: f64 = 1e-9;
+
 fn audio_attempts() -> [hallmark_watermark::audio::AudioEmbedParams; 3] {
     use hallmark_watermark::audio::AudioEmbedParams as P;
     let d = P::default();
@@ -329,8 +338,14 @@ fn watermark_and_encode(
         }
         MediaKind::Audio => {
             let original = hallmark_media::decode_audio(bytes, format, &limits)?;
+            let wav_format = hallmark_media::wav_sample_format(bytes)
+                .unwrap_or(hallmark_media::WavSampleFormat::Int16);
             // Like images: a clip whose mark doesn't survive the output encoding under the
-            // default masking margin is re-marked with a smaller margin (louder mark).
+            // default masking margin is re-marked with a smaller margin (louder mark). A mark
+            // that reads back but without margin (p-value above AUDIO_SIGN_MARGIN_P) is also
+            // re-marked: it would not survive the first lossy transcode. If no attempt reaches
+            // the margin, the first one that reads back at all is shipped.
+            let mut readable: Option<Vec<u8>> = None;
             for params in audio_attempts() {
                 let mut clip = original.clone();
                 hallmark_watermark::audio::embed(
@@ -350,20 +365,27 @@ fn watermark_and_encode(
                         state.settings.signing.aac_kbps,
                         &state.settings.signing.ffmpeg,
                     )?,
-                    _ => hallmark_media::encode_wav(&clip)?,
+                    // WAV keeps the input's sample format (24-bit stays 24-bit, float stays
+                    // float); anything else is written as 16-bit.
+                    _ => hallmark_media::encode_wav_as(&clip, wav_format)?,
                 };
                 let check = hallmark_media::decode_audio(&out, format, &limits)?;
-                if carries(&hallmark_watermark::audio::detect(
-                    &check.channels,
-                    check.sample_rate,
-                    key,
-                )) {
-                    return Ok(out);
+                let read =
+                    hallmark_watermark::audio::detect(&check.channels, check.sample_rate, key);
+                if carries(&read) {
+                    if read.p_value <= AUDIO_SIGN_MARGIN_P {
+                        return Ok(out);
+                    }
+                    readable.get_or_insert(out);
                 }
                 tracing::debug!(
                     mask_db = params.mask_db,
-                    "audio mark did not survive encoding; retrying with a smaller masking margin"
+                    p_value = read.p_value,
+                    "audio mark not read back with margin; retrying with a smaller masking margin"
                 );
+            }
+            if let Some(out) = readable {
+                return Ok(out);
             }
             Err(ApiError::MediaTooSmall(format!(
                 "{:.1} s clip could not carry a detectable watermark (too quiet or too short)",
