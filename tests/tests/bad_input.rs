@@ -51,6 +51,17 @@ fn bad_uploads_get_problem_json() {
     // Missing fields, bad metadata.
     s.post_multipart("/v1/sign", Some(&key), &[("file", Some("a"), &png)])
         .assert_problem(400, "invalid_request");
+    // An empty file part: a malformed request on sign as on verify (not 415).
+    let r = s.post_multipart(
+        "/v1/sign",
+        Some(&key),
+        &[
+            ("file", Some("a"), b""),
+            ("metadata", None, meta.as_bytes()),
+        ],
+    );
+    assert!(String::from_utf8_lossy(&r.body).contains("empty upload"));
+    r.assert_problem(400, "invalid_request");
     s.post_multipart(
         "/v1/sign",
         Some(&key),

@@ -189,6 +189,18 @@ fn generate(s: &Server) {
         .starts_with(&name));
     assert_eq!(r["watermark"]["asset_id"], asset.as_str());
     assert_eq!(r["verdict"]["label"], "ai_generated");
+    // The default size (512×512, as in the README): smooth generated art is marked too
+    // (the sign path's flat-floor attempt), not refused as too flat.
+    let resp = s.post_json(
+        "/v1/generate",
+        Some(&s.admin_key),
+        &json!({"generator": name, "seed": 7}),
+    );
+    assert_eq!(resp.status, 200, "{}", String::from_utf8_lossy(&resp.body));
+    let asset = resp.header("hallmark-asset-id").unwrap().to_owned();
+    let r = s.verify(&resp.body).json();
+    assert_eq!(r["watermark"]["detected"], true, "{r:#}");
+    assert_eq!(r["watermark"]["asset_id"], asset.as_str());
     s.post_json(
         "/v1/generate",
         Some(&s.admin_key),

@@ -15,7 +15,9 @@
 //!   in texture, proportional to the activity below `activity_ref`, and in
 //!   low-activity areas never more than `grain_cap · a²`, so that exactly flat
 //!   areas are not changed at all and near-flat ones get less than their own
-//!   grain. The luma delta is added identically to R, G and B (chroma untouched),
+//!   grain (an optional `flat_floor` raises every amplitude to a minimum; the
+//!   sign path's last attempt uses it for images with no texture to mask the
+//!   mark, such as generated smooth gradients). The luma delta is added identically to R, G and B (chroma untouched),
 //!   alpha is never touched, and the result is quantised back to the input depth;
 //!   8-bit output is quantised by Floyd–Steinberg error diffusion (see
 //!   `Diffusion`), so a change of a fraction of a step is kept on average as
@@ -81,6 +83,12 @@ pub struct ImageEmbedParams {
     /// on the corpus photos) for `grain_cap ≤ 1`; exactly flat areas (`a` = 0)
     /// are never changed.
     pub grain_cap: f32,
+    /// Least amplitude anywhere, also on exactly flat areas (8-bit code values).
+    /// 0 by default: flat areas stay untouched and low-activity areas follow
+    /// `grain_cap`. The sign path's last attempt sets it for images whose
+    /// activity-masked mark cannot be read back (smooth generated art: gradients
+    /// have no high-pass activity), trading a uniform ±1-step texture for a mark.
+    pub flat_floor: f32,
     /// Local activity (mean |high-pass| over a 7×7 window, 8-bit code values) at
     /// which the mask reaches 1.
     pub activity_ref: f32,
@@ -94,6 +102,7 @@ impl Default for ImageEmbedParams {
         Self {
             strength: 3.8,
             grain_cap: 1.0,
+            flat_floor: 0.0,
             activity_ref: 4.5,
             min_psnr_db: 43.0,
         }
@@ -399,6 +408,7 @@ struct Mark<'a> {
     strength: f32,
     inv_ref: f32,
     cap: f32,
+    floor: f32,
 }
 
 /// Mark amplitude (8-bit code values) at local activity `a`:
@@ -406,10 +416,13 @@ struct Mark<'a> {
 /// texture, proportional to the activity below `activity_ref` (the masking of
 /// spread-spectrum marks by local contrast; Cox et al. 1997, Voloshynovskiy et
 /// al. 1999 NVF), and at most `grain_cap · a²` in low-activity areas (see
-/// [`ImageEmbedParams::grain_cap`]).
+/// [`ImageEmbedParams::grain_cap`]), never below `floor`
+/// ([`ImageEmbedParams::flat_floor`]).
 #[inline]
-fn amplitude(a: f32, strength: f32, inv_ref: f32, cap: f32) -> f32 {
-    (strength * (a * inv_ref).min(1.0)).min(cap * a * a)
+fn amplitude(a: f32, strength: f32, inv_ref: f32, cap: f32, floor: f32) -> f32 {
+    (strength * (a * inv_ref).min(1.0))
+        .min(cap * a * a)
+        .max(floor)
 }
 
 impl Mark<'_> {
@@ -417,10 +430,16 @@ impl Mark<'_> {
     fn row(&self, y: usize, d: &mut [f32]) {
         let prow = &self.pattern[(y % TILE) * TILE..][..TILE];
         let arow = &self.act[y * self.w..][..self.w];
-        let (s, k, inv_ref, cap) = (self.scale, self.strength, self.inv_ref, self.cap);
+        let (s, k, inv_ref, cap, floor) = (
+            self.scale,
+            self.strength,
+            self.inv_ref,
+            self.cap,
+            self.floor,
+        );
         for (dc, ac) in d.chunks_mut(TILE).zip(arow.chunks(TILE)) {
             for ((o, &a), &p) in dc.iter_mut().zip(ac).zip(prow) {
-                *o = s * amplitude(a, k, inv_ref, cap) * p;
+                *o = s * amplitude(a, k, inv_ref, cap, floor) * p;
             }
         }
     }
@@ -539,9 +558,14 @@ fn embed_chips(
             "grain_cap must be >= 0".into(),
         ));
     }
+    if !(params.flat_floor.is_finite() && params.flat_floor >= 0.0) {
+        return Err(WatermarkError::InvalidInput(
+            "flat_floor must be >= 0".into(),
+        ));
+    }
     let act = activity(luma(img)?, w, h);
     let inv_ref = 1.0 / params.activity_ref.max(1e-3);
-    let cap = params.grain_cap.max(0.0);
+    let (cap, floor) = (params.grain_cap.max(0.0), params.flat_floor);
     // RMS of the (unquantised) change: the chips are ±1, so it is
     // sqrt(mean amplitude²).
     let mut ss = 0f64;
@@ -549,7 +573,7 @@ fn embed_chips(
         let rs: f32 = row
             .iter()
             .map(|&a| {
-                let m = amplitude(a, params.strength, inv_ref, cap);
+                let m = amplitude(a, params.strength, inv_ref, cap, floor);
                 m * m
             })
             .sum();
@@ -575,6 +599,7 @@ fn embed_chips(
         strength: params.strength,
         inv_ref,
         cap,
+        floor,
     };
     Ok(match img {
         DynamicImage::ImageLuma8(b) => DynamicImage::ImageLuma8(with_mark::<_, _, 1, 1>(b, &mark)),
@@ -1064,15 +1089,17 @@ mod tests {
     fn amplitude_is_capped_by_the_activity_in_low_activity_areas() {
         let p = ImageEmbedParams::default();
         let inv = 1.0 / p.activity_ref;
-        assert_eq!(amplitude(0.0, p.strength, inv, p.grain_cap), 0.0);
+        assert_eq!(amplitude(0.0, p.strength, inv, p.grain_cap, 0.0), 0.0);
         // Low activity: the quadratic cap binds; texture: full strength.
         let a = 0.4;
-        assert!((amplitude(a, p.strength, inv, p.grain_cap) - p.grain_cap * a * a).abs() < 1e-6);
-        assert!((amplitude(50.0, p.strength, inv, p.grain_cap) - p.strength).abs() < 1e-6);
+        assert!(
+            (amplitude(a, p.strength, inv, p.grain_cap, 0.0) - p.grain_cap * a * a).abs() < 1e-6
+        );
+        assert!((amplitude(50.0, p.strength, inv, p.grain_cap, 0.0) - p.strength).abs() < 1e-6);
         // In between: proportional to the activity.
         let a = 2.0;
         let want = p.strength * a / p.activity_ref;
-        assert!((amplitude(a, p.strength, inv, p.grain_cap) - want).abs() < 1e-6);
+        assert!((amplitude(a, p.strength, inv, p.grain_cap, 0.0) - want).abs() < 1e-6);
     }
 
     #[test]

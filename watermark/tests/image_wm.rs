@@ -258,6 +258,35 @@ fn flat_areas_untouched_and_mark_still_detected() {
 }
 
 #[test]
+fn flat_floor_marks_a_smooth_gradient() {
+    // A smooth diagonal gradient (no high-pass activity): the activity-masked mark
+    // leaves it untouched and unreadable; with `flat_floor` it carries the payload.
+    let (w, h) = (384u32, 384u32);
+    let img = DynamicImage::ImageRgb8(ImageBuffer::from_fn(w, h, |x, y| {
+        let v = (40 + (x + y) * 160 / (w + h)) as u8;
+        Rgb([v, v / 2 + 60, 200 - v / 2])
+    }));
+    let plain = embed(&img, &key(), PAYLOAD, &ImageEmbedParams::default()).unwrap();
+    assert!(!detect(&plain, &key()).detected);
+    let floor = ImageEmbedParams {
+        flat_floor: 1.0,
+        ..ImageEmbedParams::default()
+    };
+    let marked = embed(&img, &key(), PAYLOAD, &floor).unwrap();
+    let d = detect(&marked, &key());
+    assert!(d.detected && d.payload == Some(PAYLOAD), "{d:?}");
+    assert!(psnr(&img, &marked) > 45.0, "{}", psnr(&img, &marked));
+    // A negative or non-finite floor is refused.
+    for bad in [-1.0, f32::NAN] {
+        let p = ImageEmbedParams {
+            flat_floor: bad,
+            ..ImageEmbedParams::default()
+        };
+        assert!(embed(&img, &key(), PAYLOAD, &p).is_err());
+    }
+}
+
+#[test]
 fn mark_on_near_flat_areas_is_weaker_than_their_grain() {
     // A smooth, slightly noisy sky (a gentle gradient plus the grain of a clean
     // photo, RMS ≈ 0.6 code values): under plain rounding the mark's ±0.5 floor

@@ -126,6 +126,10 @@ pub async fn sign(
             "metadata.model must not be empty".into(),
         ));
     }
+    if bytes.is_empty() {
+        // As verify answers it: an empty part is a malformed request, not a media type.
+        return Err(ApiError::InvalidRequest("empty upload".into()));
+    }
     let format = hallmark_media::sniff(&bytes).ok_or_else(|| {
         ApiError::UnsupportedMedia(
             "unrecognised media format; sign accepts JPEG, PNG, WebP, WAV, MP3, M4A".into(),
@@ -228,7 +232,7 @@ pub async fn sign(
 /// whose previous mark was stronger than the default). The low-activity cap (`grain_cap`)
 /// grows with the strength, or smooth areas would cap the stronger attempts at the default's
 /// amplitude. Every step keeps the signed-vs-original PSNR at or above 38 dB.
-fn image_attempts(jpeg_quality: u8) -> [(hallmark_watermark::image::ImageEmbedParams, u8); 3] {
+fn image_attempts(jpeg_quality: u8) -> [(hallmark_watermark::image::ImageEmbedParams, u8); 4] {
     use hallmark_watermark::image::ImageEmbedParams as P;
     let d = P::default();
     [
@@ -251,11 +255,26 @@ fn image_attempts(jpeg_quality: u8) -> [(hallmark_watermark::image::ImageEmbedPa
             },
             jpeg_quality.max(98),
         ),
+        // Last resort for images with (almost) no texture, e.g. generated art of smooth
+        // gradients, where the activity mask leaves nothing to read: a ±1-step floor
+        // everywhere (docs/DECISIONS.md "Image sign floor").
+        (
+            P {
+                strength: d.strength * 2.5,
+                grain_cap: d.grain_cap * 2.5,
+                flat_floor: IMAGE_SIGN_FLAT_FLOOR,
+                min_psnr_db: 38.5,
+                ..P::default()
+            },
+            jpeg_quality.max(98),
+        ),
     ]
 }
 
-/// Audio embedding attempts: the default (mark ≥ 28 dB under each frame), then 22 and 16 dB
-/// margins for sparse, harmonic material (synthetic voices) whose first mark doesn't survive.
+/// [`ImageEmbedParams::flat_floor`](hallmark_watermark::image::ImageEmbedParams::flat_floor)
+/// of the last image attempt, in 8-bit code values.
+const IMAGE_SIGN_FLAT_FLOOR: f32 = 1.0;
+
 /// Read-back p-value a signed audio file's mark must reach to be shipped without trying a
 /// stronger attempt: 1000× below the detection threshold (1e-6). A mark just under the
 /// threshold decodes its payload at the edge of the code's reach (coded-bit agreement ≈ 0.7)
@@ -265,6 +284,8 @@ fn image_attempts(jpeg_quality: u8) -> [(hallmark_watermark::image::ImageEmbedPa
 /// harness's 64 corpus clips as 16-bit WAV: z ≥ 9.3, p ≤ 1e-16), so its first attempt ships.
 const AUDIO_SIGN_MARGIN_P: f64 = 1e-9;
 
+/// Audio embedding attempts: the default (mark ≥ 28 dB under each frame), then 22 and 16 dB
+/// margins for sparse, harmonic material (synthetic voices) whose first mark doesn't survive.
 fn audio_attempts() -> [hallmark_watermark::audio::AudioEmbedParams; 3] {
     use hallmark_watermark::audio::AudioEmbedParams as P;
     let d = P::default();
