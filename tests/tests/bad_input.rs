@@ -107,7 +107,7 @@ fn bad_uploads_get_problem_json() {
     s.get("/v1/audit/entries?after=-1", Some(&key))
         .assert_problem(400, "invalid_request");
     s.get("/v1/verifications/does-not-exist", Some(&key))
-        .assert_problem(404, "not_found");
+        .assert_problem(400, "invalid_request");
     s.get("/v1/manifests/urn:c2pa:nope", Some(&key))
         .assert_problem(404, "not_found");
     s.get("/no/such/route", Some(&key))
@@ -294,6 +294,12 @@ fn protocol_edges_get_problem_json() {
     assert_eq!(r.header("allow"), Some("GET"));
     s.get("/v1/nope", Some(&key))
         .assert_problem(404, "not_found");
+    // A multipart type without its boundary is malformed, not a raw upload of the framing.
+    for path in ["/v1/verify", "/v1/sign"] {
+        let r = s.post_raw(path, Some(&key), "multipart/form-data", b"--x\r\n");
+        assert!(String::from_utf8_lossy(&r.body).contains("boundary"));
+        r.assert_problem(400, "invalid_request");
+    }
     // The authentication scheme is case-insensitive (RFC 9110 §11.1).
     let auth = format!("bearer {key}");
     assert_eq!(

@@ -56,6 +56,20 @@ fn image_round_trip(s: &Server) -> String {
     let again = s.get(&format!("/v1/verifications/{id}"), Some(&s.admin_key));
     assert_eq!(again.status, 200);
     assert_eq!(again.json(), r);
+    // UUIDs are case-insensitive; a malformed id is the caller's error, an absent one 404.
+    let upper = s.get(
+        &format!("/v1/verifications/{}", id.to_uppercase()),
+        Some(&s.admin_key),
+    );
+    assert_eq!(upper.status, 200);
+    assert_eq!(upper.json(), r);
+    s.get("/v1/verifications/not-a-uuid", Some(&s.admin_key))
+        .assert_problem(400, "invalid_request");
+    s.get(
+        "/v1/verifications/00000000-0000-7000-8000-000000000000",
+        Some(&s.admin_key),
+    )
+    .assert_problem(404, "not_found");
 
     // Metadata stripped and re-encoded as JPEG q90: the watermark still names the asset.
     let stripped = encode(&signed_img, image::ImageFormat::Jpeg);
@@ -256,6 +270,12 @@ fn decisions_and_audit(s: &Server, verification_id: &str, tamper_sql: &str) {
         "/v1/decisions",
         Some(&moderator),
         &json!({"verification_id": "nope", "action": "allow", "policy": "p"}),
+    )
+    .assert_problem(400, "invalid_request");
+    s.post_json(
+        "/v1/decisions",
+        Some(&moderator),
+        &json!({"verification_id": "00000000-0000-7000-8000-000000000000", "action": "allow", "policy": "p"}),
     )
     .assert_problem(404, "not_found");
     s.post_json(

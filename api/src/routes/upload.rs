@@ -35,18 +35,31 @@ impl Upload {
 /// Multipart framing allowance on top of the file size limit.
 const FRAMING: usize = 64 * 1024;
 
-fn multipart_boundary(req: &HttpRequest) -> Option<String> {
-    let ct = req
+fn multipart_boundary(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(ct) = req
         .headers()
-        .get(actix_web::http::header::CONTENT_TYPE)?
-        .to_str()
-        .ok()?;
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Ok(None);
+    };
     if !ct.to_ascii_lowercase().starts_with("multipart/") {
-        return None;
+        return Ok(None);
     }
-    let idx = ct.to_ascii_lowercase().find("boundary=")?;
-    let b = ct[idx + "boundary=".len()..].split(';').next()?.trim();
-    Some(b.trim_matches('"').to_owned())
+    // A multipart type without its boundary can't be parsed; reading the body as a raw
+    // upload instead would sign or verify the multipart framing bytes.
+    let b = ct
+        .to_ascii_lowercase()
+        .find("boundary=")
+        .and_then(|idx| ct[idx + "boundary=".len()..].split(';').next())
+        .map(|b| b.trim().trim_matches('"').to_owned())
+        .ok_or_else(|| {
+            ApiError::InvalidRequest(format!(
+                "Content-Type '{}' has no boundary parameter",
+                ct.chars().take(100).collect::<String>()
+            ))
+        })?;
+    Ok(Some(b))
 }
 
 async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, ApiError> {
@@ -101,7 +114,7 @@ async fn read_upload_inner(
             return Err(ApiError::PayloadTooLarge { limit });
         }
     }
-    let Some(boundary) = multipart_boundary(req) else {
+    let Some(boundary) = multipart_boundary(req)? else {
         if !allow_raw {
             return Err(ApiError::InvalidRequest(
                 "expected multipart/form-data with a 'file' part".into(),
@@ -153,7 +166,7 @@ async fn read_upload_inner(
             }
             other => {
                 return Err(ApiError::InvalidRequest(format!(
-                    "unknown multipart field '{other}' (expected 'file' and 'metadata')"
+                    "unknown multipart field '{other}' (expected 'file', and 'metadata' on sign)"
                 )))
             }
         }

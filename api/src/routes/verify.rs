@@ -31,6 +31,7 @@ async fn get_verification(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Verify)?;
+    let id = crate::service::parse_verification_id(&id)?;
     let record = state
         .store
         .get_verification(&id)

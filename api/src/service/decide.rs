@@ -107,10 +107,11 @@ pub async fn decide(
             "reason must not contain control characters other than newline and tab".into(),
         ));
     }
+    let verification_id = super::parse_verification_id(&req.verification_id)?;
     let (decision, entry) = state
         .store
         .record_decision(&NewDecision {
-            verification_id: req.verification_id.clone(),
+            verification_id,
             action: req.action.as_str().into(),
             policy: req.policy.clone(),
             reason: req.reason.clone(),

@@ -16,6 +16,19 @@ use std::time::Duration;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// A verification id as the store holds it (lowercase hyphenated UUID), from any form
+/// `uuid` accepts (upper or lower case, simple, braced or `urn:uuid:`).
+///
+/// # Errors
+/// [`ApiError::InvalidRequest`] when `id` is not a UUID (a malformed id is the caller's
+/// error, not a missing record).
+pub fn parse_verification_id(id: &str) -> Result<String, ApiError> {
+    let shown: String = id.chars().take(64).collect();
+    uuid::Uuid::try_parse(id.trim())
+        .map(|u| u.hyphenated().to_string())
+        .map_err(|_| ApiError::InvalidRequest(format!("verification id '{shown}' is not a UUID")))
+}
+
 /// Hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes))
