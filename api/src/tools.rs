@@ -103,8 +103,7 @@ pub fn watermark_embed(
                 MediaFormat::Mp3 => hallmark_media::encode_mp3(&clip, settings.signing.mp3_kbps)?,
                 MediaFormat::Wav => hallmark_media::encode_wav_as(
                     &clip,
-                    hallmark_media::wav_sample_format(&bytes)
-                        .unwrap_or(hallmark_media::WavSampleFormat::Int16),
+                    hallmark_media::wav_sample_format(&bytes).unwrap_or_default(),
                 )?,
                 other => bail!("{} can't be written; use WAV or MP3", other.mime()),
             }

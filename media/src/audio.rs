@@ -129,10 +129,12 @@ fn wav_format_chunk(bytes: &[u8]) -> Option<&[u8]> {
     None
 }
 
-/// Sample encoding of a PCM WAV file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Sample encoding of a PCM WAV file (default: 16-bit, what formats without their own
+/// sample format are written as).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WavSampleFormat {
     /// 16-bit signed integer.
+    #[default]
     Int16,
     /// 24-bit signed integer.
     Int24,

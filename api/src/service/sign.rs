@@ -235,6 +235,12 @@ pub async fn sign(
 fn image_attempts(jpeg_quality: u8) -> [(hallmark_watermark::image::ImageEmbedParams, u8); 4] {
     use hallmark_watermark::image::ImageEmbedParams as P;
     let d = P::default();
+    let strongest = P {
+        strength: d.strength * 2.5,
+        grain_cap: d.grain_cap * 2.5,
+        min_psnr_db: 38.5,
+        ..P::default()
+    };
     [
         (P { ..d }, jpeg_quality),
         (
@@ -246,25 +252,14 @@ fn image_attempts(jpeg_quality: u8) -> [(hallmark_watermark::image::ImageEmbedPa
             },
             jpeg_quality.max(97),
         ),
-        (
-            P {
-                strength: d.strength * 2.5,
-                grain_cap: d.grain_cap * 2.5,
-                min_psnr_db: 38.5,
-                ..P::default()
-            },
-            jpeg_quality.max(98),
-        ),
+        (strongest.clone(), jpeg_quality.max(98)),
         // Last resort for images with (almost) no texture, e.g. generated art of smooth
-        // gradients, where the activity mask leaves nothing to read: a ±1-step floor
-        // everywhere (docs/DECISIONS.md "Image sign floor").
+        // gradients, where the activity mask leaves nothing to read: the strongest attempt
+        // plus a ±1-step floor everywhere (docs/DECISIONS.md "Image sign floor").
         (
             P {
-                strength: d.strength * 2.5,
-                grain_cap: d.grain_cap * 2.5,
                 flat_floor: IMAGE_SIGN_FLAT_FLOOR,
-                min_psnr_db: 38.5,
-                ..P::default()
+                ..strongest
             },
             jpeg_quality.max(98),
         ),
@@ -359,8 +354,7 @@ fn watermark_and_encode(
         }
         MediaKind::Audio => {
             let original = hallmark_media::decode_audio(bytes, format, &limits)?;
-            let wav_format = hallmark_media::wav_sample_format(bytes)
-                .unwrap_or(hallmark_media::WavSampleFormat::Int16);
+            let wav_format = hallmark_media::wav_sample_format(bytes).unwrap_or_default();
             // Like images: a clip whose mark doesn't survive the output encoding under the
             // default masking margin is re-marked with a smaller margin (louder mark). A mark
             // that reads back but without margin (p-value above AUDIO_SIGN_MARGIN_P) is also
