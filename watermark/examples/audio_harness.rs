@@ -22,7 +22,9 @@
 //! Env: `WM_LIMIT` (clips), `WM_THREADS` (default 2), `WM_ATTACKS` (comma list
 //! of attack names to run), `WM_NULL_ATTACKS=0` to skip the clean-attacked nulls,
 //! `WM_SOFT_DUMP=DIR` to write each attacked clip's p-value and data soft
-//! values to `DIR/<clip>__<attack>.soft` (for `examples/audio_list_eval.rs`).
+//! values to `DIR/<clip>__<attack>.soft` (for `examples/audio_list_eval.rs`),
+//! `WM_KEEP=DIR` to keep every decoded attacked marked clip as
+//! `DIR/<clip>__<attack>.f32` (for `examples/audio_redetect.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
@@ -363,6 +365,9 @@ fn process(file: &Path, filler_file: &Path, idx: usize, attacks: &[&str], tally:
     if let Some(v) = envf("WM_MASK") {
         params.mask_db = v;
     }
+    if let Some(v) = envf("WM_GAMMA") {
+        params.level_exponent = v;
+    }
     if let Some(v) = envf("WM_IT") {
         params.iterations = v as usize;
     }
@@ -413,6 +418,25 @@ fn process(file: &Path, filler_file: &Path, idx: usize, attacks: &[&str], tally:
             line.push_str(&format!(" | {a}: read fail"));
             continue;
         };
+        if let Ok(keep) = std::env::var("WM_KEEP") {
+            // decoded attacked clip, for examples/audio_redetect.rs
+            let mut bytes = Vec::new();
+            bytes.extend_from_slice(&r.to_le_bytes());
+            bytes.extend_from_slice(&(y.len() as u32).to_le_bytes());
+            if let Some((s, e)) = range {
+                bytes.extend_from_slice(&(s as f32).to_le_bytes());
+                bytes.extend_from_slice(&(e as f32).to_le_bytes());
+            } else {
+                bytes.extend_from_slice(&(-1f32).to_le_bytes());
+                bytes.extend_from_slice(&(-1f32).to_le_bytes());
+            }
+            for c in &y {
+                for v in c {
+                    bytes.extend_from_slice(&v.to_le_bytes());
+                }
+            }
+            let _ = std::fs::write(Path::new(&keep).join(format!("{name}__{a}.f32")), bytes);
+        }
         let t0 = Instant::now();
         let (d, acc, soft) = audio::detect_eval_soft(&y, r, &key, PAYLOAD);
         let dt = t0.elapsed().as_secs_f64();

@@ -2,7 +2,8 @@
 //! test). Reads the `.soft` files that `audio_harness` writes with
 //! `WM_SOFT_DUMP=DIR` (p-value and the two data soft-value sets at the
 //! detector's best hypothesis, per clip and attack) and, per attack, counts
-//! detections with the harness payload (p < 1e-6 and the decoded payload
+//! detections with the harness payload (pilot p-value × ρ(L) < 1e-6, ρ(L) = L × 2⁻¹⁶ the
+//! detector's CRC factor, and the decoded payload
 //! equal to it) and wrong payloads, for list sizes 1 (plain Viterbi) to 256,
 //! with and without the second soft-value set. Then measures false CRC
 //! matches on garbage codewords with realistic magnitudes: the soft values of
@@ -22,6 +23,12 @@ use hallmark_watermark::audio::{decode_eval, DataSoft};
 /// The harness's payload.
 const PAYLOAD: u64 = 0x89AB_CDEF;
 const LISTS: &[usize] = &[1, 2, 4, 8, 16, 32, 64, 256];
+
+/// The detector's CRC factor for a list of `l` paths (twice with the second
+/// soft-value set): a detection needs `p_value × ρ < 1e-6` and the CRC.
+fn rho(l: usize, second: bool) -> f64 {
+    (l * if second { 2 } else { 1 }) as f64 / 65536.0
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -50,7 +57,7 @@ fn main() {
             second: false,
         });
     }
-    println!("ok / wrong payload (p < 1e-6), per attack; columns: list size, `+2` = with the second soft-value set");
+    println!("ok / wrong payload (pilot p × ρ(L) < 1e-6 and the CRC), per attack; columns: list size, `+2` = with the second soft-value set");
     let mut header = String::from("| attack | n | sync ok |");
     for &l in LISTS {
         header.push_str(&format!(" L={l} | L={l} +2 |"));
@@ -59,12 +66,16 @@ fn main() {
     let mut total = vec![(0usize, 0usize); LISTS.len() * 2];
     let mut failed: Vec<DataSoft> = Vec::new();
     for (attack, v) in &by_attack {
-        let sync = v.iter().filter(|d| d.p_value < 1e-6).count();
+        // pilots strong enough for a detection at list size 16 with a CRC match
+        let sync = v
+            .iter()
+            .filter(|d| d.p_value * rho(16, false) < 1e-6)
+            .count();
         let mut row = format!("| {attack} | {} | {sync} |", v.len());
         for (li, &l) in LISTS.iter().enumerate() {
             for (si, second) in [false, true].into_iter().enumerate() {
                 let (mut ok, mut wrong) = (0, 0);
-                for d in v.iter().filter(|d| d.p_value < 1e-6) {
+                for d in v.iter().filter(|d| d.p_value * rho(l, second) < 1e-6) {
                     match decode_eval(d, l, second) {
                         Some(PAYLOAD) => ok += 1,
                         Some(_) => wrong += 1,

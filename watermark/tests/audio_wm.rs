@@ -228,6 +228,18 @@ fn too_short_and_bad_input() {
         embed(&mut ok, fs, &key(), PAYLOAD, &bad),
         Err(WatermarkError::InvalidInput(_))
     ));
+    for level_exponent in [f32::NAN, 2.5, -3.0] {
+        let bad = AudioEmbedParams {
+            level_exponent,
+            ..AudioEmbedParams::default()
+        };
+        let before = ok.clone();
+        assert!(matches!(
+            embed(&mut ok, fs, &key(), PAYLOAD, &bad),
+            Err(WatermarkError::InvalidInput(_))
+        ));
+        assert_eq!(ok, before, "a refused embed leaves the samples untouched");
+    }
     assert!(!detect(&[], fs, &key()).detected);
 }
 

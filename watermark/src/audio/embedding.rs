@@ -17,7 +17,8 @@ use crate::dsp::resample;
 /// * [`WatermarkError::UnsupportedSampleRate`] outside 8000..=192000 Hz.
 /// * [`WatermarkError::InvalidInput`] for no channels, channels of different
 ///   lengths, a payload ≥ 2^32, non-finite samples or invalid parameters (`alpha` outside
-///   (0, 1], `max_db` ≤ 0, non-finite `mask_db` or `min_snr_db`).
+///   (0, 1], `max_db` ≤ 0, non-finite `mask_db` or `min_snr_db`,
+///   `level_exponent` outside [−2, 2]).
 ///
 /// The report's `snr_db` is signal over mark power summed over all channels
 /// (full band, at `sample_rate`); with the default `min_snr_db` it is ≈ 30.3–31 dB
@@ -70,6 +71,11 @@ pub fn embed(
     }
     if !(params.max_db.is_finite() && params.max_db > 0.0) {
         return Err(WatermarkError::InvalidInput("max_db must be > 0".into()));
+    }
+    if !(-2.0..=2.0).contains(&params.level_exponent) {
+        return Err(WatermarkError::InvalidInput(
+            "level_exponent must be in [-2, 2]".into(),
+        ));
     }
     let x8 = mono_8k(channels, sample_rate);
     // The detector reads the mono mix: where some channels are exactly 0
@@ -214,6 +220,7 @@ fn plan_delta(
                 cells(&stft.spectrum(&frame))
             };
             let w = sensitivity(&e);
+            let rw = level_weights(&e, params.level_exponent);
             let phi = t % BLOCK_FRAMES;
             let lt = &mut lam[t * NC..(t + 1) * NC];
             for j in 0..SYMBOLS_PER_FRAME {
@@ -222,7 +229,7 @@ fn plan_delta(
                 let r = q * CELLS..(q + 1) * CELLS;
                 let norm: f32 = layout.bins[r.clone()]
                     .iter()
-                    .map(|&b| w[b as usize] * w[b as usize])
+                    .map(|&b| w[b as usize] * w[b as usize] * rw[b as usize])
                     .sum::<f32>()
                     * inv_sqrt_l
                     * inv_sqrt_l;
@@ -233,7 +240,8 @@ fn plan_delta(
                 let mu = if it == 0 { 1.0 } else { 1.6 } * err / norm;
                 for (&b, &u) in layout.bins[r.clone()].iter().zip(&layout.sign[r]) {
                     let l = &mut lt[b as usize];
-                    *l = (*l + mu * u * inv_sqrt_l * w[b as usize]).clamp(-lam_max, lam_max);
+                    let step = mu * u * inv_sqrt_l * w[b as usize] * rw[b as usize];
+                    *l = (*l + step).clamp(-lam_max, lam_max);
                 }
             }
             // Masking constraint: the mark's power in the frame (cell gains
@@ -269,4 +277,23 @@ fn plan_delta(
         }
     }
     (delta, active.iter().filter(|&&a| a).count())
+}
+
+/// Largest level weight of [`level_weights`].
+const LEVEL_WEIGHT_MAX: f32 = 4.0;
+
+/// Per-cell weight `(E/Ē)^γ` (capped at [`LEVEL_WEIGHT_MAX`]) of the log-power
+/// change, `Ē` the frame's mean cell power, `γ` =
+/// [`AudioEmbedParams::level_exponent`]. The mark's power in a cell is
+/// ≈ `E·λ²/4` for a log-power change `λ`, so moving a symbol's projection by a
+/// given amount costs least when the change leans on the weaker cells; with
+/// γ < 0 a frame reaches its lattice point with less of its masking budget.
+fn level_weights(e: &[f32], gamma: f32) -> Vec<f32> {
+    if gamma == 0.0 {
+        return vec![1.0; e.len()];
+    }
+    let mean = e.iter().sum::<f32>() / e.len().max(1) as f32 + 1e-20;
+    e.iter()
+        .map(|&v| ((v + 1e-20) / mean).powf(gamma).min(LEVEL_WEIGHT_MAX))
+        .collect()
 }
