@@ -346,6 +346,18 @@ fn protocol_edges_get_problem_json() {
         )
         .assert_problem(400, "invalid_request");
     }
+    // The metadata part is JSON: the 64 KiB JSON body limit applies to it too (413 before it is
+    // parsed), while the upload around it may be much larger.
+    let big = json!({"model": "m", "note": "n".repeat(70 * 1024)}).to_string();
+    s.post_multipart(
+        "/v1/sign",
+        Some(&key),
+        &[
+            ("file", Some("a"), &png),
+            ("metadata", None, big.as_bytes()),
+        ],
+    )
+    .assert_problem(413, "payload_too_large");
     let ok = json!({"model": "m", "title": "t".repeat(1024)}).to_string();
     assert_eq!(
         s.post_multipart(

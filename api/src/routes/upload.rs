@@ -80,7 +80,8 @@ async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, A
 ///
 /// # Errors
 /// `PayloadTooLarge` past `server.max_upload_bytes` (checked while streaming); `RequestTimeout`
-/// when the body does not arrive within `server.upload_timeout_seconds`; `InvalidRequest` for a malformed form, an unknown or
+/// when the body does not arrive within `server.upload_timeout_seconds`, or for a `metadata`
+/// part over 64 KiB (the JSON body limit); `InvalidRequest` for a malformed form, an unknown or
 /// repeated field, or a non-UTF-8 metadata.
 pub async fn read_upload(
     req: &HttpRequest,
@@ -154,6 +155,13 @@ async fn read_upload_inner(
                 upload.file = Some(data)
             }
             "metadata" if upload.metadata.is_none() => {
+                // The metadata is JSON like any other request body: same 64 KiB cap, checked
+                // before it is decoded or parsed.
+                if data.len() > crate::error::JSON_BODY_LIMIT {
+                    return Err(ApiError::PayloadTooLarge {
+                        limit: crate::error::JSON_BODY_LIMIT,
+                    });
+                }
                 upload.metadata =
                     Some(String::from_utf8(data).map_err(|_| {
                         ApiError::InvalidRequest("metadata must be UTF-8 JSON".into())
