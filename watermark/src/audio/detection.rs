@@ -481,8 +481,8 @@ fn detect_soft(
     };
     let z1 = if z1.is_finite() { z1 } else { 0.0 };
     let p1 = max_of_n_sf(z1, STRETCH_HYP);
-    if stage_p_value(p1, true) >= FALSE_POSITIVE_RATE && stage_p_value(p1, true) >= stage0.0.p_value
-    {
+    let p1_at_best = stage_p_value(p1, true);
+    if p1_at_best >= FALSE_POSITIVE_RATE && p1_at_best >= stage0.0.p_value {
         // Stage 1 can neither detect nor be the reported hypothesis even if
         // its payload decoded: skip its decode (the common case on unmarked
         // audio; reporting stage 0's p-value alone is conservative).
