@@ -407,7 +407,9 @@ fn watermark_and_encode(
                 return Ok(out);
             }
             Err(ApiError::MediaTooSmall(format!(
-                "{:.1} s clip could not carry a detectable watermark (too quiet or too short)",
+                "{:.1} s clip could not carry a detectable watermark (too quiet, too short, or too \
+                 narrow-band: the mark lives in the 500-3000 Hz band's spectral detail, which a \
+                 pure tone or sweep lacks)",
                 original.duration_seconds()
             )))
         }
