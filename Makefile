@@ -6,6 +6,7 @@ CARGO ?= cargo
 
 setup:
 	@scripts/fetch-onnxruntime.sh
+	@scripts/fetch-models.sh
 
 build: setup
 	$(CARGO) build --bins

@@ -10,12 +10,24 @@
 #   PYTHON             python interpreter with pip (default: python3)
 #   ORT_VERSION        wheel version (default: 1.31.1; the crate is built for it)
 #   HALLMARK_ORT_DIR   destination directory (default: $REPO/.runtime/onnxruntime)
+#   --gpu              fetch the CUDA build (`onnxruntime-gpu` wheel) into
+#                      $REPO/.runtime/onnxruntime-gpu/ instead; set
+#                      detectors.onnxruntime to its library and detectors.provider = "cuda".
+#                      It needs CUDA 12 + cuDNN 9 shared libraries on the loader path
+#                      (see detectors/README.md "Execution providers").
 set -euo pipefail
+
+PACKAGE="onnxruntime"
+SUBDIR="onnxruntime"
+if [[ "${1:-}" == "--gpu" ]]; then
+    PACKAGE="onnxruntime-gpu"
+    SUBDIR="onnxruntime-gpu"
+fi
 
 ORT_VERSION="${ORT_VERSION:-1.31.1}"
 PYTHON="${PYTHON:-python3}"
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DEST="${HALLMARK_ORT_DIR:-$REPO/.runtime/onnxruntime}"
+DEST="${HALLMARK_ORT_DIR:-$REPO/.runtime/$SUBDIR}"
 LIB="libonnxruntime.so.${ORT_VERSION}"
 
 if [[ -s "$DEST/$LIB" ]]; then
@@ -50,11 +62,11 @@ fi
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
 
-echo "fetch-onnxruntime.sh: downloading onnxruntime==${ORT_VERSION} wheel from PyPI ..." >&2
-"$PYTHON" -m pip download "onnxruntime==${ORT_VERSION}" --no-deps --only-binary=:all: \
+echo "fetch-onnxruntime.sh: downloading ${PACKAGE}==${ORT_VERSION} wheel from PyPI ..." >&2
+"$PYTHON" -m pip download "${PACKAGE}==${ORT_VERSION}" --no-deps --only-binary=:all: \
     --disable-pip-version-check -q -d "$TMP" >&2
 
-WHEEL="$(find "$TMP" -maxdepth 1 -name 'onnxruntime-*.whl' | head -n 1)"
+WHEEL="$(find "$TMP" -maxdepth 1 -name 'onnxruntime*.whl' | head -n 1)"
 if [[ -z "$WHEEL" ]]; then
     echo "fetch-onnxruntime.sh: pip did not produce an onnxruntime wheel in $TMP." >&2
     exit 1
@@ -68,7 +80,8 @@ mkdir -p "$STAGE"
 import sys, zipfile, os, shutil
 wheel, stage, lib = sys.argv[1:4]
 wanted = {f"onnxruntime/capi/{lib}": lib,
-          "onnxruntime/capi/libonnxruntime_providers_shared.so": "libonnxruntime_providers_shared.so"}
+          "onnxruntime/capi/libonnxruntime_providers_shared.so": "libonnxruntime_providers_shared.so",
+          "onnxruntime/capi/libonnxruntime_providers_cuda.so": "libonnxruntime_providers_cuda.so"}
 found = set()
 with zipfile.ZipFile(wheel) as z:
     for name in z.namelist():

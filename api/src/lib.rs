@@ -4,6 +4,7 @@
 //! [`service`], map the result; every error goes through [`error::ApiError`].
 
 pub mod auth;
+pub mod detectors_cli;
 pub mod error;
 pub mod report;
 pub mod routes;

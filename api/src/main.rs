@@ -98,6 +98,11 @@ enum Command {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Detector models: list them, evaluate them on labelled media, calibrate them.
+    Detectors {
+        #[command(subcommand)]
+        command: DetectorsCommand,
+    },
     /// Certificates.
     Certs {
         #[command(subcommand)]
@@ -159,6 +164,47 @@ enum AuditCommand {
     Verify {
         /// The export.
         file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum DetectorsCommand {
+    /// List the registry's models with their calibration (loads them).
+    List,
+    /// Score a labelled folder and print AUC (95 % CI), EER, TPR at 1 % / 5 % FPR overall,
+    /// per generator and per format.
+    Eval {
+        /// Folder the labels' `file` paths are relative to.
+        dir: PathBuf,
+        /// Tab-separated labels: `file`, `label` (real|synthetic), optional `generator`, `format`.
+        #[arg(long)]
+        labels: PathBuf,
+        /// Print JSON (metrics and per-file results) instead of tables.
+        #[arg(long)]
+        json: bool,
+        /// Also draw the overall ROC curve to this PNG.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+    },
+    /// Refit a model's Platt calibration and thresholds on a deployment's labelled media.
+    Calibrate {
+        /// Folder the labels' `file` paths are relative to.
+        dir: PathBuf,
+        /// Tab-separated labels, as for `eval`.
+        #[arg(long)]
+        labels: PathBuf,
+        /// Model name in the registry.
+        #[arg(long)]
+        model: String,
+        /// False-positive rate on real media at the likely_synthetic threshold.
+        #[arg(long, default_value_t = 0.02)]
+        fpr: f64,
+        /// False-positive rate at the inconclusive threshold.
+        #[arg(long, default_value_t = 0.20)]
+        fpr_inconclusive: f64,
+        /// Write the result into the registry (otherwise print it).
+        #[arg(long)]
+        write: bool,
     },
 }
 
@@ -361,6 +407,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await;
             write_signed(out, &output)
         }
+        Command::Detectors { command } => run_detectors(&settings, command).await,
         Command::Serve => {
             let state = AppState::init(settings).await?;
             hallmark_api::server::serve(state).await
@@ -437,6 +484,74 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn run_detectors(settings: &Settings, command: DetectorsCommand) -> anyhow::Result<()> {
+    use hallmark_api::detectors_cli as dc;
+    let pool = dc::load_pool(settings).await?;
+    match command {
+        DetectorsCommand::List => {
+            out!("{}", serde_json::to_string_pretty(&pool.models())?);
+        }
+        DetectorsCommand::Eval {
+            dir,
+            labels,
+            json,
+            plot,
+        } => {
+            let labels = dc::read_labels(&labels)?;
+            let scored = dc::score_all(settings, &pool, &dir, &labels).await?;
+            let report = dc::evaluate(&scored);
+            if let Some(p) = plot {
+                let (s, l): (Vec<f64>, Vec<bool>) = scored
+                    .iter()
+                    .filter_map(|s| {
+                        let p = s.detection.as_ref().ok()?.probability?;
+                        Some((f64::from(p), s.synthetic))
+                    })
+                    .unzip();
+                dc::plot_roc(&p, &s, &l)?;
+            }
+            if json {
+                out!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "metrics": report,
+                        "files": scored,
+                    }))?
+                );
+            } else {
+                out!("{}", dc::render(&report));
+            }
+        }
+        DetectorsCommand::Calibrate {
+            dir,
+            labels,
+            model,
+            fpr,
+            fpr_inconclusive,
+            write,
+        } => {
+            let labels = dc::read_labels(&labels)?;
+            let scored = dc::score_all(settings, &pool, &dir, &labels).await?;
+            let cal = dc::calibrate(
+                &settings.detectors.registry,
+                &model,
+                &scored,
+                fpr,
+                fpr_inconclusive,
+                write,
+            )?;
+            out!("[model.calibration]\n{}", toml::to_string(&cal)?);
+            if write {
+                eprintln!(
+                    "wrote the calibration of `{model}` to {}",
+                    settings.detectors.registry.display()
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {

@@ -1,6 +1,6 @@
 //! The verification report: one JSON document per verified file, stored and served again.
 
-use hallmark_detectors::DetectorScore;
+use hallmark_detectors::{Band, Detection, DetectorScore};
 use hallmark_provenance::C2paReport;
 use serde::{Deserialize, Serialize};
 
@@ -98,8 +98,13 @@ pub struct VerificationReport {
     pub watermark: WatermarkReport,
     /// Asset recovered through the watermark, when the payload is known here.
     pub recovered: Option<RecoveredAsset>,
-    /// Detector scores (probability-like, 1 = synthetic).
+    /// Detector results per model: calibrated probability (1 = synthetic) and band.
     pub detectors: Vec<DetectorScore>,
+    /// Detection summary: combined calibrated probability, band (`likely_synthetic`,
+    /// `inconclusive`, `no_signal`), the false-positive rate its threshold was set at, and why
+    /// no probability was computed when there is none. Absent in reports stored before v2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detection: Option<Detection>,
     /// Verdict.
     pub verdict: Verdict,
 }
@@ -135,8 +140,7 @@ pub fn verdict(
     c2pa: &C2paReport,
     watermark: &WatermarkReport,
     recovered: Option<&RecoveredAsset>,
-    detectors: &[DetectorScore],
-    threshold: f32,
+    detection: &Detection,
 ) -> Verdict {
     use hallmark_provenance::ValidationState as V;
     let mut reasons = Vec::new();
@@ -155,10 +159,7 @@ pub fn verdict(
         }
         Some(V::Invalid) => {
             label = "tampered";
-            reasons.push(format!(
-                "C2PA manifest is invalid: {}",
-                c2pa.failure_codes.join(", ")
-            ));
+            reasons.push(tampered_reason(c2pa, declared_ai));
         }
         Some(state) => {
             let trust = if state == V::Trusted {
@@ -244,26 +245,128 @@ pub fn verdict(
     if let Some(reason) = &watermark.not_checked {
         reasons.push(format!("content not analysed for a watermark: {reason}"));
     }
-    if !detectors.is_empty() {
-        let mean = detectors.iter().map(|d| d.score).sum::<f32>() / detectors.len() as f32;
-        if mean >= threshold {
-            if label == "no_evidence" || label == "provenance_valid" {
-                label = "likely_ai_generated";
-            }
-            reasons.push(format!(
-                "detector score {mean:.2} ≥ threshold {threshold:.2}"
-            ));
-        } else {
-            reasons.push(format!(
-                "detector score {mean:.2} < threshold {threshold:.2}"
-            ));
-        }
-    }
+    detection_reasons(detection, &mut label, &mut reasons);
     if reasons.is_empty() {
         reasons.push("no provenance, watermark or detector evidence".into());
     }
     Verdict {
         label: label.into(),
         reasons,
+    }
+}
+
+/// What a failure code means for a reader, for the codes that explain an invalid manifest.
+fn failure_meaning(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "assertion.dataHash.mismatch"
+        | "assertion.boxesHash.mismatch"
+        | "assertion.bmffHash.mismatch"
+        | "assertion.collectionHash.mismatch" => {
+            "the hard binding does not match this file: its content changed after signing"
+        }
+        "claimSignature.mismatch" => "the claim signature does not verify",
+        "assertion.hashedURI.mismatch" => "an assertion was changed after signing",
+        "assertion.missing" => "an assertion the claim lists is missing",
+        "signingCredential.revoked" => "the signing certificate was revoked",
+        "signingCredential.expired" => "the signing certificate had expired when it signed",
+        "signingCredential.invalid" => "the signing certificate is not valid for signing",
+        "timeStamp.mismatch" => "the time-stamp does not match the claim",
+        _ => return None,
+    })
+}
+
+/// The reason of a `tampered` verdict: what is broken (in words and codes), that an
+/// untrusted signer is a separate matter, and what the manifest still declares.
+fn tampered_reason(c2pa: &C2paReport, declared_ai: bool) -> String {
+    let causes: Vec<&String> = c2pa
+        .failure_codes
+        .iter()
+        .filter(|c| c.as_str() != "signingCredential.untrusted")
+        .collect();
+    let mut words: Vec<String> = Vec::new();
+    for c in &causes {
+        if let Some(m) = failure_meaning(c) {
+            if !words.iter().any(|w| w == m) {
+                words.push(m.to_string());
+            }
+        }
+    }
+    let codes = causes
+        .iter()
+        .map(|c| c.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut r = if words.is_empty() {
+        format!("C2PA manifest is invalid ({codes})")
+    } else {
+        format!("C2PA manifest is invalid: {} ({codes})", words.join("; "))
+    };
+    if c2pa
+        .failure_codes
+        .iter()
+        .any(|c| c == "signingCredential.untrusted")
+    {
+        r.push_str(&format!(
+            "; separately, its signer {} is not on a trust list",
+            signer_name(c2pa)
+        ));
+    }
+    if let Some(dst) = c2pa.digital_source_type.as_deref() {
+        let term = dst.rsplit('/').next().unwrap_or(dst);
+        if declared_ai {
+            r.push_str(&format!(
+                ". The manifest still declares digital source type {term} (AI-generated{}), but that claim no longer covers this content as it is",
+                c2pa.claim_generator
+                    .as_deref()
+                    .map(|g| format!(", claim generator {g}"))
+                    .unwrap_or_default()
+            ));
+        } else {
+            r.push_str(&format!(". The manifest declares digital source type {term}"));
+        }
+    }
+    r
+}
+
+/// Adds the detectors' reasons; detectors alone raise the label to `likely_ai_generated`
+/// only in the `likely_synthetic` band and never claim authenticity. C2PA and watermark
+/// evidence outrank them; when they disagree with valid provenance, the reasons say so.
+fn detection_reasons(d: &Detection, label: &mut &str, reasons: &mut Vec<String>) {
+    let fpr = d
+        .fpr_target
+        .map(|f| format!("{:.0} %", f * 100.0))
+        .unwrap_or_else(|| "a stated".into());
+    match (d.band, d.probability) {
+        (_, None) => reasons.push(format!(
+            "detectors not applied: {}",
+            d.note.as_deref().unwrap_or("no detector result")
+        )),
+        (Band::LikelySynthetic, Some(p)) => {
+            reasons.push(format!(
+                "detectors: calibrated probability {p:.2} that the content is synthetic, in the likely_synthetic band (threshold set so that {fpr} of real calibration media reach it)"
+            ));
+            match *label {
+                "no_evidence" => *label = "likely_ai_generated",
+                "provenance_valid" => reasons.push(
+                    "the detectors contradict the provenance: the valid manifest does not declare AI generation; the manifest outranks the detectors".into(),
+                ),
+                _ => {}
+            }
+        }
+        (Band::Inconclusive, Some(p)) => reasons.push(format!(
+            "detectors inconclusive: calibrated probability {p:.2} that the content is synthetic, below the likely_synthetic threshold"
+        )),
+        (Band::NoSignal, Some(p)) => {
+            let mut r = format!(
+                "detectors found no signal of synthesis (calibrated probability {p:.2}); this is not evidence that the content is authentic"
+            );
+            if *label == "ai_generated" {
+                r.push_str(", and it does not outweigh the provenance that says it is AI-generated");
+            }
+            reasons.push(r);
+        }
+    }
+    if let (Some(note), Some(_)) = (&d.note, d.probability) {
+        reasons.push(format!("some detectors were not applied: {note}"));
     }
 }

@@ -131,8 +131,10 @@ pub struct DetectorSettings {
     pub intra_threads: usize,
     /// Seconds before an inference request times out.
     pub timeout_seconds: u64,
-    /// Mean detector score at or above which the verdict says "likely AI-generated".
-    pub verdict_threshold: f32,
+    /// Most input rows (image crops, audio windows) per inference batch.
+    pub max_batch: usize,
+    /// Longest a batch waits for more requests after its first one, milliseconds.
+    pub max_wait_ms: u64,
 }
 
 /// `[generators]`

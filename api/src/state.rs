@@ -181,6 +181,8 @@ impl AppState {
                 intra_threads: d.intra_threads,
                 execution_provider: provider,
                 timeout: Duration::from_secs(d.timeout_seconds),
+                max_batch: d.max_batch,
+                max_wait: Duration::from_millis(d.max_wait_ms),
             };
             let pool = tokio::task::spawn_blocking(move || DetectorPool::load(&cfg))
                 .await?
@@ -210,6 +212,7 @@ impl AppState {
         if let Some(p) = &detectors {
             for m in p.models() {
                 fp.update(m.sha256.as_bytes());
+                fp.update(serde_json::to_string(&m.calibration)?.as_bytes());
             }
         }
         let analysis_fingerprint = hex::encode(&fp.finish().as_ref()[..8]);

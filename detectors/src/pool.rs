@@ -1,81 +1,22 @@
-//! The detector pool: one worker thread per model, bounded queues, async replies.
+//! The detector pool: one batching worker thread per model, bounded queues, async replies.
 
-use std::path::{Path, PathBuf};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hallmark_media::AudioClip;
 use image::DynamicImage;
-use ort::environment::Environment;
-use ort::session::Session;
-use ort::value::TensorRef;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::sync::oneshot;
 
-use crate::preprocess::{audio_windows, image_tensor};
-use crate::registry::{ModelEntry, ModelKind, Preprocessing, Registry};
+use crate::calibration::{Band, Calibration, Detection, DetectorScore};
+use crate::preprocess::{audio_unfit, audio_windows, image_crops, image_tensor};
+use crate::registry::{read_verified, ModelEntry, ModelKind, OutputKind, Preprocessing, Registry};
+use crate::runtime::{build_session, init_runtime, rt_err, ExecutionProvider};
+use crate::worker::{Request, Stats, Worker};
 use crate::DetectorError;
-
-/// Where ONNX Runtime executes the models.
-///
-/// Deserializes from `"cpu"`, `"cuda"` (device 0), `"cuda:<id>"`, or the tagged form
-/// `{ cuda = { device_id = 1 } }`; serializes as `"cpu"` / `{ "cuda": { "device_id": 1 } }`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase", try_from = "EpRepr")]
-pub enum ExecutionProvider {
-    /// ONNX Runtime's default CPU provider.
-    #[default]
-    Cpu,
-    /// NVIDIA CUDA. Needs a CUDA-enabled ONNX Runtime build; the PyPI `onnxruntime` wheel
-    /// fetched by `scripts/fetch-onnxruntime.sh` is CPU-only, so the pool falls back to
-    /// [`ExecutionProvider::Cpu`] with a warning.
-    Cuda {
-        /// CUDA device ordinal.
-        device_id: i32,
-    },
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum EpRepr {
-    Name(String),
-    Tagged(EpTagged),
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum EpTagged {
-    Cpu,
-    Cuda {
-        #[serde(default)]
-        device_id: i32,
-    },
-}
-
-impl TryFrom<EpRepr> for ExecutionProvider {
-    type Error = String;
-    fn try_from(r: EpRepr) -> Result<Self, String> {
-        match r {
-            EpRepr::Tagged(EpTagged::Cpu) => Ok(Self::Cpu),
-            EpRepr::Tagged(EpTagged::Cuda { device_id }) => Ok(Self::Cuda { device_id }),
-            EpRepr::Name(s) => {
-                let s = s.trim().to_ascii_lowercase();
-                match s.as_str() {
-                    "cpu" => Ok(Self::Cpu),
-                    "cuda" => Ok(Self::Cuda { device_id: 0 }),
-                    _ => s
-                        .strip_prefix("cuda:")
-                        .and_then(|id| id.parse().ok())
-                        .map(|device_id| Self::Cuda { device_id })
-                        .ok_or_else(|| {
-                            format!("unknown execution provider `{s}` (cpu | cuda | cuda:<id>)")
-                        }),
-                }
-            }
-        }
-    }
-}
 
 /// Configuration of a [`DetectorPool`].
 #[derive(Debug, Clone, PartialEq)]
@@ -96,12 +37,16 @@ pub struct DetectorPoolConfig {
     pub execution_provider: ExecutionProvider,
     /// End-to-end limit for one `score_*` call, queueing included.
     pub timeout: Duration,
+    /// Most input rows (crops, windows) per batch (values below 1 are treated as 1).
+    pub max_batch: usize,
+    /// Longest a batch waits for more requests after its first one.
+    pub max_wait: Duration,
 }
 
 impl Default for DetectorPoolConfig {
     /// `detectors/models/registry.toml` and `.runtime/onnxruntime/libonnxruntime.so.1.31.1`
     /// (both relative to the working directory, i.e. the repository root), capacity 64,
-    /// 1 intra-op thread, CPU, 30 s timeout.
+    /// 1 intra-op thread, CPU, 30 s timeout, batches of up to 16 rows, 5 ms wait.
     fn default() -> Self {
         Self {
             registry_path: PathBuf::from("detectors/models/registry.toml"),
@@ -110,11 +55,30 @@ impl Default for DetectorPoolConfig {
             intra_threads: 1,
             execution_provider: ExecutionProvider::Cpu,
             timeout: Duration::from_secs(30),
+            max_batch: 16,
+            max_wait: Duration::from_millis(5),
         }
     }
 }
 
-/// A loaded model as reported by [`DetectorPool::models`].
+/// Batching and latency statistics of a model since load.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelStats {
+    /// Requests answered.
+    pub requests: u64,
+    /// Batches run.
+    pub batches: u64,
+    /// Mean input rows per batch.
+    pub mean_batch_rows: f64,
+    /// Mean inference time per batch, milliseconds.
+    pub mean_batch_ms: f64,
+    /// Median request latency (queue + inference) over the last 1024 requests, ms.
+    pub p50_ms: Option<f64>,
+    /// 99th-percentile request latency over the last 1024 requests, ms.
+    pub p99_ms: Option<f64>,
+}
+
+/// A loaded model as reported by [`DetectorPool::models`] (and `GET /v1/models`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ModelInfo {
     /// Registry name.
@@ -125,39 +89,33 @@ pub struct ModelInfo {
     pub kind: ModelKind,
     /// Verified SHA-256 of the model file (lower-case hex).
     pub sha256: String,
+    /// Verified SHA-256 of the backbone file, if the model has one.
+    pub backbone_sha256: Option<String>,
     /// Execution provider the session actually runs on.
     pub provider: ExecutionProvider,
     /// Registry description.
     pub description: String,
-}
-
-/// One model's verdict on one input.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
-pub struct DetectorScore {
-    /// Registry name of the model.
-    pub model: String,
-    /// Registry version of the model.
-    pub version: String,
-    /// Probability-like score in `[0, 1]`; higher = more likely synthetic. Uncalibrated
-    /// baseline: see `training/README.md` for measured error rates.
-    pub score: f32,
-}
-
-#[derive(Clone)]
-enum Input {
-    Image(Arc<DynamicImage>),
-    Audio(Arc<AudioClip>),
-}
-
-struct Request {
-    input: Input,
-    deadline: Option<Instant>,
-    reply: oneshot::Sender<Result<f32, DetectorError>>,
+    /// Licence of the weights.
+    pub license: String,
+    /// What the model's output means.
+    pub output_kind: OutputKind,
+    /// Preprocessing.
+    pub preprocess: Preprocessing,
+    /// Calibration and thresholds.
+    pub calibration: Calibration,
+    /// Most rows per batch and the batching wait, ms.
+    pub max_batch: usize,
+    /// Longest batching wait, ms.
+    pub max_wait_ms: u64,
+    /// Statistics since load.
+    pub stats: ModelStats,
 }
 
 struct ModelHandle {
+    entry: ModelEntry,
     info: ModelInfo,
-    tx: SyncSender<Request>,
+    stats: Arc<Stats>,
+    tx: SyncSender<(Request, Instant)>,
 }
 
 struct Inner {
@@ -167,9 +125,10 @@ struct Inner {
 
 /// Runs the registry's detectors off the async runtime.
 ///
-/// Each model gets a dedicated worker thread that owns its ONNX Runtime session and
-/// serves requests from a bounded queue; callers await a one-shot reply. Cloning is
-/// cheap (an `Arc`); the workers stop when the last clone is dropped.
+/// Each model gets a dedicated worker thread that owns its ONNX Runtime session(s) and
+/// serves dynamically batched requests from a bounded queue; preprocessing runs on Tokio's
+/// blocking threads; callers await a one-shot reply. Cloning is cheap (an `Arc`); the
+/// workers stop when the last clone is dropped.
 #[derive(Clone)]
 pub struct DetectorPool {
     inner: Arc<Inner>,
@@ -178,258 +137,190 @@ pub struct DetectorPool {
 impl std::fmt::Debug for DetectorPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DetectorPool")
-            .field("models", &self.models())
+            .field("models", &self.inner.models.len())
             .field("timeout", &self.inner.timeout)
             .finish()
     }
 }
 
-fn rt_err(context: &str) -> impl Fn(&dyn std::fmt::Display) -> DetectorError + '_ {
-    move |e| DetectorError::Runtime(format!("{context}: {e}"))
-}
-
-/// ONNX Runtime can be loaded once per process; remember which library and environment.
-static RUNTIME: Mutex<Option<(PathBuf, Environment)>> = Mutex::new(None);
-
-/// Loads ONNX Runtime from `path` and creates the process-wide environment, or returns the one
-/// created by an earlier call. `ort` allows one environment per process, so every crate that
-/// runs ONNX models (detectors, generators) goes through this function. The first successful
-/// call wins; a later call with another path logs a warning and returns the existing one.
-///
-/// # Errors
-/// [`DetectorError::RuntimeMissing`] when `path` is not a file (run
-/// `scripts/fetch-onnxruntime.sh`), [`DetectorError::Runtime`] when it can't be loaded.
-pub fn init_runtime(path: &Path) -> Result<Environment, DetectorError> {
-    if !path.is_file() {
-        return Err(DetectorError::RuntimeMissing(path.to_path_buf()));
-    }
-    let abs = path
-        .canonicalize()
-        .map_err(|e| rt_err("resolving library path")(&e))?;
-    let mut guard = RUNTIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some((loaded, env)) = guard.as_ref() {
-        if *loaded != abs {
-            tracing::warn!(
-                loaded = %loaded.display(),
-                requested = %abs.display(),
-                "ONNX Runtime is already loaded in this process; ignoring the new path"
-            );
-        }
-        return Ok(env.clone());
-    }
-    let env = ort::init_from(&abs)
-        .map_err(|e| rt_err(&format!("loading {}", abs.display()))(&e))?
-        .with_name("hallmark")
-        .with_telemetry(false)
-        .build()
-        .map_err(|e| rt_err("creating environment")(&e))?;
-    tracing::info!(library = %abs.display(), "ONNX Runtime loaded");
-    *guard = Some((abs, env.clone()));
-    Ok(env)
-}
-
-fn build_session(
-    env: &Environment,
-    cfg: &DetectorPoolConfig,
-    model: &str,
-    bytes: &[u8],
-) -> Result<(Session, ExecutionProvider), DetectorError> {
-    let base = || -> Result<ort::session::builder::SessionBuilder, DetectorError> {
-        let ctx = format!("session options for `{model}`");
-        Session::builder(env)
-            .map_err(|e| rt_err(&ctx)(&e))?
-            .with_intra_threads(cfg.intra_threads)
-            .map_err(|e| rt_err(&ctx)(&e))?
-            .with_inter_threads(1)
-            .map_err(|e| rt_err(&ctx)(&e))?
-            .with_intra_op_spinning(false)
-            .map_err(|e| rt_err(&ctx)(&e))
-    };
-    let commit = |mut b: ort::session::builder::SessionBuilder| {
-        b.commit_from_memory(bytes)
-            .map_err(|e| rt_err(&format!("loading model `{model}`"))(&e))
-    };
-    match cfg.execution_provider {
-        ExecutionProvider::Cpu => Ok((commit(base()?)?, ExecutionProvider::Cpu)),
-        ExecutionProvider::Cuda { device_id } => {
-            let cuda = ort::ep::CUDA::default()
-                .with_device_id(device_id)
-                .build()
-                .error_on_failure();
-            let attempt = base().and_then(|b| {
-                b.with_execution_providers([cuda])
-                    .map_err(|e| rt_err("registering CUDA")(&e))
-                    .and_then(commit)
-            });
-            match attempt {
-                Ok(s) => Ok((s, ExecutionProvider::Cuda { device_id })),
-                Err(e) => {
-                    tracing::warn!(model, device_id, error = %e, "CUDA execution provider unavailable; falling back to CPU");
-                    Ok((commit(base()?)?, ExecutionProvider::Cpu))
-                }
-            }
-        }
-    }
-}
-
 /// Maps a queue push to the pool's errors: a full queue is [`DetectorError::Overloaded`].
-fn enqueue(tx: &SyncSender<Request>, req: Request, model: &str) -> Result<(), DetectorError> {
-    match tx.try_send(req) {
+fn enqueue(
+    tx: &SyncSender<(Request, Instant)>,
+    req: Request,
+    model: &str,
+) -> Result<(), DetectorError> {
+    match tx.try_send((req, Instant::now())) {
         Ok(()) => Ok(()),
         Err(TrySendError::Full(_)) => Err(DetectorError::Overloaded),
         Err(TrySendError::Disconnected(_)) => Err(DetectorError::WorkerGone(model.to_owned())),
     }
 }
 
-struct Worker {
-    entry: ModelEntry,
-    session: Session,
+#[derive(Clone)]
+enum Input {
+    Image(Arc<DynamicImage>),
+    Audio(Arc<AudioClip>),
 }
 
-impl Worker {
-    fn infer(
-        &mut self,
-        shape: [usize; 2],
-        dims: &[usize],
-        data: &[f32],
-    ) -> Result<Vec<f32>, DetectorError> {
-        let name = self.entry.name.clone();
-        let fail = |m: String| DetectorError::Inference {
-            model: name.clone(),
-            message: m,
-        };
-        let tensor =
-            TensorRef::from_array_view((dims.to_vec(), data)).map_err(|e| fail(e.to_string()))?;
-        let outputs = self
-            .session
-            .run(ort::inputs![self.entry.input.as_str() => tensor])
-            .map_err(|e| fail(e.to_string()))?;
-        let out = outputs
-            .get(&self.entry.output)
-            .ok_or_else(|| fail(format!("no output `{}`", self.entry.output)))?;
-        let (_, values) = out
-            .try_extract_tensor::<f32>()
-            .map_err(|e| fail(e.to_string()))?;
-        if values.len() != shape[0] * shape[1] {
-            return Err(fail(format!(
-                "expected {} outputs, got {}",
-                shape[0] * shape[1],
-                values.len()
-            )));
+/// The model's input rows for `input`, or why it can't judge it (`Ok(Err(reason))`).
+fn prepare(
+    entry: &ModelEntry,
+    input: &Input,
+) -> Result<Result<(Vec<f32>, usize), String>, DetectorError> {
+    match (entry.preprocess, input) {
+        (Preprocessing::Image { size, min_side }, Input::Image(img)) => {
+            if img.width().min(img.height()) < min_side {
+                return Ok(Err(too_small(img, min_side)));
+            }
+            Ok(Ok((image_tensor(img, size)?, 1)))
         }
-        if let Some(v) = values.iter().find(|v| !v.is_finite()) {
-            return Err(fail(format!("non-finite score {v}")));
+        (
+            Preprocessing::Crops {
+                size,
+                max_short_side,
+                crops,
+                jpeg_quality,
+                min_side,
+            },
+            Input::Image(img),
+        ) => {
+            if img.width().min(img.height()) < min_side {
+                return Ok(Err(too_small(img, min_side)));
+            }
+            Ok(Ok(image_crops(
+                img,
+                size,
+                max_short_side,
+                crops,
+                jpeg_quality,
+            )?))
         }
-        Ok(values.iter().map(|v| v.clamp(0.0, 1.0)).collect())
+        (
+            Preprocessing::Audio {
+                sample_rate,
+                window_samples,
+                max_windows,
+                min_seconds,
+                min_rms_dbfs,
+            },
+            Input::Audio(clip),
+        ) => {
+            if let Some(reason) = audio_unfit(clip, min_seconds, min_rms_dbfs) {
+                return Ok(Err(reason));
+            }
+            Ok(Ok(audio_windows(
+                clip,
+                sample_rate,
+                window_samples,
+                max_windows,
+            )?))
+        }
+        _ => Err(DetectorError::InvalidInput(format!(
+            "model `{}` does not score this media kind",
+            entry.name
+        ))),
     }
+}
 
-    fn score(&mut self, input: &Input) -> Result<f32, DetectorError> {
-        match (self.entry.preprocess, input) {
-            (Preprocessing::Image { size }, Input::Image(img)) => {
-                let t = image_tensor(img, size)?;
-                let s = size as usize;
-                let v = self.infer([1, 1], &[1, 3, s, s], &t)?;
-                Ok(v[0])
-            }
-            (
-                Preprocessing::Audio {
-                    sample_rate,
-                    window_samples,
-                    max_windows,
-                },
-                Input::Audio(clip),
-            ) => {
-                let (t, n) = audio_windows(clip, sample_rate, window_samples, max_windows)?;
-                let v = self.infer([n, 1], &[n, window_samples], &t)?;
-                Ok(v.iter().sum::<f32>() / n as f32)
-            }
-            _ => Err(DetectorError::InvalidInput(format!(
-                "model `{}` does not score this media kind",
-                self.entry.name
-            ))),
-        }
-    }
-
-    fn run(mut self, rx: Receiver<Request>) {
-        while let Ok(req) = rx.recv() {
-            if req.reply.is_closed() {
-                continue; // caller gave up (timeout, overload on a sibling model, dropped future)
-            }
-            if req.deadline.is_some_and(|d| Instant::now() >= d) {
-                let _ = req.reply.send(Err(DetectorError::Timeout));
-                continue;
-            }
-            let started = Instant::now();
-            let result =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.score(&req.input)))
-                    .unwrap_or_else(|_| {
-                        Err(DetectorError::Inference {
-                            model: self.entry.name.clone(),
-                            message: "inference panicked".into(),
-                        })
-                    });
-            tracing::debug!(model = %self.entry.name, elapsed_ms = started.elapsed().as_millis() as u64, ok = result.is_ok(), "scored");
-            let _ = req.reply.send(result);
-        }
-        tracing::debug!(model = %self.entry.name, "detector worker stopped");
-    }
+fn too_small(img: &DynamicImage, min_side: u32) -> String {
+    format!(
+        "image of {}x{} px is below the {min_side} px detectors need",
+        img.width(),
+        img.height()
+    )
 }
 
 impl DetectorPool {
     /// Loads every model in the registry.
     ///
-    /// Steps: parse the registry; read each model file and check its SHA-256; load ONNX
-    /// Runtime from `cfg.onnxruntime_path` (once per process); build one session per model
-    /// on the requested execution provider (CUDA unavailable ⇒ CPU, with a warning);
-    /// start one worker thread per model. A registry without models yields an empty pool
-    /// and does not load ONNX Runtime.
+    /// Steps: parse the registry; read each model file (and backbone file) and check its
+    /// SHA-256; load ONNX Runtime from `cfg.onnxruntime_path` (once per process); build the
+    /// sessions on the requested execution provider (CUDA unavailable ⇒ CPU, with a warning);
+    /// check that every declared input and output exists and that the media input's shape
+    /// matches the registry; start one worker thread per model and warm it up with one
+    /// batch. A registry without models yields an empty pool and does not load ONNX Runtime.
     ///
     /// # Errors
     /// [`DetectorError::Registry`] (unreadable/invalid registry or model file),
     /// [`DetectorError::ModelHash`] (digest mismatch, naming the model),
     /// [`DetectorError::RuntimeMissing`] (library absent: run `scripts/fetch-onnxruntime.sh`),
-    /// [`DetectorError::Runtime`] (library or model failed to load, input/output names
-    /// missing from the graph, thread spawn failure).
+    /// [`DetectorError::Runtime`] (library or model failed to load — e.g. a file that is not
+    /// ONNX —, names or shapes that disagree with the registry, warm-up failure).
     pub fn load(cfg: &DetectorPoolConfig) -> Result<Self, DetectorError> {
         let registry = Registry::load(&cfg.registry_path)?;
-        let blobs = registry
-            .models
-            .iter()
-            .map(|m| m.read_verified(&registry.path))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut blobs = Vec::with_capacity(registry.models.len());
+        for m in &registry.models {
+            let head = m.read_verified(&registry.path)?;
+            let bb = match &m.backbone {
+                Some(b) => Some(read_verified(&m.name, &b.file, &b.sha256, &registry.path)?),
+                None => None,
+            };
+            blobs.push((head, bb));
+        }
         let mut models = Vec::with_capacity(registry.models.len());
         if registry.models.is_empty() {
             tracing::warn!(registry = %registry.path.display(), "detector registry lists no models");
         } else {
             let env = init_runtime(&cfg.onnxruntime_path)?;
-            for (entry, bytes) in registry.models.into_iter().zip(blobs) {
-                let (session, provider) = build_session(&env, cfg, &entry.name, &bytes)?;
-                if !session.inputs().iter().any(|i| i.name() == entry.input)
-                    || !session.outputs().iter().any(|o| o.name() == entry.output)
-                {
-                    return Err(DetectorError::Runtime(format!(
-                        "model `{}` lacks input `{}` or output `{}`",
-                        entry.name, entry.input, entry.output
-                    )));
-                }
+            let threads = cfg.intra_threads;
+            for (entry, (head_bytes, bb_bytes)) in registry.models.into_iter().zip(blobs) {
+                let (head, provider) =
+                    build_session(&env, threads, cfg.execution_provider, &entry.name, &head_bytes)?;
+                let backbone = match &bb_bytes {
+                    Some(b) => Some(
+                        build_session(&env, threads, cfg.execution_provider, &entry.name, b)?.0,
+                    ),
+                    None => None,
+                };
+                check_graph(&entry, &head, backbone.as_ref())?;
+                let feed_media = head.inputs().iter().any(|i| i.name() == entry.input);
+                let stats = Arc::new(Stats::default());
+                let max_batch = cfg.max_batch.max(1);
                 let info = ModelInfo {
                     name: entry.name.clone(),
                     version: entry.version.clone(),
                     kind: entry.kind,
                     sha256: entry.sha256.clone(),
+                    backbone_sha256: entry.backbone.as_ref().map(|b| b.sha256.clone()),
                     provider,
                     description: entry.description.clone(),
+                    license: entry.license.clone(),
+                    output_kind: entry.output_kind,
+                    preprocess: entry.preprocess,
+                    calibration: entry.calibration.clone(),
+                    max_batch,
+                    max_wait_ms: cfg.max_wait.as_millis() as u64,
+                    stats: empty_stats(),
                 };
+                let mut worker = Worker {
+                    entry: entry.clone(),
+                    head,
+                    backbone,
+                    max_batch,
+                    max_wait: cfg.max_wait,
+                    stats: stats.clone(),
+                    feed_media,
+                };
+                // Warm-up: one row of zeros through the whole graph (allocations, kernels).
+                let row: usize = worker.entry.input_shape[1..]
+                    .iter()
+                    .map(|&d| usize::try_from(d).unwrap_or(0))
+                    .product();
+                worker
+                    .infer(1, &vec![0.0; row])
+                    .map_err(|e| DetectorError::Runtime(format!("warm-up failed: {e}")))?;
                 let (tx, rx) = sync_channel(cfg.queue_capacity.max(1));
-                let worker = Worker { entry, session };
                 std::thread::Builder::new()
                     .name(format!("detector-{}", info.name))
                     .spawn(move || worker.run(rx))
                     .map_err(|e| rt_err("spawning worker thread")(&e))?;
                 tracing::info!(model = %info.name, version = %info.version, provider = ?info.provider, "detector loaded");
-                models.push(ModelHandle { info, tx });
+                models.push(ModelHandle {
+                    entry,
+                    info,
+                    stats,
+                    tx,
+                });
             }
         }
         Ok(Self {
@@ -440,86 +331,186 @@ impl DetectorPool {
         })
     }
 
-    /// The loaded models, in registry order.
+    /// The loaded models, in registry order, with their statistics.
     pub fn models(&self) -> Vec<ModelInfo> {
-        self.inner.models.iter().map(|m| m.info.clone()).collect()
+        self.inner
+            .models
+            .iter()
+            .map(|m| {
+                let mut info = m.info.clone();
+                let s = &m.stats;
+                let batches = s.batches.load(Ordering::Relaxed);
+                let pct = s.percentiles_ms();
+                info.stats = ModelStats {
+                    requests: s.requests.load(Ordering::Relaxed),
+                    batches,
+                    mean_batch_rows: s.rows.load(Ordering::Relaxed) as f64 / batches.max(1) as f64,
+                    mean_batch_ms: s.infer_us.load(Ordering::Relaxed) as f64
+                        / 1000.0
+                        / batches.max(1) as f64,
+                    p50_ms: pct.map(|p| p.0),
+                    p99_ms: pct.map(|p| p.1),
+                };
+                info
+            })
+            .collect()
     }
 
-    /// Scores an image with every image model (registry order).
+    /// Scores an image with every image model and combines the results.
     ///
-    /// The image is converted to RGB and resized to the model's input size (256×256) with
-    /// the Triangle filter; any size ≥ 1×1 and any pixel format is accepted. Returns an
-    /// empty `Vec` if no image model is loaded. Must be awaited inside a Tokio runtime with
-    /// the time driver enabled.
+    /// Each model's preprocessing comes from the registry (see [`Preprocessing`]); images
+    /// smaller than a model's `min_side` are not scored and yield `no_signal` with a note.
+    /// Returns [`Detection::no_signal`] if no image model is loaded. Must be awaited inside
+    /// a Tokio runtime with the time driver enabled.
     ///
     /// # Errors
     /// [`DetectorError::Overloaded`] at once if any model's queue is full;
     /// [`DetectorError::Timeout`] after `cfg.timeout`;
     /// [`DetectorError::InvalidInput`] for a 0-pixel image;
     /// [`DetectorError::Inference`] / [`DetectorError::WorkerGone`] on runtime failure.
-    pub async fn score_image(
-        &self,
-        img: Arc<DynamicImage>,
-    ) -> Result<Vec<DetectorScore>, DetectorError> {
+    pub async fn score_image(&self, img: Arc<DynamicImage>) -> Result<Detection, DetectorError> {
         self.dispatch(ModelKind::Image, Input::Image(img)).await
     }
 
-    /// Scores an audio clip with every audio model (registry order).
+    /// Scores an audio clip with every audio model and combines the results.
     ///
-    /// The clip is mixed to mono (NaN/±inf samples count as 0, values clamped to
-    /// `[-1, 1]`), resampled to 16 kHz, cut into at most 8 evenly spread 4 s windows
-    /// (the last/short one zero-padded), and the window scores are averaged. Returns an
-    /// empty `Vec` if no audio model is loaded. Must be awaited inside a Tokio runtime with
-    /// the time driver enabled.
+    /// Clips shorter than a model's `min_seconds` or quieter than its `min_rms_dbfs` are not
+    /// scored and yield `no_signal` with a note.
     ///
     /// # Errors
     /// As [`DetectorPool::score_image`]; [`DetectorError::InvalidInput`] for a clip with no
     /// samples or a sample rate outside 1 kHz..=768 kHz.
-    pub async fn score_audio(
-        &self,
-        clip: Arc<AudioClip>,
-    ) -> Result<Vec<DetectorScore>, DetectorError> {
+    pub async fn score_audio(&self, clip: Arc<AudioClip>) -> Result<Detection, DetectorError> {
         self.dispatch(ModelKind::Audio, Input::Audio(clip)).await
     }
 
-    async fn dispatch(
-        &self,
-        kind: ModelKind,
-        input: Input,
-    ) -> Result<Vec<DetectorScore>, DetectorError> {
+    async fn dispatch(&self, kind: ModelKind, input: Input) -> Result<Detection, DetectorError> {
         let deadline = Instant::now().checked_add(self.inner.timeout);
-        let mut pending = Vec::new();
-        for m in self.inner.models.iter().filter(|m| m.info.kind == kind) {
-            let (reply, rx) = oneshot::channel();
-            let req = Request {
-                input: input.clone(),
-                deadline,
-                reply,
-            };
-            enqueue(&m.tx, req, &m.info.name)?;
-            pending.push((m, rx));
-        }
-        if pending.is_empty() {
-            return Ok(Vec::new());
-        }
-        let collect = async {
-            let mut out = Vec::with_capacity(pending.len());
-            for (m, rx) in pending {
-                let score = rx
+        let run = async {
+            let mut pending = Vec::new();
+            let mut unfit = None;
+            for m in self.inner.models.iter().filter(|m| m.info.kind == kind) {
+                let (entry, inp) = (m.entry.clone(), input.clone());
+                let prepared = tokio::task::spawn_blocking(move || prepare(&entry, &inp))
                     .await
                     .map_err(|_| DetectorError::WorkerGone(m.info.name.clone()))??;
+                let (data, rows) = match prepared {
+                    Ok(p) => p,
+                    Err(reason) => {
+                        unfit = Some(reason);
+                        continue;
+                    }
+                };
+                let (reply, rx) = oneshot::channel();
+                let req = Request {
+                    data,
+                    rows,
+                    deadline,
+                    reply,
+                };
+                enqueue(&m.tx, req, &m.info.name)?;
+                pending.push((m, rx));
+            }
+            let mut out = Vec::with_capacity(pending.len());
+            for (m, rx) in pending {
+                let logit = rx
+                    .await
+                    .map_err(|_| DetectorError::WorkerGone(m.info.name.clone()))??;
+                let cal = &m.entry.calibration;
+                let p = cal.probability(f64::from(logit));
                 out.push(DetectorScore {
                     model: m.info.name.clone(),
                     version: m.info.version.clone(),
-                    score,
+                    score: p as f32,
+                    logit,
+                    band: cal.band(p),
+                    threshold: cal.threshold_likely_synthetic as f32,
+                    fpr_target: cal.fpr_target as f32,
                 });
             }
-            Ok(out)
+            Ok(match (out.is_empty(), unfit) {
+                (true, Some(reason)) => Detection::no_signal(reason),
+                (_, reason) => {
+                    let mut d = Detection::combine(out);
+                    if let Some(r) = reason {
+                        // Some models could not judge the input: never claim more than
+                        // `inconclusive` from the rest.
+                        d.band = d.band.min(Band::Inconclusive);
+                        d.note = Some(r);
+                    }
+                    d
+                }
+            })
         };
-        tokio::time::timeout(self.inner.timeout, collect)
+        tokio::time::timeout(self.inner.timeout, run)
             .await
             .unwrap_or(Err(DetectorError::Timeout))
     }
+}
+
+fn empty_stats() -> ModelStats {
+    ModelStats {
+        requests: 0,
+        batches: 0,
+        mean_batch_rows: 0.0,
+        mean_batch_ms: 0.0,
+        p50_ms: None,
+        p99_ms: None,
+    }
+}
+
+/// Checks that the sessions have every input and output the registry names, and that the
+/// media input's non-batch dimensions match.
+fn check_graph(
+    entry: &ModelEntry,
+    head: &ort::session::Session,
+    backbone: Option<&ort::session::Session>,
+) -> Result<(), DetectorError> {
+    let bad = |m: String| DetectorError::Runtime(format!("model `{}`: {m}", entry.name));
+    let has_in = |s: &ort::session::Session, n: &str| s.inputs().iter().any(|i| i.name() == n);
+    let has_out = |s: &ort::session::Session, n: &str| s.outputs().iter().any(|o| o.name() == n);
+    if entry.backbone.is_none() && !has_in(head, &entry.input) {
+        return Err(bad(format!("the graph has no input `{}`", entry.input)));
+    }
+    if !has_out(head, &entry.output) {
+        return Err(bad(format!("the graph has no output `{}`", entry.output)));
+    }
+    let media_session = if entry.backbone.is_some() { backbone } else { Some(head) };
+    let media_input = entry
+        .backbone
+        .as_ref()
+        .map_or(entry.input.as_str(), |b| b.input.as_str());
+    if let Some(inp) = media_session.and_then(|s| s.inputs().iter().find(|i| i.name() == media_input)) {
+        if let Some(dims) = inp.dtype().tensor_shape() {
+            let declared: Vec<i64> = dims.iter().copied().collect();
+            let ok = declared.len() == entry.input_shape.len()
+                && declared
+                    .iter()
+                    .zip(&entry.input_shape)
+                    .skip(1)
+                    .all(|(g, r)| *g < 0 || g == r);
+            if !ok {
+                return Err(bad(format!(
+                    "input `{media_input}` has shape {declared:?} in the graph but {:?} in the registry",
+                    entry.input_shape
+                )));
+            }
+        }
+    }
+    if let (Some(spec), Some(bb)) = (&entry.backbone, backbone) {
+        if !has_in(bb, &spec.input) {
+            return Err(bad(format!("the backbone has no input `{}`", spec.input)));
+        }
+        for (o, h) in spec.outputs.iter().zip(&spec.head_inputs) {
+            if !has_out(bb, o) {
+                return Err(bad(format!("the backbone has no output `{o}`")));
+            }
+            if !has_in(head, h) {
+                return Err(bad(format!("the graph has no input `{h}` for the backbone")));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -528,10 +519,10 @@ mod tests {
 
     fn request() -> (Request, oneshot::Receiver<Result<f32, DetectorError>>) {
         let (reply, rx) = oneshot::channel();
-        let img = Arc::new(DynamicImage::new_rgb8(1, 1));
         (
             Request {
-                input: Input::Image(img),
+                data: vec![0.0; 4],
+                rows: 1,
                 deadline: None,
                 reply,
             },
@@ -541,7 +532,7 @@ mod tests {
 
     #[test]
     fn full_queue_is_overloaded_and_closed_queue_is_worker_gone() {
-        let (tx, rx) = sync_channel::<Request>(1);
+        let (tx, rx) = sync_channel::<(Request, Instant)>(1);
         assert!(enqueue(&tx, request().0, "m").is_ok());
         assert!(matches!(
             enqueue(&tx, request().0, "m"),
@@ -551,30 +542,6 @@ mod tests {
         assert!(
             matches!(enqueue(&tx, request().0, "m"), Err(DetectorError::WorkerGone(n)) if n == "m")
         );
-    }
-
-    #[test]
-    fn execution_provider_parsing() -> Result<(), Box<dyn std::error::Error>> {
-        #[derive(Deserialize)]
-        struct C {
-            ep: ExecutionProvider,
-        }
-        let p = |s: &str| toml::from_str::<C>(s).map(|c| c.ep);
-        assert_eq!(p(r#"ep = "cpu""#)?, ExecutionProvider::Cpu);
-        assert_eq!(
-            p(r#"ep = "cuda""#)?,
-            ExecutionProvider::Cuda { device_id: 0 }
-        );
-        assert_eq!(
-            p(r#"ep = "cuda:2""#)?,
-            ExecutionProvider::Cuda { device_id: 2 }
-        );
-        assert_eq!(
-            p("ep = { cuda = { device_id = 1 } }")?,
-            ExecutionProvider::Cuda { device_id: 1 }
-        );
-        assert!(p(r#"ep = "tpu""#).is_err());
-        Ok(())
     }
 
     #[test]

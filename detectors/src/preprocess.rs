@@ -1,4 +1,5 @@
-//! Media → tensor preprocessing, mirroring `training/build_detectors.py`.
+//! Media → tensor preprocessing, mirroring the training scripts (`training/detect_image.py`,
+//! `training/detect_audio.py`, `training/build_detectors.py`).
 
 use hallmark_media::AudioClip;
 use image::{imageops::FilterType, DynamicImage};
@@ -40,6 +41,110 @@ pub fn image_tensor(img: &DynamicImage, size: u32) -> Result<Vec<f32>, DetectorE
         }
     }
     Ok(out)
+}
+
+/// Native-resolution crops of an image as `[n, 3, size, size]` (NCHW, RGB in `[0, 1]`),
+/// returning the tensor and `n`.
+///
+/// Steps, identical to `training/detect_image.py::canonical` + `crops`: convert to 8-bit RGB;
+/// if the shorter side exceeds `max_short_side`, downscale so it equals `max_short_side`; if
+/// it is below `size`, upscale so it equals `size` (Triangle filter, aspect ratio kept,
+/// neither side below `size`); when `jpeg_quality > 0`, re-encode as JPEG at that quality
+/// (4:2:2) and decode again, so the container and its compression history are replaced the
+/// same way for every input; then take `crops` crops of `size`×`size`: the centre, then the
+/// top-left, top-right, bottom-left and bottom-right corners.
+///
+/// # Errors
+/// [`DetectorError::InvalidInput`] for a zero-sized image, `crops` outside 1..=5, or a JPEG
+/// round trip that fails.
+pub fn image_crops(
+    img: &DynamicImage,
+    size: u32,
+    max_short_side: u32,
+    crops: u32,
+    jpeg_quality: u8,
+) -> Result<(Vec<f32>, usize), DetectorError> {
+    let (w, h) = (img.width(), img.height());
+    if w == 0 || h == 0 {
+        return Err(DetectorError::InvalidInput(format!(
+            "image has no pixels ({w}x{h})"
+        )));
+    }
+    if !(1..=5).contains(&crops) || size == 0 {
+        return Err(DetectorError::InvalidInput(format!(
+            "{crops} crops of {size} px requested"
+        )));
+    }
+    let mut rgb = img.to_rgb8();
+    let short = w.min(h);
+    let f = if short > max_short_side {
+        f64::from(max_short_side) / f64::from(short)
+    } else if short < size {
+        f64::from(size) / f64::from(short)
+    } else {
+        1.0
+    };
+    if f != 1.0 {
+        let nw = ((f64::from(w) * f).round() as u32).max(size);
+        let nh = ((f64::from(h) * f).round() as u32).max(size);
+        rgb = image::imageops::resize(&rgb, nw, nh, FilterType::Triangle);
+    }
+    if jpeg_quality > 0 {
+        let mut buf = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, jpeg_quality.min(100))
+            .encode_image(&rgb)
+            .map_err(|e| DetectorError::InvalidInput(format!("canonical JPEG encode: {e}")))?;
+        rgb = image::load_from_memory_with_format(&buf, image::ImageFormat::Jpeg)
+            .map_err(|e| DetectorError::InvalidInput(format!("canonical JPEG decode: {e}")))?
+            .to_rgb8();
+    }
+    let (w, h) = (rgb.width(), rgb.height());
+    let (cx, cy) = ((w - size) / 2, (h - size) / 2);
+    let positions = [
+        (cx, cy),
+        (0, 0),
+        (w - size, 0),
+        (0, h - size),
+        (w - size, h - size),
+    ];
+    let s = size as usize;
+    let plane = s * s;
+    let mut out = vec![0.0f32; crops as usize * 3 * plane];
+    for (k, &(x0, y0)) in positions.iter().take(crops as usize).enumerate() {
+        let base = k * 3 * plane;
+        for y in 0..s {
+            for x in 0..s {
+                let px = rgb.get_pixel(x0 + x as u32, y0 + y as u32).0;
+                for c in 0..3 {
+                    out[base + c * plane + y * s + x] = f32::from(px[c]) / 255.0;
+                }
+            }
+        }
+    }
+    Ok((out, crops as usize))
+}
+
+/// Why a clip is unfit for detection: shorter than `min_seconds`, or an RMS level below
+/// `min_rms_dbfs` (dB relative to full scale) over the mono mixdown. `None` if it is fit.
+pub fn audio_unfit(clip: &AudioClip, min_seconds: f32, min_rms_dbfs: f32) -> Option<String> {
+    let len = clip.channels.iter().map(Vec::len).max().unwrap_or(0);
+    let secs = if clip.sample_rate == 0 {
+        0.0
+    } else {
+        len as f64 / f64::from(clip.sample_rate)
+    };
+    if secs < f64::from(min_seconds) {
+        return Some(format!(
+            "clip of {secs:.2} s is shorter than the {min_seconds} s detectors need"
+        ));
+    }
+    let mono = mixdown(&clip.channels);
+    let energy: f64 = mono.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+    let rms = (energy / mono.len().max(1) as f64).sqrt();
+    let dbfs = 20.0 * rms.max(1e-12).log10();
+    (dbfs < f64::from(min_rms_dbfs)).then(|| {
+        format!("clip is silent or near-silent ({dbfs:.1} dBFS RMS < {min_rms_dbfs} dBFS)")
+    })
 }
 
 fn sanitize(x: f32) -> f32 {

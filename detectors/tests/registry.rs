@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use hallmark_detectors::{
-    DetectorError, DetectorPool, DetectorPoolConfig, ModelKind, Preprocessing, Registry,
+    DetectorError, DetectorPool, DetectorPoolConfig, ModelKind, OutputKind, Preprocessing,
+    Registry,
 };
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -22,34 +23,42 @@ fn shipped_registry_parses_and_verifies() -> TestResult {
         .iter()
         .find(|m| m.kind == ModelKind::Image)
         .ok_or("no image model")?;
-    assert_eq!(img.name, "image-residual");
-    assert_eq!(img.input, "image");
-    assert_eq!(img.output, "score");
-    assert_eq!(img.input_shape, vec![-1, 3, 256, 256]);
-    assert_eq!(img.preprocess, Preprocessing::Image { size: 256 });
+    assert_eq!(img.input_shape, vec![-1, 3, 224, 224]);
+    assert_eq!(img.output_kind, OutputKind::Logit);
+    assert!(matches!(
+        img.preprocess,
+        Preprocessing::Crops {
+            size: 224,
+            crops: 5,
+            jpeg_quality: 90,
+            ..
+        }
+    ));
+    let bb = img.backbone.as_ref().ok_or("no backbone")?;
+    assert_eq!(bb.outputs.len(), bb.head_inputs.len());
     let aud = reg
         .models
         .iter()
         .find(|m| m.kind == ModelKind::Audio)
         .ok_or("no audio model")?;
-    assert_eq!(aud.name, "audio-spectral");
-    assert_eq!(
+    assert!(matches!(
         aud.preprocess,
         Preprocessing::Audio {
             sample_rate: 16_000,
             window_samples: 64_000,
-            max_windows: 8
+            max_windows: 8,
+            ..
         }
-    );
+    ));
     for m in &reg.models {
         let bytes = m.read_verified(&path)?;
-        assert!(
-            bytes.len() < 1_000_000,
-            "{} is {} bytes",
-            m.name,
-            bytes.len()
-        );
+        assert!(bytes.len() < 20_000_000, "{} is {} bytes", m.name, bytes.len());
         assert!(!m.description.is_empty() && !m.training_data.is_empty());
+        assert!(!m.license.is_empty());
+        let c = &m.calibration;
+        assert!(c.threshold_inconclusive <= c.threshold_likely_synthetic);
+        assert!(c.fpr_target <= 0.02 + 1e-9, "{}: FPR target {}", m.name, c.fpr_target);
+        assert!(!c.fitted_on.is_empty());
     }
     Ok(())
 }
@@ -64,8 +73,16 @@ sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
 input = "image"
 input_shape = [-1, 3, 64, 64]
 output = "score"
+output_kind = "probability"
 [model.preprocess]
-image_size = 64
+size = 64
+[model.calibration]
+method = "platt"
+a = 1.0
+b = 0.0
+threshold_likely_synthetic = 0.9
+threshold_inconclusive = 0.5
+fpr_target = 0.02
 "#;
 
 fn parse(text: &str) -> Result<Registry, DetectorError> {
@@ -74,31 +91,53 @@ fn parse(text: &str) -> Result<Registry, DetectorError> {
 
 #[test]
 fn registry_validation() -> TestResult {
-    let ok = parse(&format!("schema = 1\n{ENTRY}"))?;
+    let ok = parse(&format!("schema = 2\n{ENTRY}"))?;
     assert_eq!(ok.models[0].file, PathBuf::from("/x/m.onnx"));
-    assert!(parse("schema = 1\n").is_ok_and(|r| r.models.is_empty()));
+    assert_eq!(ok.models[0].output_kind, OutputKind::Probability);
+    assert!(parse("schema = 2\n").is_ok_and(|r| r.models.is_empty()));
+    let crops = ENTRY.replace("size = 64\n", "size = 64\nmode = \"crops\"\ncrops = 3\n");
+    assert!(matches!(
+        parse(&format!("schema = 2\n{crops}"))?.models[0].preprocess,
+        Preprocessing::Crops { crops: 3, .. }
+    ));
 
     let bad = [
-        format!("schema = 2\n{ENTRY}"),
-        format!("schema = 1\n{ENTRY}{ENTRY}"),
-        format!("schema = 1\n{}", ENTRY.replace("0000000000", "zz")),
+        format!("schema = 1\n{ENTRY}"),
+        format!("schema = 2\n{ENTRY}{ENTRY}"),
+        format!("schema = 2\n{}", ENTRY.replace("0000000000", "zz")),
+        format!("schema = 2\n{}", ENTRY.replace("size = 64", "size = 32")),
         format!(
-            "schema = 1\n{}",
-            ENTRY.replace("image_size = 64", "image_size = 32")
+            "schema = 2\n{}",
+            ENTRY.replace("size = 64", "size = 64\nmode = \"stretch\"")
         ),
         format!(
-            "schema = 1\n{}",
+            "schema = 2\n{}",
+            ENTRY.replace("size = 64", "size = 64\nmode = \"crops\"\ncrops = 9")
+        ),
+        format!(
+            "schema = 2\n{}",
             ENTRY.replace("kind = \"image\"", "kind = \"video\"")
         ),
         format!(
-            "schema = 1\n{}",
+            "schema = 2\n{}",
             ENTRY.replace("kind = \"image\"", "kind = \"audio\"")
         ),
         format!(
-            "schema = 1\n{}",
+            "schema = 2\n{}",
             ENTRY.replace("\"m.onnx\"", "\"/abs/m.onnx\"")
         ),
-        "schema = 1\n[[model]]\nname = \"x\"\n".to_string(),
+        format!(
+            "schema = 2\n{}",
+            ENTRY.replace("threshold_inconclusive = 0.5", "threshold_inconclusive = 0.95")
+        ),
+        format!(
+            "schema = 2\n{}",
+            ENTRY.replace("method = \"platt\"", "method = \"magic\"")
+        ),
+        format!("schema = 2\n{}", ENTRY.replace("output_kind = \"probability\"", "output_kind = \"odds\"")),
+        format!("schema = 2\n{}", ENTRY.replace("output = \"score\"", "output = \"score\"\ncolour = \"blue\"")),
+        ENTRY.replace("[model.calibration]", "[model.nothing]"),
+        "schema = 2\n[[model]]\nname = \"x\"\n".to_string(),
         "not toml ===".to_string(),
     ];
     for text in bad {
@@ -114,14 +153,27 @@ fn registry_validation() -> TestResult {
 #[test]
 fn corrupted_model_fails_hash_check_naming_the_model() -> TestResult {
     let dir = tempfile::tempdir()?;
-    for f in [
-        "registry.toml",
-        "image-residual-v1.onnx",
-        "audio-spectral-v1.onnx",
-    ] {
-        std::fs::copy(models_dir().join(f), dir.path().join(f))?;
+    let reg = Registry::load(&models_dir().join("registry.toml"))?;
+    std::fs::copy(
+        models_dir().join("registry.toml"),
+        dir.path().join("registry.toml"),
+    )?;
+    for m in &reg.models {
+        let name = m.file.file_name().ok_or("no file name")?;
+        std::fs::copy(&m.file, dir.path().join(name))?;
+        if let Some(b) = &m.backbone {
+            let bname = b.file.file_name().ok_or("no file name")?;
+            std::os::unix::fs::symlink(&b.file, dir.path().join(bname))?;
+        }
     }
-    let victim = dir.path().join("audio-spectral-v1.onnx");
+    let audio = reg
+        .models
+        .iter()
+        .find(|m| m.kind == ModelKind::Audio)
+        .ok_or("no audio model")?;
+    let victim = dir
+        .path()
+        .join(audio.file.file_name().ok_or("no file name")?);
     let mut bytes = std::fs::read(&victim)?;
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x01;
@@ -144,9 +196,9 @@ fn corrupted_model_fails_hash_check_naming_the_model() -> TestResult {
             else {
                 return Err("unreachable".into());
             };
-            assert_eq!(model, "audio-spectral");
+            assert_eq!(model, &audio.name);
             assert_ne!(expected, actual);
-            assert!(e.to_string().contains("audio-spectral"), "{e}");
+            assert!(e.to_string().contains(&audio.name), "{e}");
             Ok(())
         }
         other => Err(format!("expected ModelHash error, got {other:?}").into()),
@@ -173,7 +225,7 @@ fn missing_runtime_tells_user_to_fetch_it() -> TestResult {
 }
 
 #[test]
-fn missing_model_file_is_a_registry_error() -> TestResult {
+fn missing_model_file_is_a_registry_error_naming_the_fix() -> TestResult {
     let dir = tempfile::tempdir()?;
     std::fs::copy(
         models_dir().join("registry.toml"),
@@ -184,6 +236,11 @@ fn missing_model_file_is_a_registry_error() -> TestResult {
         ..DetectorPoolConfig::default()
     };
     let r = DetectorPool::load(&cfg);
-    assert!(matches!(r, Err(DetectorError::Registry { .. })), "{r:?}");
-    Ok(())
+    match r {
+        Err(e @ DetectorError::Registry { .. }) => {
+            assert!(e.to_string().contains("fetch-models.sh"), "{e}");
+            Ok(())
+        }
+        other => Err(format!("expected a Registry error, got {other:?}").into()),
+    }
 }

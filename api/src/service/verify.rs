@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hallmark_detectors::DetectorScore;
+use hallmark_detectors::{Detection, DetectorScore};
 use hallmark_media::{MediaFormat, MediaKind};
 use hallmark_provenance::{C2paReport, ValidationState};
 use hallmark_store::VerificationRecord;
@@ -26,8 +26,10 @@ pub struct Analysis {
     pub c2pa: C2paReport,
     /// Watermark detection (without the asset lookup).
     pub watermark: WatermarkReport,
-    /// Detector scores.
+    /// Detector results per model (the same as `detection.models`).
     pub detectors: Vec<DetectorScore>,
+    /// Detection summary: combined calibrated probability and band.
+    pub detection: Detection,
 }
 
 enum Decoded {
@@ -156,11 +158,17 @@ pub async fn analyse(
     let (c2pa, decoded) = tokio::join!(c2pa_report(state, &bytes, None, format), decode);
     let c2pa = c2pa?;
 
-    let (watermark, detectors) = match decoded {
-        Ok(None) => (not_checked("unsupported_format"), Vec::new()),
+    let (watermark, detection) = match decoded {
+        Ok(None) => (
+            not_checked("unsupported_format"),
+            Detection::no_signal("detectors do not analyse this format"),
+        ),
         // A container we recognise holding a codec we can't decode (e.g. Opus): report what
         // C2PA says; the content itself is not analysed.
-        Err(ApiError::UnsupportedMedia(_)) => (not_checked("unsupported_codec"), Vec::new()),
+        Err(ApiError::UnsupportedMedia(_)) => (
+            not_checked("unsupported_codec"),
+            Detection::no_signal("the codec could not be decoded for detection"),
+        ),
         Err(e) => {
             // Undecodable media is still a report when C2PA has something to say about it.
             // (a manifest, or a manifest that exists but can't be validated).
@@ -175,7 +183,10 @@ pub async fn analyse(
                     )
                 });
             if manifest_evidence {
-                (not_checked("undecodable"), Vec::new())
+                (
+                    not_checked("undecodable"),
+                    Detection::no_signal("the content could not be decoded for detection"),
+                )
             } else {
                 return Err(e);
             }
@@ -198,7 +209,7 @@ pub async fn analyse(
             };
             let scores = async {
                 match (&state.detectors, &decoded) {
-                    (None, _) => Ok(Vec::new()),
+                    (None, _) => Ok(Detection::no_signal("detectors are disabled on this instance")),
                     (Some(p), Decoded::Image(i)) => {
                         p.score_image(i.clone()).await.map_err(detector_error)
                     }
@@ -215,7 +226,8 @@ pub async fn analyse(
         media_type: format.mime().into(),
         c2pa,
         watermark,
-        detectors,
+        detectors: detection.models.clone(),
+        detection,
     };
     if let Ok(json) = serde_json::to_vec(&analysis) {
         let ttl = Duration::from_secs(state.settings.storage.cache_ttl_seconds);
@@ -319,8 +331,7 @@ pub async fn verify(
         &analysis.c2pa,
         &analysis.watermark,
         recovered.as_ref(),
-        &analysis.detectors,
-        state.settings.detectors.verdict_threshold,
+        &analysis.detection,
     );
     let created_at = hallmark_store::now();
     let report = VerificationReport {
@@ -333,6 +344,7 @@ pub async fn verify(
         watermark: analysis.watermark,
         recovered,
         detectors: analysis.detectors,
+        detection: Some(analysis.detection),
         verdict,
     };
     state
