@@ -211,7 +211,7 @@ const AUDIT_COLS: &str = "seq, prev_hash, entry_hash, body";
 
 /// Longest wait for a pooled database connection before a request fails
 /// with [`StoreError::Unavailable`].
-pub const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(1500);
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl Store {
     /// Connect and apply the backend's embedded migrations.
