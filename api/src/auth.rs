@@ -4,7 +4,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Duration;
 
 use actix_web::{web, FromRequest, HttpRequest};
 use base64::Engine as _;
@@ -145,30 +144,18 @@ async fn authenticate(
         .filter(|k| k.starts_with("hm_") && k.len() < 100)
         .ok_or(ApiError::Unauthorized)?;
     let digest = hash_key(key);
-    let cache_key = format!("apikey:{digest}");
-    if let Some(hit) = state.cache.get(&cache_key).await {
-        if let Ok(c) = serde_json::from_slice::<Caller>(&hit) {
-            return Ok(c);
-        }
-    }
+    // Always the database, never the cache: a revoked key stops working at once on every
+    // instance, and nothing written into Redis can authenticate anyone (one indexed lookup).
     let record = state
         .store
         .find_api_key_by_hash(&digest)
         .await?
         .ok_or(ApiError::Unauthorized)?;
-    let caller = Caller {
+    Ok(Caller {
         key_id: record.id,
         name: record.name,
         scopes: record.scopes,
-    };
-    if let Ok(json) = serde_json::to_vec(&caller) {
-        // Short TTL: a revoked key stops working within a minute even with a shared cache.
-        state
-            .cache
-            .set(&cache_key, &json, Duration::from_secs(60))
-            .await;
-    }
-    Ok(caller)
+    })
 }
 
 impl FromRequest for Caller {

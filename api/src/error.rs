@@ -51,6 +51,9 @@ pub enum ApiError {
     /// Too much work queued; retry later.
     #[error("the service is overloaded, retry later")]
     Overloaded,
+    /// A store the request needs (the database) is unreachable; nothing was changed.
+    #[error("{0}")]
+    StoreUnavailable(String),
     /// Unexpected server-side failure; details go to the log only.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -114,6 +117,11 @@ impl ApiError {
                 "Request timeout",
             ),
             Self::Overloaded => ("overloaded", StatusCode::SERVICE_UNAVAILABLE, "Overloaded"),
+            Self::StoreUnavailable(_) => (
+                "store_unavailable",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Store unavailable",
+            ),
             Self::UpstreamUnavailable(_) => (
                 "timestamp_authority_unavailable",
                 StatusCode::BAD_GATEWAY,
@@ -152,7 +160,7 @@ impl ResponseError for ApiError {
         };
         let mut resp = HttpResponse::build(status);
         resp.insert_header((header::CONTENT_TYPE, "application/problem+json"));
-        if matches!(self, Self::Overloaded) {
+        if matches!(self, Self::Overloaded | Self::StoreUnavailable(_)) {
             resp.insert_header((header::RETRY_AFTER, "5"));
         }
         if let Self::MethodNotAllowed(allow) = self {
@@ -181,6 +189,10 @@ impl From<hallmark_store::StoreError> for ApiError {
     fn from(e: hallmark_store::StoreError) -> Self {
         match e {
             hallmark_store::StoreError::NotFound(_) => Self::NotFound("resource"),
+            e @ hallmark_store::StoreError::Unavailable(_) => {
+                tracing::warn!(error = %e, "database unavailable");
+                Self::StoreUnavailable("the database is unavailable; retry later".into())
+            }
             other => Self::Internal(other.into()),
         }
     }

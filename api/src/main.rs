@@ -233,15 +233,9 @@ enum DevAlg {
 
 #[derive(Subcommand)]
 enum InternalCommand {
-    /// Validate a C2PA manifest read from stdin under resource limits.
-    C2paVerify {
-        #[arg(long)]
-        format: String,
-        #[arg(long)]
-        memory_bytes: u64,
-        #[arg(long)]
-        cpu_seconds: u64,
-    },
+    /// Serve media jobs (decoding, C2PA validation) from stdin under resource limits: the
+    /// service's worker processes.
+    Worker,
 }
 
 /// `println!` that returns the write error instead of panicking (a closed pipe, as in
@@ -294,13 +288,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut settings = Settings::load(cli.config.as_deref()).context("loading settings")?;
     match cli.command {
         Command::Internal {
-            command:
-                InternalCommand::C2paVerify {
-                    format,
-                    memory_bytes,
-                    cpu_seconds,
-                },
-        } => hallmark_api::sandbox::child_main(&format, memory_bytes, cpu_seconds),
+            command: InternalCommand::Worker,
+        } => hallmark_api::worker::child::worker_main(),
         Command::Certs {
             command:
                 CertsCommand::Dev {
@@ -556,10 +545,21 @@ async fn run_detectors(settings: &Settings, command: DetectorsCommand) -> anyhow
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let internal = matches!(cli.command, Command::Internal { .. });
-    if !internal {
-        init_tracing();
+    if let Command::Internal {
+        command: InternalCommand::Worker,
+    } = cli.command
+    {
+        // A worker is single-threaded and has no async runtime: its address-space limit
+        // counts every thread's stack and malloc arena.
+        return match hallmark_api::worker::child::worker_main() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
     }
+    init_tracing();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

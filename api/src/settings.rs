@@ -21,6 +21,8 @@ pub struct Settings {
     pub watermark: WatermarkSettings,
     /// C2PA validation.
     pub c2pa: C2paSettings,
+    /// Worker processes for untrusted bytes.
+    pub workers: WorkerSettings,
     /// ONNX detector pool.
     pub detectors: DetectorSettings,
     /// ONNX generator models.
@@ -113,6 +115,21 @@ pub struct C2paSettings {
 }
 
 /// `[detectors]`
+/// `[workers]`: the pool of processes that parse untrusted bytes.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WorkerSettings {
+    /// Worker processes (0: one per CPU, at least 2).
+    pub count: usize,
+    /// Jobs that may wait beyond the running ones before 503 `overloaded`.
+    pub queue: usize,
+    /// Address-space limit of a decode job, MiB.
+    pub memory_limit_mb: u64,
+    /// Wall-clock deadline of a decode job, seconds.
+    pub timeout_seconds: u64,
+    /// Jobs a worker serves before it is replaced.
+    pub max_jobs: u32,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct DetectorSettings {
     /// Run the detector pool at all.

@@ -13,6 +13,7 @@ use hallmark_watermark::WatermarkKey;
 use tokio::sync::Semaphore;
 
 use crate::settings::Settings;
+use crate::worker::{PoolConfig, WorkerPool};
 
 /// Shared state of a running instance (HTTP server or CLI command).
 #[derive(Clone)]
@@ -37,6 +38,8 @@ pub struct AppState {
     pub trust: Arc<TrustConfig>,
     /// Bounds concurrent sign/verify jobs.
     pub jobs: Arc<Semaphore>,
+    /// Worker processes that parse untrusted bytes (decoding, C2PA validation).
+    pub workers: WorkerPool,
     /// Fingerprint of the analysis configuration (models, key, trust), part of cache keys.
     pub analysis_fingerprint: String,
 }
@@ -141,6 +144,14 @@ impl AppState {
             .context("connecting the cache")?;
         let (identity, identity_is_dev, dev_ca) = load_identity(&settings)?;
         let (watermark_key, key_id) = load_watermark_key(&settings)?;
+        // Cache entries carry an HMAC under a key derived from the watermark secret (via its
+        // SHA-256, never stored or shown): instances that share Redis share the watermark key,
+        // and so read each other's entries; nobody else can write one they accept.
+        let cache_key = ring::hmac::sign(
+            &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key_id),
+            b"hallmark cache integrity v1",
+        );
+        let cache = cache.with_integrity(cache_key.as_ref());
 
         let mut anchors = read_opt(&settings.c2pa.trust_anchors)?;
         if settings.c2pa.trust_own_dev_ca {
@@ -217,6 +228,27 @@ impl AppState {
         }
         let analysis_fingerprint = hex::encode(&fp.finish().as_ref()[..8]);
 
+        let trust = Arc::new(trust);
+        let w = &settings.workers;
+        let count = match w.count {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get().max(2)),
+            n => n,
+        };
+        // Largest decoded reply: max_pixels × 16 bytes (4 channels × f32), or the longest
+        // accepted audio at 768 kHz over every channel.
+        let l = settings.media_limits();
+        let max_audio =
+            (l.max_audio_seconds.max(0.0) * 768_000.0) as u64 * l.max_channels as u64 * 4;
+        let workers = WorkerPool::new(PoolConfig {
+            exe: crate::worker::own_executable()
+                .context("locating the executable for media workers")?,
+            workers: count,
+            queue: w.queue,
+            max_jobs_per_worker: w.max_jobs.max(1),
+            max_reply_bytes: l.max_pixels.saturating_mul(16).max(max_audio),
+            trust: trust.clone(),
+        });
+
         Ok(Self {
             jobs: Arc::new(Semaphore::new(settings.server.max_concurrent_jobs.max(1))),
             settings: Arc::new(settings),
@@ -227,7 +259,8 @@ impl AppState {
             watermark_key: Arc::new(watermark_key),
             detectors,
             generators,
-            trust: Arc::new(trust),
+            trust,
+            workers,
             analysis_fingerprint,
         })
     }

@@ -197,6 +197,8 @@ fn decode_audio_inner(
     if format == MediaFormat::Wav {
         check_wav_format_chunk(bytes, limits)?;
     }
+    // Tables the demuxer would reserve memory from must fit in the bytes present.
+    crate::containers::check_tables(bytes, format)?;
     let mut hint = Hint::new();
     hint.with_extension(format.extension());
     let mss = MediaSourceStream::new(

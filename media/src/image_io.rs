@@ -110,6 +110,8 @@ fn decode_image_inner(
             limits.max_pixels
         )));
     }
+    // The canvas is allocated from the declared size: a 300-byte file declaring 50 MP is refused.
+    crate::containers::check_declared_pixels(bytes, format, w, h)?;
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);

@@ -4,6 +4,7 @@
 //! (see [`Limits`]); callers never decode uploads through `image::open` or symphonia directly.
 
 mod audio;
+mod containers;
 mod error;
 mod image_io;
 mod sniff;
@@ -12,6 +13,7 @@ pub use audio::{
     decode_audio, encode_m4a, encode_mp3, encode_wav, encode_wav_as, wav_sample_format, AudioClip,
     WavSampleFormat, SAMPLE_RATE_RANGE,
 };
+pub use containers::{check_declared_pixels, check_tables};
 pub use error::MediaError;
 pub use image_io::{decode_image, encode_image, DecodedImage};
 pub use sniff::{sniff, MediaFormat, MediaKind};

@@ -1,6 +1,6 @@
 //! Content sniffing by magic bytes (never by file name or client-declared type).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Broad kind of a media file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -17,7 +17,7 @@ pub enum MediaKind {
 }
 
 /// A recognised container format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MediaFormat {
     /// JPEG (JFIF/EXIF).

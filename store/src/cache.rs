@@ -1,17 +1,28 @@
 //! Byte cache: Redis when configured, otherwise a bounded in-process map.
 //!
 //! All keys are namespaced with [`KEY_PREFIX`]. After a successful
-//! [`Cache::connect`], cache operations never fail: Redis errors are logged
-//! as warnings and treated as a miss / no-op, so a cache outage degrades
-//! performance, not availability.
+//! [`Cache::connect`], cache operations never fail: Redis errors are treated
+//! as a miss / no-op, so a cache outage degrades performance, not
+//! availability. A circuit breaker keeps an outage cheap: after a connection
+//! failure the cache is skipped (no network call, no wait) for
+//! [`BREAKER_OPEN`], then one call probes Redis again; the outage and the
+//! recovery are logged once each.
+//!
+//! With [`Cache::with_integrity`], every value is stored as
+//! `HMAC-SHA256(key, namespaced name ‖ 0x00 ‖ value) ‖ value` (RFC 2104) and a
+//! value whose tag does not verify is a miss: whoever can write to Redis
+//! cannot make Hallmark read anything it did not write itself, nor move an
+//! entry to another name.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::AsyncCommands;
+use ring::hmac;
 
 use crate::error::StoreError;
 
@@ -23,10 +34,18 @@ pub const DEFAULT_MEMORY_MAX_ENTRIES: usize = 10_000;
 /// Default maximum total value bytes of the in-process cache (64 MiB).
 pub const DEFAULT_MEMORY_MAX_BYTES: usize = 64 * 1024 * 1024;
 
+/// How long the cache is skipped after a Redis connection failure.
+pub const BREAKER_OPEN: Duration = Duration::from_secs(5);
+
+/// Bytes of the integrity tag in front of each value (HMAC-SHA256).
+const TAG_LEN: usize = 32;
+
 /// Cache handle. Cheap to clone.
 #[derive(Clone)]
 pub struct Cache {
     inner: Inner,
+    integrity: Option<Arc<hmac::Key>>,
+    breaker: Arc<Breaker>,
 }
 
 #[derive(Clone)]
@@ -35,10 +54,63 @@ enum Inner {
     Memory(Arc<Mutex<MemoryCache>>),
 }
 
+/// Circuit breaker over the Redis connection.
+struct Breaker {
+    start: Instant,
+    /// Milliseconds after `start` until which Redis is not called.
+    open_until_ms: AtomicU64,
+    tripped: AtomicBool,
+}
+
+impl Breaker {
+    fn new() -> Self {
+        Self {
+            start: Instant::now(),
+            open_until_ms: AtomicU64::new(0),
+            tripped: AtomicBool::new(false),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Whether Redis may be called now (closed, or open long enough to probe).
+    fn allow(&self) -> bool {
+        self.now_ms() >= self.open_until_ms.load(Ordering::Relaxed)
+    }
+
+    fn record(&self, r: Result<(), &redis::RedisError>) {
+        match r {
+            Ok(()) => {
+                if self.tripped.swap(false, Ordering::Relaxed) {
+                    tracing::warn!("redis answers again; cache resumed");
+                }
+            }
+            Err(e) if is_outage(e) => {
+                let until = self
+                    .now_ms()
+                    .saturating_add(u64::try_from(BREAKER_OPEN.as_millis()).unwrap_or(5_000));
+                self.open_until_ms.store(until, Ordering::Relaxed);
+                if !self.tripped.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(error = %e, "redis unavailable; cache skipped until it answers (probed every {} s)", BREAKER_OPEN.as_secs());
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "redis command failed; treated as a miss"),
+        }
+    }
+}
+
+/// A failure of the connection (not of one command): it opens the breaker.
+fn is_outage(e: &redis::RedisError) -> bool {
+    e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal()
+}
+
 impl fmt::Debug for Cache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Cache")
             .field("kind", &self.kind())
+            .field("integrity", &self.integrity.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -47,11 +119,19 @@ fn namespaced(key: &str) -> String {
     format!("{KEY_PREFIX}{key}")
 }
 
+fn tag_input(key: &str, value: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(key.len() + 1 + value.len());
+    m.extend_from_slice(key.as_bytes());
+    m.push(0);
+    m.extend_from_slice(value);
+    m
+}
+
 impl Cache {
-    /// `Some(url)` → Redis (`redis://host:port/db`) through a
-    /// [`ConnectionManager`] that reconnects automatically; the initial
-    /// connection must succeed or this returns [`StoreError::Cache`].
-    /// `None` → in-process cache with default limits.
+    /// `Some(url)` → Redis (`redis://host:port/db`, `rediss://` for TLS, a
+    /// password in the URL) through a [`ConnectionManager`] that reconnects
+    /// automatically; the initial connection must succeed or this returns
+    /// [`StoreError::Cache`]. `None` → in-process cache with default limits.
     pub async fn connect(redis_url: Option<&str>) -> Result<Cache, StoreError> {
         match redis_url {
             None => Ok(Cache::memory(
@@ -61,13 +141,13 @@ impl Cache {
             Some(url) => {
                 let client = redis::Client::open(url).map_err(StoreError::Cache)?;
                 let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Duration::from_secs(3))
-                    .set_response_timeout(Duration::from_secs(2))
-                    // Fail fast: at most ~1 s of retries (backoff capped at
-                    // 500 ms) for the initial connect and each reconnect.
-                    .set_number_of_retries(2)
+                    .set_connection_timeout(Duration::from_millis(500))
+                    .set_response_timeout(Duration::from_millis(500))
+                    // Fail fast: one retry after 100 ms for each reconnect; the
+                    // breaker keeps an outage from costing every call.
+                    .set_number_of_retries(1)
                     .set_factor(2)
-                    .set_max_delay(500);
+                    .set_max_delay(100);
                 let mut manager = ConnectionManager::new_with_config(client, config)
                     .await
                     .map_err(StoreError::Cache)?;
@@ -77,6 +157,8 @@ impl Cache {
                     .map_err(StoreError::Cache)?;
                 Ok(Cache {
                     inner: Inner::Redis(manager),
+                    integrity: None,
+                    breaker: Arc::new(Breaker::new()),
                 })
             }
         }
@@ -91,7 +173,16 @@ impl Cache {
                 max_entries.max(1),
                 max_bytes,
             )))),
+            integrity: None,
+            breaker: Arc::new(Breaker::new()),
         }
+    }
+
+    /// Tags every value written with HMAC-SHA256 under `key` (≥ 32 bytes of
+    /// secret) and treats every value read without a valid tag as a miss.
+    pub fn with_integrity(mut self, key: &[u8]) -> Cache {
+        self.integrity = Some(Arc::new(hmac::Key::new(hmac::HMAC_SHA256, key)));
+        self
     }
 
     /// `"redis"` or `"memory"`.
@@ -102,25 +193,82 @@ impl Cache {
         }
     }
 
-    /// Value for `key`, or `None` on miss, expiry or Redis error.
+    /// Checks that the cache answers within `timeout` (always true for the
+    /// in-process cache). A success closes the breaker.
+    ///
+    /// # Errors
+    /// [`StoreError::Cache`] when Redis fails or does not answer in time.
+    pub async fn ping(&self, timeout: Duration) -> Result<(), StoreError> {
+        let Inner::Redis(m) = &self.inner else {
+            return Ok(());
+        };
+        let mut m = m.clone();
+        let r = tokio::time::timeout(timeout, async move {
+            let r: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut m).await;
+            r
+        })
+        .await
+        .unwrap_or_else(|_| {
+            Err(redis::RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "PING timed out",
+            )))
+        });
+        self.breaker.record(r.as_ref().map(|_| ()));
+        r.map(|_| ()).map_err(StoreError::Cache)
+    }
+
+    fn seal(&self, key: &str, value: &[u8]) -> Vec<u8> {
+        match &self.integrity {
+            None => value.to_vec(),
+            Some(k) => {
+                let tag = hmac::sign(k, &tag_input(key, value));
+                let mut v = Vec::with_capacity(TAG_LEN + value.len());
+                v.extend_from_slice(tag.as_ref());
+                v.extend_from_slice(value);
+                v
+            }
+        }
+    }
+
+    fn open(&self, key: &str, stored: Vec<u8>) -> Option<Vec<u8>> {
+        let Some(k) = &self.integrity else {
+            return Some(stored);
+        };
+        if stored.len() < TAG_LEN {
+            tracing::warn!(key, "cache entry without an integrity tag; ignored");
+            return None;
+        }
+        let (tag, value) = stored.split_at(TAG_LEN);
+        match hmac::verify(k, &tag_input(key, value), tag) {
+            Ok(()) => Some(value.to_vec()),
+            Err(_) => {
+                tracing::warn!(key, "cache entry with an invalid integrity tag; ignored");
+                None
+            }
+        }
+    }
+
+    /// Value for `key`, or `None` on miss, expiry, Redis error, an open
+    /// breaker, or (with integrity) a missing or invalid tag.
     pub async fn get(&self, key: &str) -> Option<Vec<u8>> {
         let key = namespaced(key);
-        match &self.inner {
+        let stored = match &self.inner {
             Inner::Redis(m) => {
-                let mut m = m.clone();
-                match m.get::<_, Option<Vec<u8>>>(&key).await {
-                    Ok(v) => v,
-                    Err(e) => {
-                        tracing::warn!(error = %e, key, "redis GET failed; treating as cache miss");
-                        None
-                    }
+                if !self.breaker.allow() {
+                    return None;
                 }
+                let mut m = m.clone();
+                let r = m.get::<_, Option<Vec<u8>>>(&key).await;
+                self.breaker.record(r.as_ref().map(|_| ()));
+                r.ok().flatten()
             }
             Inner::Memory(c) => match c.lock() {
                 Ok(mut c) => c.get(&key, Instant::now()),
                 Err(_) => None,
             },
-        }
+        }?;
+        self.open(&key, stored)
     }
 
     /// Store `value` under `key` for `ttl` (rounded down to milliseconds; a
@@ -132,8 +280,12 @@ impl Cache {
             return;
         }
         let key = namespaced(key);
+        let value = self.seal(&key, value);
         match &self.inner {
             Inner::Redis(m) => {
+                if !self.breaker.allow() {
+                    return;
+                }
                 let mut m = m.clone();
                 let r: redis::RedisResult<()> = redis::cmd("SET")
                     .arg(&key)
@@ -142,9 +294,7 @@ impl Cache {
                     .arg(ms)
                     .query_async(&mut m)
                     .await;
-                if let Err(e) = r {
-                    tracing::warn!(error = %e, key, "redis SET failed; value not cached");
-                }
+                self.breaker.record(r.as_ref().map(|_| ()));
             }
             Inner::Memory(c) => {
                 if let Ok(mut c) = c.lock() {
@@ -152,7 +302,7 @@ impl Cache {
                     let expires = now
                         .checked_add(ttl)
                         .unwrap_or(now + Duration::from_secs(86_400 * 365));
-                    c.set(key, value.to_vec(), expires, now);
+                    c.set(key, value, expires, now);
                 }
             }
         }
@@ -163,10 +313,12 @@ impl Cache {
         let key = namespaced(key);
         match &self.inner {
             Inner::Redis(m) => {
-                let mut m = m.clone();
-                if let Err(e) = m.del::<_, i64>(&key).await {
-                    tracing::warn!(error = %e, key, "redis DEL failed");
+                if !self.breaker.allow() {
+                    return;
                 }
+                let mut m = m.clone();
+                let r = m.del::<_, i64>(&key).await;
+                self.breaker.record(r.as_ref().map(|_| ()));
             }
             Inner::Memory(c) => {
                 if let Ok(mut c) = c.lock() {
@@ -301,6 +453,41 @@ mod tests {
         let _: i64 = conn.lpush(format!("hallmark:{wrong}"), "x").await.unwrap();
         assert_eq!(cache.get(&wrong).await, None);
         cache.delete(&wrong).await;
+    }
+
+    #[tokio::test]
+    async fn values_without_a_valid_tag_are_misses() {
+        let secret = [7u8; 32];
+        for plain in [
+            Cache::connect(Some(&redis_url())).await.unwrap(),
+            Cache::memory(100, 1 << 20),
+        ] {
+            let sealed = plain.clone().with_integrity(&secret);
+            exercise(&sealed).await;
+            let k = format!("poison:{}", uuid::Uuid::new_v4().simple());
+            // An entry written without the key (a poisoned Redis) is a miss.
+            plain
+                .set(&k, b"{\"forged\":true}", Duration::from_secs(30))
+                .await;
+            assert_eq!(sealed.get(&k).await, None);
+            // As is a tagged entry moved to another name, or tagged under another key.
+            sealed.set(&k, b"genuine", Duration::from_secs(30)).await;
+            assert_eq!(sealed.get(&k).await.as_deref(), Some(&b"genuine"[..]));
+            let raw = plain.get(&k).await.unwrap();
+            assert_eq!(raw.len(), TAG_LEN + 7);
+            let other = format!("{k}:moved");
+            plain.set(&other, &raw, Duration::from_secs(30)).await;
+            assert_eq!(sealed.get(&other).await, None);
+            let foreign = plain.clone().with_integrity(&[8u8; 32]);
+            assert_eq!(foreign.get(&k).await, None);
+            // A flipped bit in the value.
+            let mut flipped = raw.clone();
+            flipped[TAG_LEN] ^= 1;
+            plain.set(&k, &flipped, Duration::from_secs(30)).await;
+            assert_eq!(sealed.get(&k).await, None);
+            plain.delete(&k).await;
+            plain.delete(&other).await;
+        }
     }
 
     #[tokio::test]

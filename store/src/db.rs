@@ -209,6 +209,10 @@ const DECISION_COLS: &str =
     "id, verification_id, action, policy, reason, decided_by, created_at, audit_seq";
 const AUDIT_COLS: &str = "seq, prev_hash, entry_hash, body";
 
+/// Longest wait for a pooled database connection before a request fails
+/// with [`StoreError::Unavailable`].
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
+
 impl Store {
     /// Connect and apply the backend's embedded migrations.
     ///
@@ -224,7 +228,12 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let target = resolve_url(url).await?;
-        let mut opts = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
+        // A short acquire timeout: with the database down a request fails within a second
+        // (503 `store_unavailable`) instead of hanging; pooled connections are tested before
+        // use, so the pool recovers by itself when the database comes back.
+        let mut opts = AnyPoolOptions::new()
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(true);
         match target.backend {
             Backend::Postgres => {
                 opts = opts.max_connections(10);
@@ -278,6 +287,17 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// [`Store::ping`] bounded by `timeout`.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the database does not answer in time; see
+    /// [`Store::ping`].
+    pub async fn ping_within(&self, timeout: Duration) -> Result<(), StoreError> {
+        tokio::time::timeout(timeout, self.ping())
+            .await
+            .unwrap_or(Err(StoreError::Unavailable(sqlx::Error::PoolTimedOut)))
     }
 
     /// Close the pool (waits for connections to be returned).

@@ -19,6 +19,11 @@ pub enum StoreError {
     /// The database URL has an unsupported scheme or is malformed.
     #[error("unsupported database url: {0}")]
     UnsupportedUrl(String),
+    /// The database can't be reached (connection refused or lost, no pooled
+    /// connection within the acquire timeout, server shutting down): a
+    /// transient condition, retry later.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
     /// Any other database error.
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
@@ -44,7 +49,9 @@ pub enum StoreError {
 impl From<sqlx::Error> for StoreError {
     /// Maps unique violations to [`StoreError::Conflict`], foreign-key
     /// violations to [`StoreError::InvalidReference`], `RowNotFound` to
-    /// [`StoreError::NotFound`]; everything else to [`StoreError::Database`].
+    /// [`StoreError::NotFound`], lost or refused connections and pool
+    /// timeouts to [`StoreError::Unavailable`]; everything else to
+    /// [`StoreError::Database`].
     fn from(e: sqlx::Error) -> Self {
         match &e {
             sqlx::Error::Database(db) if db.is_unique_violation() => {
@@ -54,6 +61,20 @@ impl From<sqlx::Error> for StoreError {
                 StoreError::InvalidReference(db.message().to_string())
             }
             sqlx::Error::RowNotFound => StoreError::NotFound("row not found".into()),
+            // SQLSTATE classes 08 (connection exception) and 57P (operator intervention:
+            // admin shutdown, crash shutdown, cannot connect now).
+            sqlx::Error::Database(db)
+                if db
+                    .code()
+                    .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")) =>
+            {
+                StoreError::Unavailable(e)
+            }
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e),
             _ => StoreError::Database(e),
         }
     }

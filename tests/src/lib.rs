@@ -111,8 +111,25 @@ pub fn test_redis_url() -> String {
 impl Server {
     /// Starts a server on `backend` with extra environment variables.
     pub fn start(backend: Backend, extra_env: &[(&str, &str)]) -> Result<Self> {
+        Self::start_with_limit(backend, extra_env, None)
+    }
+
+    /// Like [`Server::start`], with the server's address space limited to `as_bytes`
+    /// (`RLIMIT_AS`, set by `prlimit(1)`, which then execs the server: the child is the server).
+    pub fn start_with_limit(
+        backend: Backend,
+        extra_env: &[(&str, &str)],
+        as_bytes: Option<u64>,
+    ) -> Result<Self> {
         let data = tempfile::tempdir()?;
-        let mut cmd = Command::new(hallmark_bin());
+        let mut cmd = match as_bytes {
+            Some(n) => {
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--as={n}")).arg("--").arg(hallmark_bin());
+                c
+            }
+            None => Command::new(hallmark_bin()),
+        };
         base_env(&mut cmd, data.path());
         let (pg, database_url) = match backend {
             Backend::Sqlite => (
@@ -181,6 +198,16 @@ impl Server {
             pg,
             agent,
         })
+    }
+
+    /// Process id of the server.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the server process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Runs raw SQL against the server's database (for tamper tests).

@@ -149,10 +149,12 @@ fn bad_uploads_get_problem_json() {
 
 #[test]
 fn c2pa_validation_is_bounded_by_the_sandbox() {
-    // A validator child that can't get the memory it needs is reported as a resource limit,
-    // not a server error, and the rest of the report is still produced.
+    // A C2PA job whose worker can't get the memory it needs is reported as a resource limit,
+    // not a server error, and the rest of the report (decoded by another worker) is still
+    // produced. The limit caps the worker's whole address space (already more than 4 MiB), so
+    // any job that needs fresh memory for the file (a multi-megabyte PNG) dies.
     let s = Server::start(Backend::Sqlite, &[("HALLMARK__C2PA__MEMORY_LIMIT_MB", "4")]).unwrap();
-    let png = encode(&photo(320, 240, 4), image::ImageFormat::Png);
+    let png = encode(&photo(1600, 1200, 4), image::ImageFormat::Png);
     let resp = s.verify(&png);
     assert_eq!(resp.status, 201, "{}", String::from_utf8_lossy(&resp.body));
     let r = resp.json();

@@ -1,32 +1,48 @@
 //! Liveness and readiness (no authentication).
 
+use std::time::Duration;
+
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
+use crate::error::ApiError;
 use crate::state::AppState;
 
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
 }
 
-async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let db = state.store.ping().await.is_ok();
+/// Ready when the database and the cache both answer within 0.8 s (checked concurrently);
+/// otherwise 503 problem+json `store_unavailable` naming what is down.
+async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let limit = Duration::from_millis(800);
+    let (db, cache) = tokio::join!(state.store.ping_within(limit), state.cache.ping(limit));
+    let mut down = Vec::new();
+    if db.is_err() {
+        down.push("database");
+    }
+    if cache.is_err() {
+        down.push("cache (redis)");
+    }
+    if !down.is_empty() {
+        return Err(ApiError::StoreUnavailable(format!(
+            "not ready: {} unavailable",
+            down.join(" and ")
+        )));
+    }
     let detectors: Vec<_> = state
         .detectors
         .as_ref()
         .map(|d| d.models())
         .unwrap_or_default();
-    let body = json!({
-        "status": if db { "ready" } else { "degraded" },
-        "database": db,
+    Ok(HttpResponse::Ok().json(json!({
+        "status": "ready",
+        "database": true,
+        "cache": state.cache.kind(),
+        "media_workers": state.workers.size(),
         "detectors": detectors,
         "signing_identity": if state.identity_is_dev { "development" } else { "configured" },
-    });
-    if db {
-        HttpResponse::Ok().json(body)
-    } else {
-        HttpResponse::ServiceUnavailable().json(body)
-    }
+    })))
 }
 
 /// `GET /healthz`, `GET /readyz`.

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::worker::{DecodedMedia, FailureKind, JobError, JobLimits};
 
 /// A verification id as the store holds it (lowercase hyphenated UUID), from any form
 /// `uuid` accepts (upper or lower case, simple, braced or `urn:uuid:`).
@@ -56,6 +57,57 @@ where
     tokio::task::spawn_blocking(f)
         .await
         .map_err(ApiError::internal)?
+}
+
+/// Checks and decodes an upload (sniffed as `format`) in a worker process, within the media
+/// limits and the worker's memory and time limits.
+///
+/// # Errors
+/// `UnsupportedMedia`, `MediaLimit`, `CorruptMedia` as the decoder reports them; a worker that
+/// dies or overruns its limits is `CorruptMedia` (the file is hostile or broken, the server is
+/// fine); `Overloaded` when every worker is busy and the queue is full.
+async fn decode_upload(
+    state: &AppState,
+    bytes: &[u8],
+    format: hallmark_media::MediaFormat,
+) -> Result<DecodedMedia, ApiError> {
+    let w = &state.settings.workers;
+    let deadline = Duration::from_secs(w.timeout_seconds.max(1));
+    let limits = JobLimits {
+        memory_bytes: w.memory_limit_mb.saturating_mul(1024 * 1024),
+        cpu_seconds: deadline.as_secs() + 1,
+    };
+    match state
+        .workers
+        .decode(
+            bytes,
+            format,
+            state.settings.media_limits(),
+            limits,
+            deadline,
+        )
+        .await
+    {
+        Ok(Ok(d)) => Ok(d),
+        Ok(Err((kind, msg))) => Err(match kind {
+            FailureKind::Unsupported => ApiError::UnsupportedMedia(msg),
+            FailureKind::Limit => ApiError::MediaLimit(msg),
+            FailureKind::Corrupt => ApiError::CorruptMedia(msg),
+        }),
+        Err(JobError::WorkerFailed(m)) => Err(ApiError::CorruptMedia(format!(
+            "{} could not be decoded: {m}",
+            format.mime()
+        ))),
+        Err(e) => Err(job_error(e)),
+    }
+}
+
+/// A worker pool failure other than a failed job.
+fn job_error(e: JobError) -> ApiError {
+    match e {
+        JobError::Overloaded => ApiError::Overloaded,
+        other => ApiError::internal(other),
+    }
 }
 
 fn detector_error(e: hallmark_detectors::DetectorError) -> ApiError {

@@ -5,9 +5,10 @@ use hallmark_provenance::{ManifestRequest, ProvenanceError, SoftBinding};
 use hallmark_store::{AssetRecord, ManifestRecord};
 use serde::{Deserialize, Serialize};
 
-use super::{blocking, job_permit, sha256_hex};
+use super::{blocking, decode_upload, job_permit, sha256_hex};
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::worker::DecodedMedia;
 
 /// Watermark algorithm identifiers recorded in `c2pa.soft-binding`.
 pub const IMAGE_WATERMARK_ALG: &str = "io.hallmark.watermark.image.v1";
@@ -170,17 +171,30 @@ pub async fn sign(
         other => ApiError::internal(other),
     })?;
     let input_sha256 = sha256_hex(&bytes);
+    // The upload is decoded, and its own manifest (the parent ingredient) validated, in worker
+    // processes. c2pa-rs reads the upload again in this process, to add it as an ingredient,
+    // only when a worker read that manifest within its limits without an error.
+    let bytes = std::sync::Arc::new(bytes);
+    let (decoded, parent) = tokio::join!(
+        decode_upload(state, &bytes, format),
+        super::verify::c2pa_report(state, &bytes, None, format)
+    );
+    let decoded = decoded?;
+    let parent = parent?;
+    let parent_readable = parent.present && parent.read_error.is_none();
     let st = state.clone();
     let req = request.clone();
     let signed = blocking(move || {
-        let marked = watermark_and_encode(&st, &bytes, format, payload)?;
-        hallmark_provenance::sign_media(&marked, format.mime(), &req, &st.identity, Some(&bytes))
-            .map_err(|e| match e {
+        let marked = watermark_and_encode(&st, &bytes, decoded, format, payload)?;
+        let parent = parent_readable.then_some(bytes.as_slice());
+        hallmark_provenance::sign_media(&marked, format.mime(), &req, &st.identity, parent).map_err(
+            |e| match e {
                 ProvenanceError::InvalidRequest(m) => ApiError::InvalidRequest(m),
                 ProvenanceError::UnsupportedFormat(m) => ApiError::UnsupportedMedia(m),
                 ProvenanceError::TimeStamp(m) => ApiError::UpstreamUnavailable(m),
                 other => ApiError::internal(other),
-            })
+            },
+        )
     })
     .await?;
 
@@ -303,9 +317,13 @@ fn audio_attempts() -> [hallmark_watermark::audio::AudioEmbedParams; 3] {
 /// strongly (see [`image_attempts`]); if no attempt survives, the media is too small or too
 /// flat to carry the mark and `MediaTooSmall` is returned — Hallmark never ships a file whose
 /// watermark it can't read back.
+///
+/// `decoded` is the upload as a worker decoded it; the read-back decodes below run in this
+/// process on bytes Hallmark's own encoders just wrote.
 fn watermark_and_encode(
     state: &AppState,
     bytes: &[u8],
+    decoded: DecodedMedia,
     format: MediaFormat,
     payload: u64,
 ) -> Result<Vec<u8>, ApiError> {
@@ -318,25 +336,20 @@ fn watermark_and_encode(
         other => ApiError::InvalidRequest(other.to_string()),
     };
     let carries = |d: &hallmark_watermark::Detection| d.detected && d.payload == Some(payload);
-    match format.kind() {
-        MediaKind::Image => {
-            let decoded = hallmark_media::decode_image(bytes, format, &limits)?;
+    match (format.kind(), decoded) {
+        (MediaKind::Image, DecodedMedia::Image(image, _)) => {
             // Re-signing a file Hallmark marked before (an edit of a signed output): its
             // mark is rewritten to the new payload instead of a second mark stacked on it
             // (the two would share the pilot and cancel each other's differing bits).
-            let previous = hallmark_watermark::image::detect(&decoded.image, key)
+            let previous = hallmark_watermark::image::detect(&image, key)
                 .payload
                 .filter(|&p| p != payload);
             for (params, quality) in image_attempts(state.settings.signing.jpeg_quality) {
                 let marked = match previous {
                     Some(old) => hallmark_watermark::image::embed_replacing(
-                        &decoded.image,
-                        key,
-                        payload,
-                        old,
-                        &params,
+                        &image, key, payload, old, &params,
                     ),
-                    None => hallmark_watermark::image::embed(&decoded.image, key, payload, &params),
+                    None => hallmark_watermark::image::embed(&image, key, payload, &params),
                 }
                 .map_err(too_small)?;
                 let out = hallmark_media::encode_image(&marked, format, quality)?;
@@ -352,12 +365,11 @@ fn watermark_and_encode(
             }
             Err(ApiError::MediaTooSmall(format!(
                 "{}x{} image is too small or too flat to carry a detectable watermark",
-                decoded.image.width(),
-                decoded.image.height()
+                image.width(),
+                image.height()
             )))
         }
-        MediaKind::Audio => {
-            let original = hallmark_media::decode_audio(bytes, format, &limits)?;
+        (MediaKind::Audio, DecodedMedia::Audio(original)) => {
             let wav_format = hallmark_media::wav_sample_format(bytes).unwrap_or_default();
             // Like images: a clip whose mark doesn't survive the output encoding under the
             // default masking margin is re-marked with a smaller margin (louder mark). A mark
@@ -414,7 +426,7 @@ fn watermark_and_encode(
             )))
         }
         _ => Err(ApiError::UnsupportedMedia(format!(
-            "{} cannot be signed",
+            "{} cannot be signed as decoded",
             format.mime()
         ))),
     }

@@ -1,4 +1,4 @@
-//! Verify: C2PA validation (sandboxed), watermark detection and the detector pool, combined
+//! Verify: C2PA validation and decoding (in worker processes), watermark detection and the detector pool, combined
 //! into a stored report.
 
 use std::sync::Arc;
@@ -10,11 +10,11 @@ use hallmark_provenance::{C2paReport, ValidationState};
 use hallmark_store::VerificationRecord;
 use serde::{Deserialize, Serialize};
 
-use super::{blocking, detector_error, job_permit, sha256_hex};
+use super::{blocking, decode_upload, detector_error, job_error, job_permit, sha256_hex};
 use crate::error::ApiError;
 use crate::report::{verdict, RecoveredAsset, VerificationReport, WatermarkReport};
-use crate::sandbox::{verify_sandboxed_with, SandboxLimits};
 use crate::state::AppState;
+use crate::worker::{DecodedMedia, JobError, JobLimits};
 
 /// The content-derived part of a report: a pure function of the bytes and the instance's
 /// analysis configuration, so it is cached by SHA-256.
@@ -38,8 +38,9 @@ enum Decoded {
 }
 
 /// C2PA validation of `bytes` (its embedded manifest, or `manifest_store` when given), bounded
-/// in time and memory.
-async fn c2pa_report(
+/// in time and memory: in a worker process (`c2pa.sandbox`, the default), or on a blocking
+/// thread of this process with only a time bound.
+pub(super) async fn c2pa_report(
     state: &AppState,
     bytes: &Arc<Vec<u8>>,
     manifest_store: Option<Vec<u8>>,
@@ -48,19 +49,27 @@ async fn c2pa_report(
     let c = &state.settings.c2pa;
     let timeout = Duration::from_secs(c.timeout_seconds.max(1));
     if c.sandbox {
-        let limits = SandboxLimits {
-            timeout,
+        let limits = JobLimits {
             memory_bytes: c.memory_limit_mb.saturating_mul(1024 * 1024),
+            cpu_seconds: timeout.as_secs() + 1,
         };
-        verify_sandboxed_with(
-            bytes,
-            manifest_store.as_deref(),
-            format.mime(),
-            &state.trust,
-            &limits,
-        )
-        .await
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("C2PA validator unavailable: {e}")))
+        match state
+            .workers
+            .c2pa(bytes, manifest_store.as_deref(), format, limits, timeout)
+            .await
+        {
+            Ok(Ok(r)) => Ok(r),
+            // Only a trust configuration c2pa rejects: a server fault, and no report is better
+            // than a wrong one.
+            Ok(Err(e)) => Err(ApiError::internal(anyhow::anyhow!(
+                "C2PA validator refused to run: {e}"
+            ))),
+            Err(JobError::WorkerFailed(m)) => Ok(C2paReport::from_read_error(
+                "resource_limit",
+                format!("manifest validation stopped: {m}"),
+            )),
+            Err(e) => Err(job_error(e)),
+        }
     } else {
         let (b, trust) = (bytes.clone(), state.trust.clone());
         let mime = format.mime();
@@ -134,26 +143,16 @@ pub async fn analyse(
     }
     let _permit = job_permit(state).await?;
 
-    let decode = {
-        let (st, b) = (state.clone(), bytes.clone());
-        async move {
-            if !format.decodable() {
-                return Ok(None);
-            }
-            blocking(move || {
-                let limits = st.settings.media_limits();
-                Ok(match format.kind() {
-                    MediaKind::Image => Decoded::Image(Arc::new(
-                        hallmark_media::decode_image(&b, format, &limits)?.image,
-                    )),
-                    _ => {
-                        Decoded::Audio(Arc::new(hallmark_media::decode_audio(&b, format, &limits)?))
-                    }
-                })
-            })
-            .await
-            .map(Some)
+    // C2PA and decoding run as two jobs, in parallel, on two workers: a file that kills the
+    // decoder's worker still gets its manifest validated, and the other way round.
+    let decode = async {
+        if !format.decodable() {
+            return Ok(None);
         }
+        Ok(Some(match decode_upload(state, &bytes, format).await? {
+            DecodedMedia::Image(i, _) => Decoded::Image(Arc::new(i)),
+            DecodedMedia::Audio(a) => Decoded::Audio(Arc::new(a)),
+        }))
     };
     let (c2pa, decoded) = tokio::join!(c2pa_report(state, &bytes, None, format), decode);
     let c2pa = c2pa?;
@@ -169,6 +168,8 @@ pub async fn analyse(
             not_checked("unsupported_codec"),
             Detection::no_signal("the codec could not be decoded for detection"),
         ),
+        // Transient: never part of a (cached) analysis.
+        Err(e @ (ApiError::Overloaded | ApiError::Internal(_))) => return Err(e),
         Err(e) => {
             // Undecodable media is still a report when C2PA has something to say about it.
             // (a manifest, or a manifest that exists but can't be validated).

@@ -1,0 +1,286 @@
+//! Container tables checked against the bytes actually present, before a demuxer or decoder
+//! reserves memory from them.
+//!
+//! symphonia 0.5 sizes vectors from counts it reads in the file: `Vec::with_capacity(count)`
+//! for MP4 `stsc`/`stco`/`co64`/`stsz`/`stts` entry counts, `vec![0; len]` for Vorbis comment
+//! and FLAC picture field lengths. A 2 KB file declaring 2³² entries asks for tens of GB and the
+//! allocation failure aborts the process. Every such count here must fit in the bytes of its
+//! box or block, and every box or block in its parent and the file, so no reservation can
+//! exceed the input's size. The `image` decoders allocate the whole canvas from the declared
+//! dimensions; [`check_declared_pixels`] requires the data a JPEG or PNG of that size needs at
+//! the very least.
+
+use crate::{MediaError, MediaFormat};
+
+/// Deepest box nesting followed in an ISO BMFF file.
+const MAX_BOX_DEPTH: usize = 16;
+
+fn u32_be(b: &[u8], at: usize) -> Option<u32> {
+    b.get(at..at + 4)
+        .map(|x| u32::from_be_bytes([x[0], x[1], x[2], x[3]]))
+}
+
+fn u32_le(b: &[u8], at: usize) -> Option<u32> {
+    b.get(at..at + 4)
+        .map(|x| u32::from_le_bytes([x[0], x[1], x[2], x[3]]))
+}
+
+/// Checks the container tables of `bytes` (sniffed as `format`): MP4/M4A/MOV sample tables,
+/// FLAC metadata blocks, Ogg Vorbis/Opus comment headers. Other formats pass.
+///
+/// # Errors
+/// [`MediaError::Corrupt`] naming the table whose declared size exceeds the data present.
+pub fn check_tables(bytes: &[u8], format: MediaFormat) -> Result<(), MediaError> {
+    let res = match format {
+        MediaFormat::M4a | MediaFormat::Mp4 | MediaFormat::Mov => {
+            check_boxes(bytes, 0, bytes.len(), 0, None)
+        }
+        MediaFormat::Flac => check_flac(bytes),
+        MediaFormat::Ogg => check_ogg_comments(bytes),
+        _ => Ok(()),
+    };
+    res.map_err(|detail| MediaError::Corrupt {
+        format: format.mime(),
+        detail,
+    })
+}
+
+/// ISO/IEC 14496-12 boxes whose payload is a sequence of boxes (`meta` is a full box first).
+fn is_container(kind: &[u8]) -> bool {
+    matches!(
+        kind,
+        b"moov"
+            | b"trak"
+            | b"mdia"
+            | b"minf"
+            | b"stbl"
+            | b"edts"
+            | b"dinf"
+            | b"mvex"
+            | b"moof"
+            | b"traf"
+            | b"udta"
+            | b"meta"
+            | b"ilst"
+    )
+}
+
+/// Full boxes holding a table: (entry-count offset in the payload, bytes per entry).
+/// `stsz` counts samples only when its constant `sample_size` (offset 4) is 0.
+fn table_layout(kind: &[u8], payload: &[u8]) -> Option<(usize, u64)> {
+    Some(match kind {
+        b"stsc" => (4, 12),
+        b"stco" | b"stss" => (4, 4),
+        b"co64" | b"stts" | b"ctts" => (4, 8),
+        b"stsz" if u32_be(payload, 4) == Some(0) => (8, 4),
+        b"elst" => (4, if payload.first() == Some(&1) { 20 } else { 12 }),
+        _ => return None,
+    })
+}
+
+/// Walks the boxes in `b[start..end]`, the payload of a `parent` box (`None`: the file). At the
+/// top level a box other than `moov`/`moof` may run past the end (a truncated `mdat`: the
+/// demuxer reads what is there). Children of `ilst` (metadata items) hold `data` boxes that
+/// symphonia reads whole, so they are walked too.
+fn check_boxes(
+    b: &[u8],
+    start: usize,
+    end: usize,
+    depth: usize,
+    parent: Option<&[u8]>,
+) -> Result<(), String> {
+    let top = parent.is_none();
+    if depth > MAX_BOX_DEPTH {
+        return Err(format!("boxes nested deeper than {MAX_BOX_DEPTH} levels"));
+    }
+    let mut at = start;
+    while at + 8 <= end {
+        let size32 = u32_be(b, at).unwrap_or(0);
+        let kind = &b[at + 4..at + 8];
+        let name = String::from_utf8_lossy(kind).into_owned();
+        let (header, size) = match size32 {
+            0 => (8, (end - at) as u64),
+            1 => {
+                let Some(x) = b.get(at + 8..at + 16) else {
+                    return Err(format!("'{name}' box header cut short"));
+                };
+                let mut n = [0u8; 8];
+                n.copy_from_slice(x);
+                (16, u64::from_be_bytes(n))
+            }
+            n => (8, u64::from(n)),
+        };
+        if size < header as u64 {
+            return Err(format!("'{name}' box declares {size} bytes"));
+        }
+        let fits = size <= (end - at) as u64;
+        if !fits {
+            if top && kind != b"moov" && kind != b"moof" {
+                return Ok(());
+            }
+            return Err(format!(
+                "'{name}' box declares {size} bytes but only {} remain",
+                end - at
+            ));
+        }
+        let box_end = at + size as usize;
+        let payload = &b[at + header..box_end];
+        if let Some((count_at, entry)) = table_layout(kind, payload) {
+            let count = u32_be(payload, count_at)
+                .ok_or_else(|| format!("'{name}' box too short for its entry count"))?;
+            let need = u64::from(count) * entry;
+            let have = payload.len().saturating_sub(count_at + 4) as u64;
+            if need > have {
+                return Err(format!(
+                    "'{name}' table declares {count} entries ({need} bytes) in a {have}-byte box"
+                ));
+            }
+        } else if is_container(kind) || parent == Some(&b"ilst"[..]) {
+            // `meta` is a full box in ISO BMFF (version + flags first), a plain container in
+            // QuickTime; a zero first word tells them apart.
+            let skip = if kind == b"meta" && u32_be(payload, 0) == Some(0) {
+                4
+            } else {
+                0
+            };
+            check_boxes(b, at + header + skip, box_end, depth + 1, Some(kind))?;
+        }
+        at = box_end;
+    }
+    Ok(())
+}
+
+/// FLAC (RFC 9639 §8): every metadata block fits in the file; inside `VORBIS_COMMENT` (type 4)
+/// and `PICTURE` (type 6) every length fits in the block.
+fn check_flac(b: &[u8]) -> Result<(), String> {
+    let mut at = 4; // "fLaC"
+    for _ in 0..1024 {
+        let Some(h) = b.get(at..at + 4) else {
+            return Err("metadata block header cut short".into());
+        };
+        let last = h[0] & 0x80 != 0;
+        let kind = h[0] & 0x7F;
+        let len = (usize::from(h[1]) << 16) | (usize::from(h[2]) << 8) | usize::from(h[3]);
+        let body_start = at + 4;
+        let Some(body) = b.get(body_start..body_start + len) else {
+            return Err(format!(
+                "metadata block of type {kind} declares {len} bytes but only {} remain",
+                b.len().saturating_sub(body_start)
+            ));
+        };
+        match kind {
+            4 => check_vorbis_comment(body, body.len())?,
+            6 => check_flac_picture(body)?,
+            _ => {}
+        }
+        if last {
+            return Ok(());
+        }
+        at = body_start + len;
+    }
+    Err("more than 1024 metadata blocks".into())
+}
+
+/// A Vorbis comment header (Vorbis I §5.2.1, little-endian lengths) in `c`: the vendor string,
+/// the comment count and every comment length fit in `room` bytes.
+fn check_vorbis_comment(c: &[u8], room: usize) -> Result<(), String> {
+    let vendor = u32_le(c, 0).ok_or("comment header cut short")? as usize;
+    if vendor > room {
+        return Err(format!(
+            "vendor string of {vendor} bytes in a {room}-byte comment header"
+        ));
+    }
+    let mut at = 4 + vendor;
+    let Some(count) = u32_le(c, at) else {
+        return Ok(()); // cut short: the reader stops there
+    };
+    if u64::from(count) * 4 > room as u64 {
+        return Err(format!("{count} comments in a {room}-byte comment header"));
+    }
+    at += 4;
+    for _ in 0..count {
+        let Some(len) = u32_le(c, at) else {
+            return Ok(());
+        };
+        if len as usize > room {
+            return Err(format!("a comment of {len} bytes in a {room}-byte header"));
+        }
+        at = at.saturating_add(4 + len as usize);
+    }
+    Ok(())
+}
+
+/// FLAC `PICTURE` block (RFC 9639 §8.8, big-endian): media type, description and picture data
+/// lengths fit in the block.
+fn check_flac_picture(p: &[u8]) -> Result<(), String> {
+    let room = p.len();
+    let mut at = 4;
+    for field in ["media type", "description"] {
+        let len = u32_be(p, at).ok_or("picture block cut short")? as usize;
+        if len > room {
+            return Err(format!(
+                "picture {field} of {len} bytes in a {room}-byte block"
+            ));
+        }
+        at = at.saturating_add(4 + len);
+    }
+    at = at.saturating_add(16); // width, height, depth, colours
+    if let Some(len) = u32_be(p, at) {
+        if len as usize > room {
+            return Err(format!(
+                "picture data of {len} bytes in a {room}-byte block"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Ogg Vorbis (`\x03vorbis`) and Opus (`OpusTags`) comment headers: every length fits in the
+/// rest of the file (a packet can span pages, so the file is the bound).
+fn check_ogg_comments(b: &[u8]) -> Result<(), String> {
+    for magic in [&b"\x03vorbis"[..], b"OpusTags"] {
+        if let Some(pos) = b.windows(magic.len()).position(|w| w == magic) {
+            let start = pos + magic.len();
+            check_vorbis_comment(&b[start..], b.len() - start)?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks that `bytes` can hold a `width` × `height` image of `format` at all, before the
+/// decoder allocates its canvas.
+///
+/// Lower bounds: a Huffman-coded JPEG (ITU-T T.81) spends at least one bit per 8×8 luma block
+/// in its DC coefficients (one bit per block per scan, every block coded); a PNG's zlib stream
+/// (RFC 1951) expands at most 1032:1, over at least one bit per pixel. Other formats pass
+/// (their decoders are bounded by the pixel limits and the worker's memory limit only).
+///
+/// # Errors
+/// [`MediaError::Corrupt`] when the file is smaller than the least data such an image needs.
+pub fn check_declared_pixels(
+    bytes: &[u8],
+    format: MediaFormat,
+    width: u32,
+    height: u32,
+) -> Result<(), MediaError> {
+    let (w, h) = (u64::from(width), u64::from(height));
+    let need = match format {
+        MediaFormat::Jpeg => w.div_ceil(8) * h.div_ceil(8) / 8,
+        MediaFormat::Png => (w * h / 8) / 1032,
+        _ => 0,
+    };
+    if (bytes.len() as u64) < need {
+        return Err(MediaError::Corrupt {
+            format: format.mime(),
+            detail: format!(
+                "declares {width}x{height} pixels but holds {} bytes; such an image needs at least {need}",
+                bytes.len()
+            ),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "containers_tests.rs"]
+mod tests;

@@ -1,0 +1,180 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::*;
+use crate::{decode_audio, decode_image, Limits};
+
+fn mp4_box(kind: &[u8; 4], payload: &[u8]) -> Vec<u8> {
+    let mut v = ((payload.len() + 8) as u32).to_be_bytes().to_vec();
+    v.extend_from_slice(kind);
+    v.extend_from_slice(payload);
+    v
+}
+
+/// ftyp + moov/trak/mdia/minf/stbl holding one table box `kind` whose entry count is `count`
+/// and which carries `entries` bytes of entries.
+fn m4a_with_table(kind: &[u8; 4], count: u32, entries: usize) -> Vec<u8> {
+    let mut table = vec![0u8; 4]; // version + flags
+    if kind == b"stsz" {
+        table.extend_from_slice(&0u32.to_be_bytes()); // variable sample sizes
+    }
+    table.extend_from_slice(&count.to_be_bytes());
+    table.extend(std::iter::repeat_n(0u8, entries));
+    let stbl = mp4_box(b"stbl", &mp4_box(kind, &table));
+    let moov = mp4_box(
+        b"moov",
+        &mp4_box(b"trak", &mp4_box(b"mdia", &mp4_box(b"minf", &stbl))),
+    );
+    let mut f = mp4_box(b"ftyp", b"M4A \0\0\0\0M4A isom");
+    f.extend_from_slice(&moov);
+    f
+}
+
+#[test]
+fn mp4_tables_must_fit_their_boxes() {
+    for (kind, entry) in [
+        (b"stsc", 12),
+        (b"stco", 4),
+        (b"co64", 8),
+        (b"stts", 8),
+        (b"stsz", 4),
+    ] {
+        // As many entries as the box holds: fine.
+        let ok = m4a_with_table(kind, 3, 3 * entry);
+        assert!(check_tables(&ok, MediaFormat::M4a).is_ok(), "{kind:?}");
+        // The 1.8 KB crash: a count in the billions in a box of a few bytes.
+        let bomb = m4a_with_table(kind, 0xFFFF_FFF0, 16);
+        let err = check_tables(&bomb, MediaFormat::M4a)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("entries"), "{err}");
+        // And the decoder refuses it without reserving anything.
+        assert!(matches!(
+            decode_audio(&bomb, MediaFormat::M4a, &Limits::default()),
+            Err(MediaError::Corrupt { .. })
+        ));
+    }
+}
+
+#[test]
+fn mp4_boxes_must_fit_their_parents() {
+    let mut f = m4a_with_table(b"stco", 1, 4);
+    // Grow the declared size of `trak` (after ftyp (24 bytes) and the moov header) past moov.
+    let trak = 24 + 8;
+    assert_eq!(&f[trak + 4..trak + 8], b"trak");
+    f[trak..trak + 4].copy_from_slice(&0x7FFF_FFFFu32.to_be_bytes());
+    assert!(check_tables(&f, MediaFormat::M4a).is_err());
+    // A truncated mdat at the end of the file is left to the demuxer.
+    let mut g = m4a_with_table(b"stco", 1, 4);
+    g.extend_from_slice(&1_000_000u32.to_be_bytes());
+    g.extend_from_slice(b"mdat\0\0");
+    assert!(check_tables(&g, MediaFormat::M4a).is_ok());
+    // Self-nesting boxes stop at the depth limit.
+    let mut deep = mp4_box(b"stbl", &[]);
+    for _ in 0..40 {
+        deep = mp4_box(b"trak", &deep);
+    }
+    let mut h = mp4_box(b"ftyp", b"M4A \0\0\0\0");
+    h.extend_from_slice(&mp4_box(b"moov", &deep));
+    assert!(check_tables(&h, MediaFormat::M4a)
+        .unwrap_err()
+        .to_string()
+        .contains("nested"));
+}
+
+/// fLaC + a valid STREAMINFO + a VORBIS_COMMENT block holding `comment`.
+fn flac_with_comment(comment: &[u8]) -> Vec<u8> {
+    let mut f = b"fLaC".to_vec();
+    f.extend_from_slice(&[0x00, 0, 0, 34]);
+    let mut si = vec![0x10, 0x00, 0x10, 0x00, 0, 0, 0, 0, 0, 0];
+    // 44100 Hz, 1 channel, 16 bits, 0 samples: 20 + 3 + 5 + 36 bits.
+    let packed: u64 = (44_100u64 << 44) | (15 << 36);
+    si.extend_from_slice(&packed.to_be_bytes());
+    si.extend_from_slice(&[0u8; 16]);
+    f.extend_from_slice(&si);
+    let len = comment.len() as u32;
+    f.extend_from_slice(&[0x84, (len >> 16) as u8, (len >> 8) as u8, len as u8]);
+    f.extend_from_slice(comment);
+    f
+}
+
+#[test]
+fn flac_comment_and_picture_lengths_must_fit_their_block() {
+    let mut ok = 0u32.to_le_bytes().to_vec(); // vendor ""
+    ok.extend_from_slice(&1u32.to_le_bytes());
+    ok.extend_from_slice(&5u32.to_le_bytes());
+    ok.extend_from_slice(b"A=bcd");
+    assert!(check_tables(&flac_with_comment(&ok), MediaFormat::Flac).is_ok());
+    // The 17 KB crash: a 4 GB comment length.
+    let mut bomb = 0u32.to_le_bytes().to_vec();
+    bomb.extend_from_slice(&1u32.to_le_bytes());
+    bomb.extend_from_slice(&0xFFFF_FF00u32.to_le_bytes());
+    bomb.extend_from_slice(b"A=b");
+    let f = flac_with_comment(&bomb);
+    assert!(check_tables(&f, MediaFormat::Flac).is_err());
+    assert!(matches!(
+        decode_audio(&f, MediaFormat::Flac, &Limits::default()),
+        Err(MediaError::Corrupt { .. })
+    ));
+    // A block longer than the file.
+    let mut cut = flac_with_comment(&ok);
+    cut.truncate(cut.len() - 2);
+    assert!(check_tables(&cut, MediaFormat::Flac).is_err());
+    // A picture block whose data length runs past the block.
+    let mut pic = 3u32.to_be_bytes().to_vec();
+    pic.extend_from_slice(&0u32.to_be_bytes());
+    pic.extend_from_slice(&0u32.to_be_bytes());
+    pic.extend_from_slice(&[0u8; 16]);
+    pic.extend_from_slice(&0x7FFF_FFFFu32.to_be_bytes());
+    assert!(check_flac_picture(&pic).is_err());
+}
+
+#[test]
+fn ogg_comment_lengths_are_bounded_by_the_file() {
+    let mut f = b"OggS....\x03vorbis".to_vec();
+    f.extend_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+    assert!(check_tables(&f, MediaFormat::Ogg).is_err());
+}
+
+/// A baseline JPEG header (SOI, SOF0, then EOI) declaring `w` × `h`, no scan data.
+fn tiny_jpeg(w: u16, h: u16) -> Vec<u8> {
+    let mut j = vec![0xFF, 0xD8, 0xFF, 0xC0, 0, 17, 8];
+    j.extend_from_slice(&h.to_be_bytes());
+    j.extend_from_slice(&w.to_be_bytes());
+    j.extend_from_slice(&[3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]);
+    j.extend_from_slice(&[0xFF, 0xD9]);
+    j
+}
+
+#[test]
+fn declared_pixels_need_the_data_present() {
+    // A 50-MP JPEG of a few hundred bytes (grey 50-MP canvas before) and a 30000² PNG header.
+    assert!(check_declared_pixels(&tiny_jpeg(8660, 5774), MediaFormat::Jpeg, 8660, 5774).is_err());
+    assert!(check_declared_pixels(&[0u8; 300], MediaFormat::Png, 30_000, 30_000).is_err());
+    // Real images are far above the bounds: a flat 1024² JPEG and PNG.
+    let img = image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(
+        1024,
+        1024,
+        image::Rgb([128, 128, 128]),
+    ));
+    for f in [MediaFormat::Jpeg, MediaFormat::Png] {
+        let bytes = crate::encode_image(&img, f, 50).unwrap();
+        assert!(
+            check_declared_pixels(&bytes, f, 1024, 1024).is_ok(),
+            "{f:?}"
+        );
+        assert!(decode_image(&bytes, f, &Limits::default()).is_ok());
+    }
+    // Through the decoder: a real 16×16 JPEG whose SOF0 is patched to declare 8000×6000 (the
+    // decoder would fill a grey 48-MP canvas) is refused as corrupt, before any allocation.
+    let small = image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(
+        16,
+        16,
+        image::Rgb([90, 120, 150]),
+    ));
+    let mut j = crate::encode_image(&small, MediaFormat::Jpeg, 90).unwrap();
+    let sof = j.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+    j[sof + 5..sof + 7].copy_from_slice(&6000u16.to_be_bytes());
+    j[sof + 7..sof + 9].copy_from_slice(&8000u16.to_be_bytes());
+    let err = decode_image(&j, MediaFormat::Jpeg, &Limits::default()).unwrap_err();
+    assert!(err.to_string().contains("declares 8000x6000"), "{err}");
+}
