@@ -203,26 +203,26 @@ def rust_crops(jobs: list[tuple[Path, float, int]]) -> list[np.ndarray]:
         return [np.fromfile(f"{tmp}/{i}.f32", "<f4").reshape(5, 3, CROP, CROP) for i in range(len(jobs))]
 
 
-def extract(its: list[Item], cache: Path | None) -> tuple[np.ndarray, np.ndarray]:
-    """Per item: canonical features [5,F] and augmented features [5,F] (downscaled 0.5-0.9x,
-    JPEG q70-95), both from the service's preprocessing."""
+def extract(its: list[Item], cache: Path | None, aug_cache: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Per item: canonical features [5,F] from the service's preprocessing (what evaluation,
+    calibration and thresholds use), and the training-only augmented view [5,F] (downscaled
+    0.5-0.9x, JPEG q70-95) from `aug_cache`, the earlier PIL pipeline's features: only the
+    fit sees them, as extra augmentation."""
     if cache and cache.exists():
         z = np.load(cache)
         if list(z["files"]) == [str(i.path) for i in its]:
             return z["canon"], z["aug"]
+    za = np.load(aug_cache)
+    if list(za["files"]) != [str(i.path) for i in its]:
+        raise RuntimeError(f"{aug_cache} lists other files")
     bb, fx = sessions()
-    rng = np.random.default_rng(SEED)
-    aug_params = [(float(rng.uniform(0.5, 0.9)), int(rng.integers(70, 96))) for _ in its]
-    canon, aug = [], []
+    canon = []
     for start in range(0, len(its), 25):
         chunk = list(range(start, min(start + 25, len(its))))
-        jobs = [(its[i].path, 1.0, JPEG_Q) for i in chunk] + [(its[i].path, *aug_params[i]) for i in chunk]
-        crops_ = rust_crops(jobs)
-        for j in range(len(chunk)):
-            canon.append(features(bb, fx, crops_[j]))
-            aug.append(features(bb, fx, crops_[len(chunk) + j]))
+        for x in rust_crops([(its[i].path, 1.0, JPEG_Q) for i in chunk]):
+            canon.append(features(bb, fx, x))
         print(f"  features {chunk[-1] + 1}/{len(its)}", file=sys.stderr, flush=True)
-    canon, aug = np.stack(canon), np.stack(aug)
+    canon, aug = np.stack(canon), za["aug"]
     if cache:
         np.savez_compressed(cache, files=np.array([str(i.path) for i in its]), canon=canon, aug=aug)
     return canon, aug
@@ -254,6 +254,7 @@ def real_folds(its: list[Item]) -> np.ndarray:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--features-cache", type=Path, default=REPO / ".venv" / "image_features_rust.npz")
+    ap.add_argument("--aug-cache", type=Path, default=REPO / ".venv" / "image_features.npz")
     ap.add_argument("--out", type=Path, default=MODELS)
     args = ap.parse_args()
     its = items()
@@ -262,7 +263,7 @@ def main() -> int:
     fmts = np.array([i.fmt for i in its])
     folds = real_folds(its)
     print(f"{len(its)} images: {int(y.sum())} synthetic, {int((1 - y).sum())} real", file=sys.stderr)
-    xc, xa = extract(its, args.features_cache)
+    xc, xa = extract(its, args.features_cache, args.aug_cache)
 
     gens = sorted({s for s, l in zip(srcs, y) if l == 1})
     # Leave-one-generator-out x grouped real folds.

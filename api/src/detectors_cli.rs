@@ -75,9 +75,9 @@ pub fn read_labels(path: &Path) -> anyhow::Result<Vec<Labelled>> {
                 .unwrap_or_default()
         });
         out.push(Labelled {
-            generator: get(gi).filter(|g| !g.is_empty()).unwrap_or_else(|| {
-                if synthetic { "synthetic" } else { "real" }.into()
-            }),
+            generator: get(gi)
+                .filter(|g| !g.is_empty())
+                .unwrap_or_else(|| if synthetic { "synthetic" } else { "real" }.into()),
             file,
             synthetic,
             format,
@@ -174,7 +174,12 @@ pub async fn score_all(
         };
         let logits = detection
             .as_ref()
-            .map(|d| d.models.iter().map(|m| (m.model.clone(), m.logit)).collect())
+            .map(|d| {
+                d.models
+                    .iter()
+                    .map(|m| (m.model.clone(), m.logit))
+                    .collect()
+            })
             .unwrap_or_default();
         out.push(Scored {
             file: l.file.clone(),
@@ -242,10 +247,7 @@ pub fn evaluate(scored: &[Scored]) -> EvalReport {
         .map(|(s, _, _)| s.generator.clone())
         .collect::<std::collections::BTreeSet<_>>()
     {
-        per_generator.insert(
-            g.clone(),
-            m(&|s: &Scored| !s.synthetic || s.generator == g),
-        );
+        per_generator.insert(g.clone(), m(&|s: &Scored| !s.synthetic || s.generator == g));
     }
     let mut per_format = BTreeMap::new();
     for f in rows

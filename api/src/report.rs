@@ -322,7 +322,9 @@ fn tampered_reason(c2pa: &C2paReport, declared_ai: bool) -> String {
                     .unwrap_or_default()
             ));
         } else {
-            r.push_str(&format!(". The manifest declares digital source type {term}"));
+            r.push_str(&format!(
+                ". The manifest declares digital source type {term}"
+            ));
         }
     }
     r
@@ -368,5 +370,139 @@ fn detection_reasons(d: &Detection, label: &mut &str, reasons: &mut Vec<String>)
     }
     if let (Some(note), Some(_)) = (&d.note, d.probability) {
         reasons.push(format!("some detectors were not applied: {note}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hallmark_detectors::{Band, Detection, DetectorScore};
+    use hallmark_provenance::ValidationState;
+
+    fn no_manifest() -> C2paReport {
+        C2paReport::from_read_error("no_manifest", "")
+    }
+
+    fn unmarked() -> WatermarkReport {
+        WatermarkReport {
+            detected: false,
+            payload: None,
+            p_value: 0.4,
+            bit_agreement: None,
+            asset_id: None,
+            not_checked: None,
+            ranges: Vec::new(),
+        }
+    }
+
+    fn detection(p: f32, band: Band) -> Detection {
+        Detection::combine(vec![DetectorScore {
+            model: "m".into(),
+            version: "2".into(),
+            score: p,
+            logit: 0.0,
+            band,
+            threshold: 0.88,
+            fpr_target: 0.02,
+        }])
+    }
+
+    #[test]
+    fn detectors_alone_need_the_likely_synthetic_band() {
+        let v = verdict(
+            &no_manifest(),
+            &unmarked(),
+            None,
+            &detection(0.93, Band::LikelySynthetic),
+        );
+        assert_eq!(v.label, "likely_ai_generated");
+        assert!(
+            v.reasons
+                .iter()
+                .any(|r| r.contains("0.93") && r.contains("2 %")),
+            "{v:?}"
+        );
+        for band in [Band::Inconclusive, Band::NoSignal] {
+            let v = verdict(&no_manifest(), &unmarked(), None, &detection(0.6, band));
+            assert_eq!(v.label, "no_evidence", "{band:?}");
+        }
+    }
+
+    #[test]
+    fn no_signal_never_claims_authenticity() {
+        for d in [
+            detection(0.05, Band::NoSignal),
+            Detection::no_signal("image of 32x32 px is below the 64 px detectors need"),
+        ] {
+            let v = verdict(&no_manifest(), &unmarked(), None, &d);
+            let text = v.reasons.join(" | ").to_lowercase();
+            assert!(
+                !text.contains("authentic")
+                    || text.contains("not evidence that the content is authentic"),
+                "{text}"
+            );
+            assert!(
+                !text.contains("real") && !text.contains("genuine"),
+                "{text}"
+            );
+        }
+        let v = verdict(
+            &no_manifest(),
+            &unmarked(),
+            None,
+            &Detection::no_signal("clip is silent"),
+        );
+        assert!(
+            v.reasons
+                .iter()
+                .any(|r| r.contains("not applied") && r.contains("silent")),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn provenance_outranks_detectors_and_the_conflict_is_named() {
+        let mut c = no_manifest();
+        c.read_error = None;
+        c.present = true;
+        c.validation_state = Some(ValidationState::Valid);
+        c.digital_source_type =
+            Some("http://cv.iptc.org/newscodes/digitalsourcetype/digitalCapture".into());
+        let v = verdict(
+            &c,
+            &unmarked(),
+            None,
+            &detection(0.95, Band::LikelySynthetic),
+        );
+        assert_eq!(v.label, "provenance_valid");
+        assert!(v.reasons.iter().any(|r| r.contains("contradict")), "{v:?}");
+    }
+
+    #[test]
+    fn tampered_names_the_broken_binding_and_what_the_manifest_declares() {
+        let mut c = no_manifest();
+        c.read_error = None;
+        c.present = true;
+        c.validation_state = Some(ValidationState::Invalid);
+        c.failure_codes = vec![
+            "signingCredential.untrusted".into(),
+            "assertion.dataHash.mismatch".into(),
+        ];
+        c.digital_source_type =
+            Some("http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia".into());
+        c.claim_generator = Some("Hallmark 0.1.0".into());
+        let v = verdict(&c, &unmarked(), None, &detection(0.1, Band::NoSignal));
+        assert_eq!(v.label, "tampered");
+        let r = &v.reasons[0];
+        assert!(
+            r.contains("hard binding") && r.contains("changed after signing"),
+            "{r}"
+        );
+        assert!(r.contains("(assertion.dataHash.mismatch)"), "{r}");
+        assert!(r.contains("not on a trust list"), "{r}");
+        assert!(
+            r.contains("trainedAlgorithmicMedia") && r.contains("AI-generated"),
+            "{r}"
+        );
     }
 }

@@ -17,7 +17,8 @@ use std::io::{BufRead, Write};
 fn job(path: &str, scale: f64, q: u8, out: &str) -> Result<(), Box<dyn std::error::Error>> {
     let bytes = std::fs::read(path)?;
     let format = hallmark_media::sniff(&bytes).ok_or("unrecognised format")?;
-    let mut img = hallmark_media::decode_image(&bytes, format, &hallmark_media::Limits::default())?.image;
+    let mut img =
+        hallmark_media::decode_image(&bytes, format, &hallmark_media::Limits::default())?.image;
     if (scale - 1.0).abs() > 1e-9 {
         let w = ((f64::from(img.width()) * scale).round() as u32).max(1);
         let h = ((f64::from(img.height()) * scale).round() as u32).max(1);

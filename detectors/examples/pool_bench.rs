@@ -38,9 +38,17 @@ fn voiced(n: usize, seed: f64) -> Vec<f32> {
         .collect()
 }
 
-fn raw_rows_per_s(session: &mut Session, input: &str, row: &[usize], b: usize, secs: f64) -> R<f64> {
+fn raw_rows_per_s(
+    session: &mut Session,
+    input: &str,
+    row: &[usize],
+    b: usize,
+    secs: f64,
+) -> R<f64> {
     let len: usize = row.iter().product();
-    let data: Vec<f32> = (0..b * len).map(|i| ((i % 97) as f32 / 97.0) - 0.5).collect();
+    let data: Vec<f32> = (0..b * len)
+        .map(|i| ((i % 97) as f32 / 97.0) - 0.5)
+        .collect();
     let mut dims = vec![b];
     dims.extend_from_slice(row);
     let start = Instant::now();
@@ -106,7 +114,9 @@ async fn main() -> R<()> {
         .unwrap_or(4.0);
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let reg = Registry::load(&root.join("detectors/models/registry.toml"))?;
-    let env = hallmark_detectors::init_runtime(&root.join(".runtime/onnxruntime/libonnxruntime.so.1.31.1"))?;
+    let env = hallmark_detectors::init_runtime(
+        &root.join(".runtime/onnxruntime/libonnxruntime.so.1.31.1"),
+    )?;
     let audio = reg
         .models
         .iter()
@@ -117,7 +127,10 @@ async fn main() -> R<()> {
         .with_intra_threads(2)?
         .with_inter_threads(1)?
         .commit_from_memory(&bytes)?;
-    println!("audio model `{}`, {secs} s per point, 2 intra-op threads", audio.name);
+    println!(
+        "audio model `{}`, {secs} s per point, 2 intra-op threads",
+        audio.name
+    );
     println!("| batch | raw session rows/s | pool rows/s | pool / raw |");
     println!("|---|---|---|---|");
     for b in [1usize, 4, 8, 16] {
@@ -128,7 +141,9 @@ async fn main() -> R<()> {
     }
     if let Some(img) = reg.models.iter().find(|m| m.kind == ModelKind::Image) {
         if let Some(bb) = &img.backbone {
-            let bbytes = hallmark_detectors::registry::read_verified(&img.name, &bb.file, &bb.sha256, &reg.path)?;
+            let bbytes = hallmark_detectors::registry::read_verified(
+                &img.name, &bb.file, &bb.sha256, &reg.path,
+            )?;
             let mut s = Session::builder(&env)?
                 .with_intra_threads(2)?
                 .with_inter_threads(1)?

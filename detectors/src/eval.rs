@@ -95,7 +95,11 @@ pub fn tpr_at_fpr(scores: &[f64], labels: &[bool], target: f64) -> f64 {
 pub fn eer(scores: &[f64], labels: &[bool]) -> f64 {
     roc(scores, labels)
         .iter()
-        .min_by(|a, b| (a.0 - (1.0 - a.1)).abs().total_cmp(&(b.0 - (1.0 - b.1)).abs()))
+        .min_by(|a, b| {
+            (a.0 - (1.0 - a.1))
+                .abs()
+                .total_cmp(&(b.0 - (1.0 - b.1)).abs())
+        })
         .map(|(f, t)| (f + (1.0 - t)) / 2.0)
         .unwrap_or(0.5)
 }

@@ -264,8 +264,13 @@ impl DetectorPool {
             let env = init_runtime(&cfg.onnxruntime_path)?;
             let threads = cfg.intra_threads;
             for (entry, (head_bytes, bb_bytes)) in registry.models.into_iter().zip(blobs) {
-                let (head, provider) =
-                    build_session(&env, threads, cfg.execution_provider, &entry.name, &head_bytes)?;
+                let (head, provider) = build_session(
+                    &env,
+                    threads,
+                    cfg.execution_provider,
+                    &entry.name,
+                    &head_bytes,
+                )?;
                 let backbone = match &bb_bytes {
                     Some(b) => Some(
                         build_session(&env, threads, cfg.execution_provider, &entry.name, b)?.0,
@@ -475,12 +480,18 @@ fn check_graph(
     if !has_out(head, &entry.output) {
         return Err(bad(format!("the graph has no output `{}`", entry.output)));
     }
-    let media_session = if entry.backbone.is_some() { backbone } else { Some(head) };
+    let media_session = if entry.backbone.is_some() {
+        backbone
+    } else {
+        Some(head)
+    };
     let media_input = entry
         .backbone
         .as_ref()
         .map_or(entry.input.as_str(), |b| b.input.as_str());
-    if let Some(inp) = media_session.and_then(|s| s.inputs().iter().find(|i| i.name() == media_input)) {
+    if let Some(inp) =
+        media_session.and_then(|s| s.inputs().iter().find(|i| i.name() == media_input))
+    {
         if let Some(dims) = inp.dtype().tensor_shape() {
             let declared: Vec<i64> = dims.iter().copied().collect();
             let ok = declared.len() == entry.input_shape.len()
@@ -506,7 +517,9 @@ fn check_graph(
                 return Err(bad(format!("the backbone has no output `{o}`")));
             }
             if !has_in(head, h) {
-                return Err(bad(format!("the graph has no input `{h}` for the backbone")));
+                return Err(bad(format!(
+                    "the graph has no input `{h}` for the backbone"
+                )));
             }
         }
     }

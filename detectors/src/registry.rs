@@ -266,7 +266,9 @@ fn image_preprocess(
     shape: &[i64],
     e: &dyn Fn(&str) -> DetectorError,
 ) -> Result<Preprocessing, DetectorError> {
-    let size = p.size.ok_or_else(|| e("image model needs preprocess.size"))?;
+    let size = p
+        .size
+        .ok_or_else(|| e("image model needs preprocess.size"))?;
     let s = i64::from(size);
     if size < 8 || shape != [-1, 3, s, s] {
         return Err(e(&format!(

@@ -160,7 +160,6 @@ pub(crate) fn build_session(
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -115,8 +115,8 @@ impl Worker {
     /// Runs the backbone (if any) and the head on `n` rows; returns one logit per row.
     pub fn infer(&mut self, n: usize, data: &[f32]) -> Result<Vec<f32>, DetectorError> {
         let dims = self.dims(n);
-        let media =
-            TensorRef::from_array_view((dims.clone(), data)).map_err(|e| self.fail(e.to_string()))?;
+        let media = TensorRef::from_array_view((dims.clone(), data))
+            .map_err(|e| self.fail(e.to_string()))?;
         let mut feats: Vec<(String, ort::value::DynValue)> = Vec::new();
         if let (Some(bb), Some(spec)) = (self.backbone.as_mut(), self.entry.backbone.as_ref()) {
             let plane = dims.get(2).copied().unwrap_or(0) * dims.get(3).copied().unwrap_or(0);
@@ -125,11 +125,12 @@ impl Worker {
                 let c = (i / plane.max(1)) % 3;
                 *v = (*v - spec.mean[c]) / spec.std[c];
             }
-            let t = TensorRef::from_array_view((dims.clone(), norm.as_slice()))
-                .map_err(|e| DetectorError::Inference {
+            let t = TensorRef::from_array_view((dims.clone(), norm.as_slice())).map_err(|e| {
+                DetectorError::Inference {
                     model: self.entry.name.clone(),
                     message: e.to_string(),
-                })?;
+                }
+            })?;
             let mut outs = bb
                 .run(vec![(spec.input.as_str(), SessionInputValue::from(t))])
                 .map_err(|e| DetectorError::Inference {
@@ -191,10 +192,9 @@ impl Worker {
             data.extend_from_slice(&p.req.data);
         }
         let started = Instant::now();
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.infer(rows, &data)
-        }))
-        .unwrap_or_else(|_| Err(self.fail("inference panicked".into())));
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.infer(rows, &data)))
+                .unwrap_or_else(|_| Err(self.fail("inference panicked".into())));
         let s = &self.stats;
         s.batches.fetch_add(1, Ordering::Relaxed);
         s.rows.fetch_add(rows as u64, Ordering::Relaxed);

@@ -175,7 +175,10 @@ async fn image_matches_python_golden() -> TestResult {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audio_matches_python_golden() -> TestResult {
     let pool = pool()?;
-    for (key, x) in [("audio_sine_noise", sine_noise()), ("audio_voiced", voiced())] {
+    for (key, x) in [
+        ("audio_sine_noise", sine_noise()),
+        ("audio_voiced", voiced()),
+    ] {
         let (want, tol) = golden(key)?;
         let got = one(
             &pool.score_audio(mono(16_000, x)).await?,
@@ -201,7 +204,10 @@ async fn scores_depend_on_the_input() -> TestResult {
         &pool.score_image(Arc::new(noisy)).await?,
         "image-clip-residual",
     )?;
-    assert!((a - b).abs() > 1e-3, "image logits {a} and {b} should differ");
+    assert!(
+        (a - b).abs() > 1e-3,
+        "image logits {a} and {b} should differ"
+    );
     let c = one(
         &pool.score_audio(mono(16_000, voiced())).await?,
         "audio-whisper-lfcc",
@@ -210,7 +216,10 @@ async fn scores_depend_on_the_input() -> TestResult {
         &pool.score_audio(mono(16_000, sine_noise())).await?,
         "audio-whisper-lfcc",
     )?;
-    assert!((c - d).abs() > 1e-3, "audio logits {c} and {d} should differ");
+    assert!(
+        (c - d).abs() > 1e-3,
+        "audio logits {c} and {d} should differ"
+    );
     Ok(())
 }
 
@@ -240,13 +249,19 @@ async fn unfit_inputs_get_no_signal_never_a_score() -> TestResult {
         DynamicImage::new_rgba16(700, 80),
         DynamicImage::new_luma8(100, 2500),
     ] {
-        one(&pool.score_image(Arc::new(img)).await?, "image-clip-residual")?;
+        one(
+            &pool.score_image(Arc::new(img)).await?,
+            "image-clip-residual",
+        )?;
     }
     // Silence, near-silence, 0.1 s, empty, NaN-only, zero sample rate.
     let silent = mono(16_000, vec![0.0; 80_000]);
     let hiss = mono(
         16_000,
-        lcg_noise(80_000).iter().map(|v| (v * 1e-4) as f32).collect(),
+        lcg_noise(80_000)
+            .iter()
+            .map(|v| (v * 1e-4) as f32)
+            .collect(),
     );
     assert_no_signal(&pool.score_audio(silent).await?, "silent");
     assert_no_signal(&pool.score_audio(hiss).await?, "silent");
@@ -360,7 +375,10 @@ async fn full_queue_is_overloaded() -> TestResult {
             Err(e) => return Err(e.into()),
         }
     }
-    assert!(ok >= 1 && overloaded >= 1, "ok={ok} overloaded={overloaded}");
+    assert!(
+        ok >= 1 && overloaded >= 1,
+        "ok={ok} overloaded={overloaded}"
+    );
     one(
         &pool.score_audio(mono(16_000, voiced())).await?,
         "audio-whisper-lfcc",

@@ -3,8 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use hallmark_detectors::{
-    DetectorError, DetectorPool, DetectorPoolConfig, ModelKind, OutputKind, Preprocessing,
-    Registry,
+    DetectorError, DetectorPool, DetectorPoolConfig, ModelKind, OutputKind, Preprocessing, Registry,
 };
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -52,12 +51,22 @@ fn shipped_registry_parses_and_verifies() -> TestResult {
     ));
     for m in &reg.models {
         let bytes = m.read_verified(&path)?;
-        assert!(bytes.len() < 20_000_000, "{} is {} bytes", m.name, bytes.len());
+        assert!(
+            bytes.len() < 20_000_000,
+            "{} is {} bytes",
+            m.name,
+            bytes.len()
+        );
         assert!(!m.description.is_empty() && !m.training_data.is_empty());
         assert!(!m.license.is_empty());
         let c = &m.calibration;
         assert!(c.threshold_inconclusive <= c.threshold_likely_synthetic);
-        assert!(c.fpr_target <= 0.02 + 1e-9, "{}: FPR target {}", m.name, c.fpr_target);
+        assert!(
+            c.fpr_target <= 0.02 + 1e-9,
+            "{}: FPR target {}",
+            m.name,
+            c.fpr_target
+        );
         assert!(!c.fitted_on.is_empty());
     }
     Ok(())
@@ -128,14 +137,26 @@ fn registry_validation() -> TestResult {
         ),
         format!(
             "schema = 2\n{}",
-            ENTRY.replace("threshold_inconclusive = 0.5", "threshold_inconclusive = 0.95")
+            ENTRY.replace(
+                "threshold_inconclusive = 0.5",
+                "threshold_inconclusive = 0.95"
+            )
         ),
         format!(
             "schema = 2\n{}",
             ENTRY.replace("method = \"platt\"", "method = \"magic\"")
         ),
-        format!("schema = 2\n{}", ENTRY.replace("output_kind = \"probability\"", "output_kind = \"odds\"")),
-        format!("schema = 2\n{}", ENTRY.replace("output = \"score\"", "output = \"score\"\ncolour = \"blue\"")),
+        format!(
+            "schema = 2\n{}",
+            ENTRY.replace("output_kind = \"probability\"", "output_kind = \"odds\"")
+        ),
+        format!(
+            "schema = 2\n{}",
+            ENTRY.replace(
+                "output = \"score\"",
+                "output = \"score\"\ncolour = \"blue\""
+            )
+        ),
         ENTRY.replace("[model.calibration]", "[model.nothing]"),
         "schema = 2\n[[model]]\nname = \"x\"\n".to_string(),
         "not toml ===".to_string(),

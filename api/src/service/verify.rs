@@ -210,7 +210,9 @@ pub async fn analyse(
             };
             let scores = async {
                 match (&state.detectors, &decoded) {
-                    (None, _) => Ok(Detection::no_signal("detectors are disabled on this instance")),
+                    (None, _) => Ok(Detection::no_signal(
+                        "detectors are disabled on this instance",
+                    )),
                     (Some(p), Decoded::Image(i)) => {
                         p.score_image(i.clone()).await.map_err(detector_error)
                     }
