@@ -51,6 +51,14 @@ pub enum ApiError {
     /// Too much work queued; retry later.
     #[error("the service is overloaded, retry later")]
     Overloaded,
+    /// A log position or size outside the log (index >= tree size, a size past the latest
+    /// checkpoint, old > new).
+    #[error("{0}")]
+    OutOfRange(String),
+    /// The audit log cannot append (a batch failed, or the stored log no longer matches its
+    /// latest signed checkpoint); nothing was acknowledged.
+    #[error("the audit log cannot append right now")]
+    AuditLogUnavailable(String),
     /// Unexpected server-side failure; details go to the log only.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -114,6 +122,12 @@ impl ApiError {
                 "Request timeout",
             ),
             Self::Overloaded => ("overloaded", StatusCode::SERVICE_UNAVAILABLE, "Overloaded"),
+            Self::OutOfRange(_) => ("out_of_range", StatusCode::BAD_REQUEST, "Out of range"),
+            Self::AuditLogUnavailable(_) => (
+                "audit_log_unavailable",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Audit log unavailable",
+            ),
             Self::UpstreamUnavailable(_) => (
                 "timestamp_authority_unavailable",
                 StatusCode::BAD_GATEWAY,
@@ -142,6 +156,9 @@ impl ResponseError for ApiError {
         let (code, status, title) = self.code_and_status();
         if let Self::Internal(e) = self {
             tracing::error!(error = ?e, "internal error");
+        }
+        if let Self::AuditLogUnavailable(e) = self {
+            tracing::error!(error = %e, "audit log unavailable");
         }
         let body = Problem {
             kind: format!("https://hallmark.dev/problems/{code}"),
@@ -181,6 +198,8 @@ impl From<hallmark_store::StoreError> for ApiError {
     fn from(e: hallmark_store::StoreError) -> Self {
         match e {
             hallmark_store::StoreError::NotFound(_) => Self::NotFound("resource"),
+            hallmark_store::StoreError::OutOfRange(m) => Self::OutOfRange(m),
+            hallmark_store::StoreError::LogUnavailable(m) => Self::AuditLogUnavailable(m),
             other => Self::Internal(other.into()),
         }
     }

@@ -66,13 +66,20 @@ pub struct DecisionResponse {
     pub decided_by: String,
     /// RFC 3339 time.
     pub created_at: String,
-    /// Sequence number of the audit entry.
+    /// Sequence number of the audit entry (its leaf index + 1).
     pub audit_seq: u64,
-    /// Hash of the audit entry (hex SHA-256).
+    /// Leaf hash of the audit entry (hex `SHA-256(0x00 ‖ entry)`).
     pub audit_entry_hash: String,
+    /// Proof that the decision is in the log: entry, leaf index and hash, inclusion
+    /// proof and the signed checkpoint (verify offline with `hallmark audit
+    /// verify-receipt`).
+    pub receipt: hallmark_audit::Receipt,
+    /// The same receipt in the C2SP tlog-proof text shape.
+    pub tlog_proof: String,
 }
 
-/// Records `req` by `actor` and appends it to the audit log in one transaction.
+/// Records `req` by `actor` and appends it to the audit log in one transaction; returns once
+/// the decision is in a signed checkpoint, with its receipt.
 ///
 /// # Errors
 /// `InvalidRequest` for an empty policy, over-long fields or control characters (a reason may
@@ -109,7 +116,7 @@ pub async fn decide(
     }
     let verification_id = super::parse_verification_id(&req.verification_id)?;
     let (decision, entry) = state
-        .store
+        .audit
         .record_decision(&NewDecision {
             verification_id,
             action: req.action.as_str().into(),
@@ -120,8 +127,9 @@ pub async fn decide(
         .await
         .map_err(|e| match e {
             hallmark_store::StoreError::NotFound(_) => ApiError::NotFound("verification"),
-            other => ApiError::internal(other),
+            other => ApiError::from(other),
         })?;
+    let receipt = entry.receipt();
     Ok(DecisionResponse {
         id: decision.id,
         verification_id: decision.verification_id,
@@ -130,7 +138,9 @@ pub async fn decide(
         reason: decision.reason,
         decided_by: decision.decided_by,
         created_at: super::rfc3339(decision.created_at),
-        audit_seq: entry.seq,
-        audit_entry_hash: entry.entry_hash,
+        audit_seq: entry.leaf_index + 1,
+        audit_entry_hash: hex::encode(entry.leaf_hash),
+        tlog_proof: receipt.tlog_proof(),
+        receipt,
     })
 }
