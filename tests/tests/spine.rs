@@ -302,7 +302,7 @@ fn decisions_and_audit(s: &Server, verification_id: &str, tamper_sql: &str) {
     let text = std::fs::read_to_string(&export).unwrap();
     // three leaves, then the three checkpoints signed over them
     assert_eq!(text.lines().count(), 6);
-    std::fs::write(&export, text.replacen("\"remove\"", "\"allow\"", 1)).unwrap();
+    std::fs::write(&export, text.replacen(r#"\"remove\""#, r#"\"allow\""#, 1)).unwrap();
     let out = s.cli(&["audit", "verify", export.to_str().unwrap()]);
     assert!(
         !out.status.success(),
