@@ -36,6 +36,7 @@ mod audit_log;
 mod audit_verify;
 mod cache;
 mod db;
+mod decision_queries;
 mod error;
 mod models;
 
@@ -54,6 +55,7 @@ pub use audit_log::{
 pub use audit_verify::{LeafEntry, MAX_AUDIT_PAGE, VERIFY_PAGE_SIZE};
 pub use cache::{Cache, DEFAULT_MEMORY_MAX_BYTES, DEFAULT_MEMORY_MAX_ENTRIES, KEY_PREFIX};
 pub use db::{new_id, now, Backend, Store, AUDIT_ADVISORY_LOCK_KEY};
+pub use decision_queries::DecisionFilter;
 pub use error::StoreError;
 pub use models::{
     ApiKeyRecord, AssetRecord, DecisionRecord, ManifestRecord, NewApiKey, NewDecision,

@@ -211,6 +211,50 @@ fn transparency(backend: Backend) {
     assert_eq!(ok["tree_size"], 5);
     let held = std::fs::read(&state).unwrap();
 
+    // GET /v1/decisions: filters and cursor paging, in log order.
+    let all = s
+        .get(
+            &format!("/v1/decisions?verification_id={vid}"),
+            Some(&auditor),
+        )
+        .json();
+    let actions: Vec<&str> = all["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["label", "escalate", "remove", "label", "restrict"]
+    );
+    let labels = s.get("/v1/decisions?action=label", Some(&auditor)).json();
+    assert_eq!(labels["decisions"].as_array().unwrap().len(), 2);
+    let page = s.get("/v1/decisions?limit=2", Some(&auditor)).json();
+    assert_eq!(page["next_after"], 2);
+    let rest = s
+        .get("/v1/decisions?after=2&limit=10", Some(&auditor))
+        .json();
+    assert_eq!(rest["decisions"].as_array().unwrap().len(), 3);
+    assert_eq!(rest["next_after"], Value::Null);
+    let none = s
+        .get("/v1/decisions?since=2999-01-01T00:00:00Z", Some(&auditor))
+        .json();
+    assert!(none["decisions"].as_array().unwrap().is_empty());
+    for q in [
+        "limit=0",
+        "since=yesterday",
+        "action=delete",
+        "after=-1",
+        "verification_id=nope",
+        "x=1",
+    ] {
+        s.get(&format!("/v1/decisions?{q}"), Some(&auditor))
+            .assert_problem(400, "invalid_request");
+    }
+    s.get("/v1/decisions", Some(&moderator))
+        .assert_problem(403, "insufficient_scope");
+
     // Export and verify offline.
     let export = dir.join("audit.jsonl");
     let out = s.cli(&["audit", "export", "-o", export.to_str().unwrap()]);

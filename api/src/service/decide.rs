@@ -144,3 +144,79 @@ pub async fn decide(
         receipt,
     })
 }
+
+/// Query of `GET /v1/decisions` (strings, so that every malformed value is a 400 with our
+/// message).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionsQuery {
+    verification_id: Option<String>,
+    decided_by: Option<String>,
+    action: Option<DecisionAction>,
+    since: Option<String>,
+    until: Option<String>,
+    after: Option<u64>,
+    limit: Option<u32>,
+}
+
+fn rfc3339_param(name: &str, v: Option<&String>) -> Result<Option<String>, ApiError> {
+    v.map(|s| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| super::rfc3339(t.with_timezone(&chrono::Utc)))
+            .map_err(|_| ApiError::InvalidRequest(format!("{name} must be an RFC 3339 time")))
+    })
+    .transpose()
+}
+
+/// `GET /v1/decisions`: decisions by verification, actor, action and time range, in log order,
+/// paged by `after` (the last `audit_seq` seen). Answers `{decisions, next_after}`.
+///
+/// # Errors
+/// `InvalidRequest` for a malformed id, time, cursor or a `limit` outside 1–1000.
+pub async fn list_decisions(
+    state: &AppState,
+    q: &DecisionsQuery,
+) -> Result<serde_json::Value, ApiError> {
+    let limit = q.limit.unwrap_or(100);
+    if limit == 0 || limit > 1000 {
+        return Err(ApiError::InvalidRequest(
+            "limit must be between 1 and 1000".into(),
+        ));
+    }
+    let after = q.after.unwrap_or(0);
+    if after > i64::MAX as u64 {
+        return Err(ApiError::InvalidRequest(format!(
+            "after must be at most {}",
+            i64::MAX
+        )));
+    }
+    let filter = hallmark_store::DecisionFilter {
+        verification_id: q
+            .verification_id
+            .as_deref()
+            .map(super::parse_verification_id)
+            .transpose()?,
+        decided_by: q.decided_by.clone(),
+        action: q.action.map(|a| a.as_str().to_owned()),
+        since: rfc3339_param("since", q.since.as_ref())?,
+        until: rfc3339_param("until", q.until.as_ref())?,
+        after_seq: after,
+    };
+    let rows = state.store.list_decisions(&filter, limit).await?;
+    let next = if rows.len() == limit as usize {
+        rows.last().map(|d| d.audit_seq)
+    } else {
+        None
+    };
+    let decisions: Vec<serde_json::Value> = rows
+        .into_iter()
+        .map(|d| {
+            serde_json::json!({
+                "id": d.id, "verification_id": d.verification_id, "action": d.action,
+                "policy": d.policy, "reason": d.reason, "decided_by": d.decided_by,
+                "created_at": super::rfc3339(d.created_at), "audit_seq": d.audit_seq,
+            })
+        })
+        .collect();
+    Ok(serde_json::json!({ "decisions": decisions, "next_after": next }))
+}

@@ -7,7 +7,9 @@ mod generate;
 mod sign;
 mod verify;
 
-pub use decide::{decide, DecisionAction, DecisionRequest, DecisionResponse};
+pub use decide::{
+    decide, list_decisions, DecisionAction, DecisionRequest, DecisionResponse, DecisionsQuery,
+};
 pub use generate::{generate, GenerateBody};
 pub use sign::{payload_bits, payload_hex, random_payload, sign, SignMetadata, SignOutput};
 pub use verify::{analyse, verify};
