@@ -39,6 +39,7 @@ mod db;
 mod decision_queries;
 mod error;
 mod models;
+mod review;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -61,6 +62,7 @@ pub use models::{
     ApiKeyRecord, AssetRecord, DecisionRecord, ManifestRecord, NewApiKey, NewDecision,
     VerificationRecord,
 };
+pub use review::{ReviewLease, REVIEW_LABELS};
 
 /// Re-export of the audit types used in this crate's API.
 pub use hallmark_audit::{

@@ -457,3 +457,93 @@ fn two_processes_one_postgres_log_and_sigkill() {
         );
     }
 }
+
+/// Two moderators polling the review queue concurrently never lease the same item; decided
+/// and unremarkable verifications are not offered.
+fn review_queue(backend: Backend) {
+    let s = Server::start(backend, &NO_DETECTORS).unwrap();
+    let mut wanted = Vec::new();
+    for (i, label) in [
+        "likely_ai_generated",
+        "no_evidence",
+        "tampered",
+        "provenance_valid",
+        "blocked_signer",
+        "likely_ai_generated",
+        "tampered",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let id = format!("0190f000-0000-7000-8000-{:012}", 100 + i);
+        s.execute_sql(&format!(
+            "INSERT INTO verifications (id, created_at, sha256, media_type, asset_id, requested_by, report) \
+             VALUES ('{id}', '2026-12-07T00:00:0{i}.000Z', '{}', 'image/png', NULL, 'test', \
+             '{{\"verdict\":{{\"label\":\"{label}\",\"reasons\":[]}}}}')",
+            "ab".repeat(32)
+        ))
+        .unwrap();
+        if !matches!(*label, "no_evidence" | "provenance_valid") {
+            wanted.push(id);
+        }
+    }
+    let m1 = s.create_key("moderate");
+    let m2 = s.create_key("moderate");
+    // One decided item leaves the queue.
+    decide(&s, &m1, &wanted[0], "label");
+    // Each moderator: lease, check nobody else holds it, decide (ends the lease), repeat.
+    let leased: Vec<String> = std::thread::scope(|sc| {
+        let hs: Vec<_> = [&m1, &m2]
+            .into_iter()
+            .map(|m| {
+                let s = &s;
+                sc.spawn(move || {
+                    let mut got = Vec::new();
+                    for _ in 0..10 {
+                        let r = s.get("/v1/review/next", Some(m));
+                        if r.status == 204 {
+                            break;
+                        }
+                        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+                        let id = r.json()["verification_id"].as_str().unwrap().to_owned();
+                        // Polling again before deciding returns the same lease.
+                        let again = s.get("/v1/review/next", Some(m)).json();
+                        assert_eq!(again["verification_id"].as_str(), Some(id.as_str()));
+                        decide(s, m, &id, "label");
+                        got.push(id);
+                    }
+                    got
+                })
+            })
+            .collect();
+        hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let mut distinct = leased.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(
+        distinct.len(),
+        leased.len(),
+        "an item was leased twice: {leased:?}"
+    );
+    let mut expect: Vec<String> = wanted[1..].to_vec();
+    expect.sort();
+    assert_eq!(
+        distinct, expect,
+        "every undecided item needing review is leased once"
+    );
+    s.get("/v1/review/next?lease_seconds=0", Some(&m1))
+        .assert_problem(400, "invalid_request");
+    s.get("/v1/review/next", Some(&s.create_key("audit")))
+        .assert_problem(403, "insufficient_scope");
+}
+
+#[test]
+fn review_queue_leases_each_item_once_on_sqlite() {
+    review_queue(Backend::Sqlite);
+}
+
+#[test]
+fn review_queue_leases_each_item_once_on_postgres() {
+    review_queue(Backend::Postgres);
+}

@@ -5,6 +5,7 @@ pub mod decisions;
 pub mod generate;
 pub mod health;
 pub mod manifests;
+pub mod review;
 pub mod sign;
 pub mod upload;
 pub mod verify;
@@ -20,6 +21,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     decisions::configure(cfg);
     audit::configure(cfg);
     manifests::configure(cfg);
+    review::configure(cfg);
 }
 
 /// One resource with one route; any other method gets 405 `method_not_allowed` with an
