@@ -33,6 +33,7 @@
 //! checkpoint and the decisions table. See `docs/AUDIT_LOG.md`.
 
 mod audit_log;
+mod audit_log_sql;
 mod audit_verify;
 mod cache;
 mod db;
