@@ -54,6 +54,14 @@ pub enum ApiError {
     /// A store the request needs (the database) is unreachable; nothing was changed.
     #[error("{0}")]
     StoreUnavailable(String),
+    /// A log position or size outside the log (index >= tree size, a size past the latest
+    /// checkpoint, old > new).
+    #[error("{0}")]
+    OutOfRange(String),
+    /// The audit log cannot append (a batch failed, or the stored log no longer matches its
+    /// latest signed checkpoint); nothing was acknowledged.
+    #[error("the audit log cannot append right now")]
+    AuditLogUnavailable(String),
     /// Unexpected server-side failure; details go to the log only.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -122,6 +130,12 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Store unavailable",
             ),
+            Self::OutOfRange(_) => ("out_of_range", StatusCode::BAD_REQUEST, "Out of range"),
+            Self::AuditLogUnavailable(_) => (
+                "audit_log_unavailable",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Audit log unavailable",
+            ),
             Self::UpstreamUnavailable(_) => (
                 "timestamp_authority_unavailable",
                 StatusCode::BAD_GATEWAY,
@@ -150,6 +164,9 @@ impl ResponseError for ApiError {
         let (code, status, title) = self.code_and_status();
         if let Self::Internal(e) = self {
             tracing::error!(error = ?e, "internal error");
+        }
+        if let Self::AuditLogUnavailable(e) = self {
+            tracing::error!(error = %e, "audit log unavailable");
         }
         let body = Problem {
             kind: format!("https://hallmark.dev/problems/{code}"),
@@ -193,6 +210,8 @@ impl From<hallmark_store::StoreError> for ApiError {
                 tracing::warn!(error = %e, "database unavailable");
                 Self::StoreUnavailable("the database is unavailable; retry later".into())
             }
+            hallmark_store::StoreError::OutOfRange(m) => Self::OutOfRange(m),
+            hallmark_store::StoreError::LogUnavailable(m) => Self::AuditLogUnavailable(m),
             other => Self::Internal(other.into()),
         }
     }

@@ -3,6 +3,7 @@
 //! This is the only crate that sees actix-web. Handlers are thin: extract, call one function in
 //! [`service`], map the result; every error goes through [`error::ApiError`].
 
+pub mod audit_tools;
 pub mod auth;
 pub mod detectors_cli;
 pub mod error;

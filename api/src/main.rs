@@ -154,16 +154,46 @@ enum WatermarkCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Write every audit entry of the configured database as JSON Lines.
+    /// Write every leaf and checkpoint of the configured database's log as JSON Lines.
     Export {
         /// Output file (default: stdout).
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
-    /// Verify a JSON Lines export offline (no database); exit status 1 if the chain is broken.
+    /// Verify an export offline (no database): recompute the tree, check every checkpoint;
+    /// exit status 1 if anything fails. Hash-chain exports of older versions verify too.
     Verify {
         /// The export.
         file: PathBuf,
+        /// The log's verifier key (default: this instance's key).
+        #[arg(long)]
+        verifier_key: Option<PathBuf>,
+    },
+    /// Print the log's note verifier key (`name+id+key`), to publish for auditors.
+    PublicKey,
+    /// Verify a decision receipt offline; exit status 1 naming the problem.
+    VerifyReceipt {
+        /// A receipt, or a POST /v1/decisions response holding one.
+        file: PathBuf,
+        /// File holding the log's verifier key.
+        #[arg(long)]
+        verifier_key: PathBuf,
+    },
+    /// Check a running log from outside: signature, consistency with the checkpoint held in
+    /// --state, every entry; exit status 1 naming the problem (run it from cron).
+    Monitor {
+        /// Base URL of the service (http://…).
+        #[arg(long)]
+        url: String,
+        /// API key with the `audit` scope.
+        #[arg(long, env = "HALLMARK_API_KEY")]
+        api_key: String,
+        /// State file: the last verified checkpoint and the leaf hashes seen.
+        #[arg(long)]
+        state: PathBuf,
+        /// File holding the log's verifier key.
+        #[arg(long)]
+        verifier_key: PathBuf,
     },
 }
 
@@ -342,32 +372,73 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit {
-            command: AuditCommand::Verify { file },
+            command: AuditCommand::Verify { file, verifier_key },
         } => {
-            let f = std::fs::File::open(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
-            let report = hallmark_audit::verify_json_lines(std::io::BufReader::new(f));
+            let verifier = match verifier_key {
+                Some(p) => hallmark_api::audit_tools::read_verifier_key(&p)?,
+                None => hallmark_api::service::audit::load_log_key(&settings)?.verifier(),
+            };
+            let report = hallmark_api::audit_tools::verify_export(&file, verifier)?;
             out!("{}", serde_json::to_string_pretty(&report)?);
-            if !report.valid {
-                anyhow::bail!("audit chain is broken (see first_failure)");
+            if !report.valid() {
+                anyhow::bail!("the audit log export does not verify (see first_failure)");
             }
+            Ok(())
+        }
+        Command::Audit {
+            command: AuditCommand::PublicKey,
+        } => {
+            let key = hallmark_api::service::audit::load_log_key(&settings)?;
+            out!("{}", key.verifier().to_vkey());
+            Ok(())
+        }
+        Command::Audit {
+            command: AuditCommand::VerifyReceipt { file, verifier_key },
+        } => {
+            let v = hallmark_api::audit_tools::read_verifier_key(&verifier_key)?;
+            let r = hallmark_api::audit_tools::verify_receipt(&file, &v)?;
+            out!("{r}");
+            Ok(())
+        }
+        Command::Audit {
+            command:
+                AuditCommand::Monitor {
+                    url,
+                    api_key,
+                    state,
+                    verifier_key,
+                },
+        } => {
+            let v = hallmark_api::audit_tools::read_verifier_key(&verifier_key)?;
+            let r = tokio::task::spawn_blocking(move || {
+                hallmark_api::audit_tools::monitor(&url, &api_key, &state, &v)
+            })
+            .await??;
+            out!("{r}");
             Ok(())
         }
         Command::Audit {
             command: AuditCommand::Export { output },
         } => {
             let store = hallmark_store::Store::connect(&settings.database_url()).await?;
+            let key = hallmark_api::service::audit::load_log_key(&settings)?;
+            let log = hallmark_store::AuditLog::start(
+                store,
+                key,
+                hallmark_store::AuditLogConfig::default(),
+            )
+            .await?;
             let n = match output {
                 Some(path) => {
                     let tmp = path.with_extension("hallmark-tmp");
                     let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-                    let n = hallmark_api::tools::audit_export(&store, &mut f).await?;
+                    let n = hallmark_api::audit_tools::export(&log, &mut f).await?;
                     drop(f);
                     std::fs::rename(&tmp, &path)?;
                     n
                 }
                 None => {
-                    hallmark_api::tools::audit_export(&store, &mut std::io::stdout().lock()).await?
+                    hallmark_api::audit_tools::export(&log, &mut std::io::stdout().lock()).await?
                 }
             };
             eprintln!("exported {n} audit entries");

@@ -29,6 +29,33 @@ pub struct Settings {
     pub generators: GeneratorSettings,
     /// Decoding limits.
     pub limits: LimitSettings,
+    /// The audit log (transparency log) and its signing key.
+    #[serde(default)]
+    pub audit: AuditSettings,
+}
+
+/// `[audit]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct AuditSettings {
+    /// File holding the log's Ed25519 note signer key (`PRIVATE+KEY+…`). Empty =
+    /// `<data_dir>/audit-log.key`, generated on first start. Keep it outside the database.
+    pub key_path: String,
+    /// Origin (and key name) of a key generated on first start; empty =
+    /// `hallmark.local/audit-<8 random hex>`. Must match an existing key's name.
+    pub origin: String,
+    /// Most entries per batch / checkpoint (1–1000).
+    pub batch_max_entries: usize,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            key_path: String::new(),
+            origin: String::new(),
+            batch_max_entries: 256,
+        }
+    }
 }
 
 /// `[server]`

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use hallmark_detectors::{DetectorPool, DetectorPoolConfig, ExecutionProvider};
 use hallmark_generators::{GeneratorConfig, GeneratorRegistry};
 use hallmark_provenance::{SigningIdentity, TrustConfig};
-use hallmark_store::{Cache, Store};
+use hallmark_store::{AuditLog, AuditLogConfig, Cache, Store};
 use hallmark_watermark::WatermarkKey;
 use tokio::sync::Semaphore;
 
@@ -22,6 +22,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Database.
     pub store: Store,
+    /// The audit log (sequencer, proofs, verification).
+    pub audit: AuditLog,
     /// Cache (Redis or in-process).
     pub cache: Cache,
     /// Signing identity (configured or development).
@@ -152,6 +154,17 @@ impl AppState {
             b"hallmark cache integrity v1",
         );
         let cache = cache.with_integrity(cache_key.as_ref());
+        let log_key = crate::service::audit::load_log_key(&settings).context("audit log key")?;
+        let audit = AuditLog::start(
+            store.clone(),
+            log_key,
+            AuditLogConfig {
+                batch_max_entries: settings.audit.batch_max_entries,
+                ..AuditLogConfig::default()
+            },
+        )
+        .await
+        .context("starting the audit log")?;
 
         let mut anchors = read_opt(&settings.c2pa.trust_anchors)?;
         if settings.c2pa.trust_own_dev_ca {
@@ -253,6 +266,7 @@ impl AppState {
             jobs: Arc::new(Semaphore::new(settings.server.max_concurrent_jobs.max(1))),
             settings: Arc::new(settings),
             store,
+            audit,
             cache,
             identity: Arc::new(identity),
             identity_is_dev,

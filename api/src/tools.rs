@@ -1,4 +1,4 @@
-//! Offline tools behind the CLI: the watermark alone, and the audit log export / verifier.
+//! Offline tools behind the CLI: the watermark alone (the audit tools are in `audit_tools`).
 
 use std::path::Path;
 
@@ -142,28 +142,4 @@ pub fn watermark_detect(settings: &Settings, input: &Path) -> anyhow::Result<ser
         "too_small": d.too_small,
         "ranges": d.ranges,
     }))
-}
-
-/// `hallmark audit export`: writes every audit entry as JSON Lines, in order.
-///
-/// # Errors
-/// Database or I/O failures.
-pub async fn audit_export(
-    store: &hallmark_store::Store,
-    out: &mut dyn std::io::Write,
-) -> anyhow::Result<u64> {
-    let mut after = 0u64;
-    let mut n = 0u64;
-    loop {
-        let page = store.list_audit_entries(after, 1000).await?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        for e in &page {
-            serde_json::to_writer(&mut *out, e)?;
-            out.write_all(b"\n")?;
-            n += 1;
-        }
-    }
-    out.flush()?;
-    Ok(n)
 }

@@ -1,14 +1,26 @@
-//! # hallmark-audit — a generic tamper-evident, append-only log
+//! # hallmark-audit — a verifiable, append-only log (RFC 9162 transparency log)
 //!
-//! This crate is deliberately *generic*: it knows about sequence numbers,
-//! hashes, a small envelope (`seq`, `timestamp`, `kind`, `actor`, `data`) and
-//! nothing else. What a "decision" (or any other `kind`) means is the business
-//! of the caller — in the spirit of Trillian's "generic log + personality"
-//! split, the personality lives in `hallmark-store`/`hallmark-api`, the log
-//! lives here. The crate is pure: no I/O, no clocks except
-//! [`EntryBody::new`]'s convenience timestamp.
+//! Two layers, kept apart as Trillian keeps its log and its "personalities":
 //!
-//! ## Construction (hash chain)
+//! * **The generic log** ([`merkle`], [`note`], [`checkpoint`], [`receipt`],
+//!   [`verify`]): an RFC 9162 Merkle tree over opaque leaf bytes (SHA-256, `0x00`
+//!   leaf / `0x01` node prefixes), inclusion and consistency proofs (generation and
+//!   verification), checkpoints in the C2SP `tlog-checkpoint` format signed as C2SP
+//!   `signed-note`s with Ed25519, receipts (entry + inclusion proof + checkpoint) and a
+//!   streaming verifier that recomputes the tree from stored leaves and checks every
+//!   stored checkpoint. It knows nothing about decisions.
+//! * **The entry personality** ([`EntryBody`], [`canonical_json`]): what an audit
+//!   entry is — an envelope `{seq, timestamp, kind, actor, data}` serialised as RFC
+//!   8785 canonical JSON; that text is the leaf data. Admission (what may be logged,
+//!   and the record it must agree with) lives in `hallmark-store`.
+//!
+//! The previous construction, a SHA-256 hash chain, is kept as [`chain`] to read and
+//! verify old exports: its entries became the first leaves of the tree (same bodies,
+//! leaf index = seq − 1). See `docs/AUDIT_LOG.md`.
+//!
+//! The crate is pure: no I/O, no clocks except [`EntryBody::new`]'s timestamp.
+//!
+//! ## Legacy hash chain
 //!
 //! Entries are numbered `seq = 1, 2, 3, …` without gaps. Each entry carries
 //! the hash of its predecessor and its own hash:
@@ -44,7 +56,12 @@
 //! [RFC 8785]: https://www.rfc-editor.org/rfc/rfc8785
 
 pub mod canonical;
-mod chain;
+pub mod chain;
+pub mod checkpoint;
+pub mod merkle;
+pub mod note;
+pub mod receipt;
+pub mod verify;
 
 pub use canonical::{canonical_json, canonical_json_string, es6_number_to_string, is_canonical};
 pub use chain::{
@@ -52,3 +69,11 @@ pub use chain::{
     ChainFailure, ChainHead, ChainReport, ChainVerifier, EntryBody, FailureReason, StoredEntry,
     GENESIS_PREV_HASH,
 };
+pub use checkpoint::{Checkpoint, CheckpointError};
+pub use merkle::{
+    empty_root, leaf_hash, node_hash, verify_consistency, verify_inclusion, CompactRange, Hash,
+    MerkleTree, ProofError,
+};
+pub use note::{NoteError, NoteSigner, NoteVerifier};
+pub use receipt::{parse_hex_hash, Receipt, ReceiptError};
+pub use verify::{LogFailure, LogFailureReason, LogReport, LogVerifier};

@@ -1,24 +1,18 @@
 //! The relational store: one code path over [`sqlx::AnyPool`].
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use hallmark_audit::{
-    format_timestamp, AuditEntry, ChainFailure, ChainHead, ChainReport, ChainVerifier, EntryBody,
-    FailureReason, StoredEntry,
-};
+use hallmark_audit::format_timestamp;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
 
 use crate::error::StoreError;
 use crate::models::{
-    ApiKeyRecord, AssetRecord, DecisionRecord, ManifestRecord, NewApiKey, NewDecision,
-    VerificationRecord,
+    ApiKeyRecord, AssetRecord, DecisionRecord, ManifestRecord, NewApiKey, VerificationRecord,
 };
 
 static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("../migrations/postgres");
@@ -27,12 +21,6 @@ static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("../migrations/sqlite");
 /// Key of the transaction-scoped Postgres advisory lock that serialises audit
 /// appends (ASCII "HALLMARK").
 pub const AUDIT_ADVISORY_LOCK_KEY: i64 = 0x4841_4c4c_4d41_524b;
-
-/// Page size used by [`Store::verify_audit_chain`].
-pub const VERIFY_PAGE_SIZE: u32 = 500;
-
-/// Largest page [`Store::list_audit_entries`] returns.
-pub const MAX_AUDIT_PAGE: u32 = 10_000;
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -69,11 +57,11 @@ fn truncate_millis(ts: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or(ts)
 }
 
-fn ts_text(ts: DateTime<Utc>) -> String {
+pub(crate) fn ts_text(ts: DateTime<Utc>) -> String {
     format_timestamp(ts)
 }
 
-fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
+pub(crate) fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(s)
         .map(|d| d.with_timezone(&Utc))
         .map_err(|e| StoreError::Corrupt(format!("bad timestamp {s:?}: {e}")))
@@ -83,11 +71,11 @@ fn parse_opt_ts(s: Option<String>) -> Result<Option<DateTime<Utc>>, StoreError> 
     s.as_deref().map(parse_ts).transpose()
 }
 
-fn to_u64(v: i64, what: &str) -> Result<u64, StoreError> {
+pub(crate) fn to_u64(v: i64, what: &str) -> Result<u64, StoreError> {
     u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative {what}: {v}")))
 }
 
-fn to_i64(v: u64, what: &str) -> Result<i64, StoreError> {
+pub(crate) fn to_i64(v: u64, what: &str) -> Result<i64, StoreError> {
     i64::try_from(v).map_err(|_| StoreError::Invalid(format!("{what} out of range: {v}")))
 }
 
@@ -107,7 +95,7 @@ fn check_sha256(field: &str, v: &str) -> Result<(), StoreError> {
     }
 }
 
-fn check_non_empty(field: &str, v: &str) -> Result<(), StoreError> {
+pub(crate) fn check_non_empty(field: &str, v: &str) -> Result<(), StoreError> {
     if v.is_empty() {
         Err(StoreError::Invalid(format!("{field} must not be empty")))
     } else {
@@ -183,11 +171,8 @@ async fn resolve_url(url: &str) -> Result<Target, StoreError> {
 /// concurrency design of the audit chain.
 #[derive(Clone)]
 pub struct Store {
-    pool: AnyPool,
+    pub(crate) pool: AnyPool,
     backend: Backend,
-    /// Serialises audit appends within this process on SQLite (SQLite has a
-    /// single writer anyway; this avoids busy-waiting on `BEGIN IMMEDIATE`).
-    append_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl fmt::Debug for Store {
@@ -205,9 +190,8 @@ const ASSET_COLS: &str = "id, created_at, media_type, input_sha256, output_sha25
 const MANIFEST_COLS: &str = "label, asset_id, format, store_bytes, created_at";
 const VERIFICATION_COLS: &str =
     "id, created_at, sha256, media_type, asset_id, requested_by, report";
-const DECISION_COLS: &str =
+pub(crate) const DECISION_COLS: &str =
     "id, verification_id, action, policy, reason, decided_by, created_at, audit_seq";
-const AUDIT_COLS: &str = "seq, prev_hash, entry_hash, body";
 
 /// Longest wait for a pooled database connection before a request fails
 /// with [`StoreError::Unavailable`].
@@ -226,6 +210,17 @@ impl Store {
     /// Migrations are tracked in `_sqlx_migrations`, so connecting again is a
     /// no-op for already-applied migrations.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        Self::connect_migrated_to(url, i64::MAX).await
+    }
+
+    /// [`Store::connect`], applying only the migrations up to `max_version` (to test
+    /// a migration against data written by the schema before it).
+    #[cfg(any(test, feature = "testing"))]
+    pub async fn connect_at_version(url: &str, max_version: i64) -> Result<Store, StoreError> {
+        Self::connect_migrated_to(url, max_version).await
+    }
+
+    async fn connect_migrated_to(url: &str, max_version: i64) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let target = resolve_url(url).await?;
         // A short acquire timeout: with the database down a request fails within a second
@@ -269,12 +264,26 @@ impl Store {
             Backend::Postgres => &POSTGRES_MIGRATOR,
             Backend::Sqlite => &SQLITE_MIGRATOR,
         };
-        migrator.run(&pool).await?;
+        if max_version == i64::MAX {
+            migrator.run(&pool).await?;
+        } else {
+            let partial = Migrator {
+                migrations: std::borrow::Cow::Owned(
+                    migrator
+                        .migrations
+                        .iter()
+                        .filter(|m| m.version <= max_version)
+                        .cloned()
+                        .collect(),
+                ),
+                ..Migrator::DEFAULT
+            };
+            partial.run(&pool).await?;
+        }
         tracing::debug!(backend = %target.backend, "store connected and migrated");
         Ok(Store {
             pool,
             backend: target.backend,
-            append_lock: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 
@@ -545,80 +554,7 @@ impl Store {
     }
 
     // ------------------------------------------------------------ decisions
-
-    /// Record a decision and append its audit entry in ONE transaction.
-    ///
-    /// The audit entry has `kind = "decision"`, `actor = decided_by`,
-    /// `timestamp = created_at` and `data = {id, verification_id, action,
-    /// policy, reason, decided_by}`; its predecessor is the current head.
-    /// Appends are serialised (Postgres: `pg_advisory_xact_lock`; SQLite:
-    /// `BEGIN IMMEDIATE` plus an in-process mutex), so concurrent callers
-    /// produce a gap-free chain. Unknown `verification_id` →
-    /// [`StoreError::NotFound`].
-    pub async fn record_decision(
-        &self,
-        d: &NewDecision,
-    ) -> Result<(DecisionRecord, AuditEntry), StoreError> {
-        check_non_empty("action", &d.action)?;
-        check_non_empty("decided_by", &d.decided_by)?;
-        let _guard = self.local_append_guard().await;
-        let mut conn = self.pool.acquire().await?;
-        let mut tx = self.begin_append(&mut conn).await?;
-
-        let exists = sqlx::query("SELECT id FROM verifications WHERE id = $1")
-            .bind(&d.verification_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_none() {
-            return Err(StoreError::NotFound(format!(
-                "verification {}",
-                d.verification_id
-            )));
-        }
-
-        let id = new_id();
-        let created_at = now();
-        let body = EntryBody::at(
-            created_at,
-            "decision",
-            d.decided_by.clone(),
-            json!({
-                "id": id,
-                "verification_id": d.verification_id,
-                "action": d.action,
-                "policy": d.policy,
-                "reason": d.reason,
-                "decided_by": d.decided_by,
-            }),
-        );
-        let entry = append_in_tx(&mut tx, body).await?;
-        let record = DecisionRecord {
-            id,
-            verification_id: d.verification_id.clone(),
-            action: d.action.clone(),
-            policy: d.policy.clone(),
-            reason: d.reason.clone(),
-            decided_by: d.decided_by.clone(),
-            created_at,
-            audit_seq: entry.seq,
-        };
-        let sql = format!(
-            "INSERT INTO decisions ({DECISION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-        );
-        sqlx::query(&sql)
-            .bind(&record.id)
-            .bind(&record.verification_id)
-            .bind(&record.action)
-            .bind(&record.policy)
-            .bind(&record.reason)
-            .bind(&record.decided_by)
-            .bind(ts_text(record.created_at))
-            .bind(to_i64(record.audit_seq, "audit_seq")?)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok((record, entry))
-    }
+    // Recording a decision appends to the audit log: see `AuditLog::record_decision`.
 
     /// Decision by id.
     pub async fn get_decision(&self, id: &str) -> Result<Option<DecisionRecord>, StoreError> {
@@ -646,139 +582,10 @@ impl Store {
         rows.iter().map(decision_from_row).collect()
     }
 
-    // ---------------------------------------------------------------- audit
-
-    /// Append a generic audit entry (any `kind`) on its own, serialised like
-    /// [`Store::record_decision`]. Prefer a domain method that writes its
-    /// record and the entry atomically when one exists.
-    pub async fn append_audit_entry(&self, body: EntryBody) -> Result<AuditEntry, StoreError> {
-        check_non_empty("kind", &body.kind)?;
-        let _guard = self.local_append_guard().await;
-        let mut conn = self.pool.acquire().await?;
-        let mut tx = self.begin_append(&mut conn).await?;
-        let entry = append_in_tx(&mut tx, body).await?;
-        tx.commit().await?;
-        Ok(entry)
-    }
-
-    /// Current head of the log (`None` when empty).
-    pub async fn audit_head(&self) -> Result<Option<ChainHead>, StoreError> {
-        read_head(&self.pool).await
-    }
-
-    /// Entries with `seq > after_seq`, ascending, at most `limit` (capped at
-    /// [`MAX_AUDIT_PAGE`]). Bodies are parsed from the stored text; an
-    /// unparsable body → [`StoreError::Corrupt`] (use
-    /// [`Store::verify_audit_chain`] to locate tampering).
-    pub async fn list_audit_entries(
-        &self,
-        after_seq: u64,
-        limit: u32,
-    ) -> Result<Vec<AuditEntry>, StoreError> {
-        let stored = self.list_stored_audit_entries(after_seq, limit).await?;
-        stored
-            .iter()
-            .map(|s| {
-                s.to_entry()
-                    .map_err(|e| StoreError::Corrupt(format!("audit entry {}: {e}", s.seq)))
-            })
-            .collect()
-    }
-
-    /// Like [`Store::list_audit_entries`] but with bodies as the exact stored
-    /// text (what was hashed).
-    pub async fn list_stored_audit_entries(
-        &self,
-        after_seq: u64,
-        limit: u32,
-    ) -> Result<Vec<StoredEntry>, StoreError> {
-        let limit = i64::from(limit.min(MAX_AUDIT_PAGE));
-        let sql =
-            format!("SELECT {AUDIT_COLS} FROM audit_entries WHERE seq > $1 ORDER BY seq LIMIT $2");
-        let rows = sqlx::query(&sql)
-            .bind(to_i64(after_seq, "after_seq")?)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(stored_entry_from_row).collect()
-    }
-
-    /// Verify the whole log from genesis, reading pages of
-    /// [`VERIFY_PAGE_SIZE`] rows and feeding the stored body text (not a
-    /// re-serialisation) to [`ChainVerifier::push_stored`].
-    ///
-    /// In addition, the log must reach at least the highest
-    /// `decisions.audit_seq`; otherwise the tail was truncated and the report
-    /// fails with [`FailureReason::SeqGap`] at the first missing seq.
-    pub async fn verify_audit_chain(&self) -> Result<ChainReport, StoreError> {
-        // Read the highest referenced seq *before* the entries: a decision
-        // commits together with its entry, so every seq <= max_ref must be
-        // visible below even if appends continue while we read.
-        let row = sqlx::query("SELECT MAX(audit_seq) AS m FROM decisions")
-            .fetch_one(&self.pool)
-            .await?;
-        let max_ref: Option<i64> = row.try_get("m")?;
-        let mut verifier = ChainVerifier::new();
-        let mut after: i64 = 0;
-        let sql = format!(
-            "SELECT {AUDIT_COLS} FROM audit_entries WHERE seq > $1 ORDER BY seq LIMIT {VERIFY_PAGE_SIZE}"
-        );
-        'pages: loop {
-            let rows = sqlx::query(&sql).bind(after).fetch_all(&self.pool).await?;
-            if rows.is_empty() {
-                break;
-            }
-            for row in &rows {
-                let raw_seq: i64 = row.try_get("seq")?;
-                after = raw_seq;
-                let stored = match stored_entry_from_row(row) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        verifier.fail(ChainFailure {
-                            seq: verifier.next_seq(),
-                            reason: FailureReason::Malformed,
-                            detail: format!("row with seq {raw_seq} unreadable: {e}"),
-                        });
-                        break 'pages;
-                    }
-                };
-                if verifier.push_stored(&stored).is_err() {
-                    break 'pages;
-                }
-            }
-            if rows.len() < VERIFY_PAGE_SIZE as usize {
-                break;
-            }
-        }
-        if verifier.failure().is_none() {
-            if let Some(m) = max_ref {
-                let next = verifier.next_seq();
-                if u64::try_from(m).is_ok_and(|m| m >= next) {
-                    verifier.fail(ChainFailure {
-                        seq: next,
-                        reason: FailureReason::SeqGap { expected: next },
-                        detail: format!(
-                            "log ends at seq {} but decisions reference seq {m}: tail truncated",
-                            next - 1
-                        ),
-                    });
-                }
-            }
-        }
-        Ok(verifier.finish())
-    }
-
     // -------------------------------------------------------------- helpers
 
-    async fn local_append_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match self.backend {
-            Backend::Sqlite => Some(self.append_lock.lock().await),
-            Backend::Postgres => None,
-        }
-    }
-
     /// Begin a transaction that holds the log's write lock until it ends.
-    async fn begin_append<'c>(
+    pub(crate) async fn begin_append<'c>(
         &self,
         conn: &'c mut AnyConnection,
     ) -> Result<sqlx::Transaction<'c, sqlx::Any>, StoreError> {
@@ -794,43 +601,6 @@ impl Store {
             Backend::Sqlite => Ok(conn.begin_with("BEGIN IMMEDIATE").await?),
         }
     }
-}
-
-async fn read_head<'e, E>(exec: E) -> Result<Option<ChainHead>, StoreError>
-where
-    E: Executor<'e, Database = sqlx::Any>,
-{
-    let row = sqlx::query("SELECT seq, entry_hash FROM audit_entries ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(exec)
-        .await?;
-    match row {
-        None => Ok(None),
-        Some(r) => Ok(Some(ChainHead {
-            seq: to_u64(r.try_get("seq")?, "seq")?,
-            entry_hash: r.try_get("entry_hash")?,
-        })),
-    }
-}
-
-/// Append `body` after the current head inside an open, write-locked
-/// transaction.
-async fn append_in_tx(conn: &mut AnyConnection, body: EntryBody) -> Result<AuditEntry, StoreError> {
-    let head = read_head(&mut *conn).await?;
-    let created_at = ts_text(body.timestamp);
-    let entry = AuditEntry::append_to(head.as_ref(), body)?;
-    let stored = entry.to_stored();
-    sqlx::query(
-        "INSERT INTO audit_entries (seq, prev_hash, entry_hash, body, created_at) \
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(to_i64(stored.seq, "seq")?)
-    .bind(&stored.prev_hash)
-    .bind(&stored.entry_hash)
-    .bind(&stored.body)
-    .bind(created_at)
-    .execute(&mut *conn)
-    .await?;
-    Ok(entry)
 }
 
 fn api_key_from_row(r: &AnyRow) -> Result<ApiKeyRecord, StoreError> {
@@ -891,7 +661,7 @@ fn verification_from_row(r: &AnyRow) -> Result<VerificationRecord, StoreError> {
     })
 }
 
-fn decision_from_row(r: &AnyRow) -> Result<DecisionRecord, StoreError> {
+pub(crate) fn decision_from_row(r: &AnyRow) -> Result<DecisionRecord, StoreError> {
     Ok(DecisionRecord {
         id: r.try_get("id")?,
         verification_id: r.try_get("verification_id")?,
@@ -901,14 +671,5 @@ fn decision_from_row(r: &AnyRow) -> Result<DecisionRecord, StoreError> {
         decided_by: r.try_get("decided_by")?,
         created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
         audit_seq: to_u64(r.try_get("audit_seq")?, "audit_seq")?,
-    })
-}
-
-fn stored_entry_from_row(r: &AnyRow) -> Result<StoredEntry, StoreError> {
-    Ok(StoredEntry {
-        seq: to_u64(r.try_get("seq")?, "seq")?,
-        prev_hash: r.try_get("prev_hash")?,
-        entry_hash: r.try_get("entry_hash")?,
-        body: r.try_get("body")?,
     })
 }

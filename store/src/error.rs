@@ -41,6 +41,14 @@ pub enum StoreError {
     /// this; cache operations never fail).
     #[error("cache error: {0}")]
     Cache(#[source] redis::RedisError),
+    /// A position or size outside the log (index >= tree size, a size past the
+    /// latest checkpoint, old > new).
+    #[error("out of range: {0}")]
+    OutOfRange(String),
+    /// The audit log cannot append: a batch failed to commit, the sequencer stopped,
+    /// or the stored log no longer matches its latest checkpoint (fail closed).
+    #[error("audit log unavailable: {0}")]
+    LogUnavailable(String),
     /// Filesystem error (creating the SQLite directory).
     #[error("i/o error: {0}")]
     Io(#[source] std::io::Error),

@@ -23,18 +23,24 @@
 //!
 //! ## Audit log
 //!
-//! The log itself is [`hallmark_audit`] (generic hash chain, RFC 8785
-//! canonical JSON); this crate is its "personality" for decisions.
-//! [`Store::record_decision`] writes the decision row and appends its audit
-//! entry in one transaction that holds the log's write lock
-//! (`pg_advisory_xact_lock` on Postgres, `BEGIN IMMEDIATE` on SQLite), so
-//! concurrent appends form a gap-free chain. [`Store::verify_audit_chain`]
-//! re-verifies the stored bytes page by page. See `store/README.md`.
+//! The log itself is [`hallmark_audit`] (RFC 9162 Merkle tree, signed C2SP
+//! checkpoints, receipts); this crate stores it and is its "personality" for
+//! decisions. [`AuditLog`] runs one sequencer per process: batches of entries
+//! (and their decision rows) are written with a signed checkpoint in one
+//! transaction holding the log's write lock (`pg_advisory_xact_lock` on Postgres,
+//! `BEGIN IMMEDIATE` on SQLite), so several processes form one gap-free log.
+//! [`AuditLog::verify`] recomputes the tree from the stored leaves and checks every
+//! checkpoint and the decisions table. See `docs/AUDIT_LOG.md`.
 
+mod audit_log;
+mod audit_log_sql;
+mod audit_verify;
 mod cache;
 mod db;
+mod decision_queries;
 mod error;
 mod models;
+mod review;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -42,17 +48,24 @@ pub mod testing;
 #[cfg(test)]
 mod tests;
 
-pub use cache::{Cache, DEFAULT_MEMORY_MAX_BYTES, DEFAULT_MEMORY_MAX_ENTRIES, KEY_PREFIX};
-pub use db::{
-    new_id, now, Backend, Store, AUDIT_ADVISORY_LOCK_KEY, MAX_AUDIT_PAGE, VERIFY_PAGE_SIZE,
+#[cfg(test)]
+mod audit_log_tests;
+
+pub use audit_log::{
+    Appended, AuditLog, AuditLogConfig, StoredCheckpoint, DEFAULT_BATCH_MAX_ENTRIES,
 };
+pub use audit_verify::{LeafEntry, MAX_AUDIT_PAGE, VERIFY_PAGE_SIZE};
+pub use cache::{Cache, DEFAULT_MEMORY_MAX_BYTES, DEFAULT_MEMORY_MAX_ENTRIES, KEY_PREFIX};
+pub use db::{new_id, now, Backend, Store, AUDIT_ADVISORY_LOCK_KEY};
+pub use decision_queries::DecisionFilter;
 pub use error::StoreError;
 pub use models::{
     ApiKeyRecord, AssetRecord, DecisionRecord, ManifestRecord, NewApiKey, NewDecision,
     VerificationRecord,
 };
+pub use review::{ReviewLease, REVIEW_LABELS};
 
 /// Re-export of the audit types used in this crate's API.
 pub use hallmark_audit::{
-    AuditEntry, ChainFailure, ChainHead, ChainReport, EntryBody, FailureReason,
+    EntryBody, LogFailure, LogFailureReason, LogReport, NoteSigner, NoteVerifier, Receipt,
 };

@@ -9,14 +9,14 @@ use serde_json::json;
 use crate::testing::{fresh_sqlite_url, TestDatabase};
 use crate::*;
 
-struct Ctx {
-    store: Store,
-    url: String,
+pub(crate) struct Ctx {
+    pub(crate) store: Store,
+    pub(crate) url: String,
 }
 
 /// Runs `body` against a fresh database of `backend`, then cleans up (also
 /// when the body panics) and re-raises the panic.
-async fn run<F, Fut>(backend: Backend, body: F)
+pub(crate) async fn run<F, Fut>(backend: Backend, body: F)
 where
     F: FnOnce(Ctx) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
@@ -74,10 +74,6 @@ both_backends!(
     asset_round_trip_and_conflicts,
     manifest_round_trip,
     verification_round_trip,
-    decisions_append_verified_chain,
-    verify_spans_multiple_pages,
-    tampering_is_located,
-    concurrent_decisions_form_valid_chain,
 );
 
 fn sha(n: u8) -> String {
@@ -106,7 +102,7 @@ fn asset(id: &str, payload: Option<&str>, out: &str) -> AssetRecord {
     }
 }
 
-fn verification(id: &str) -> VerificationRecord {
+pub(crate) fn verification(id: &str) -> VerificationRecord {
     VerificationRecord {
         id: id.to_string(),
         created_at: now(),
@@ -118,7 +114,7 @@ fn verification(id: &str) -> VerificationRecord {
     }
 }
 
-fn decision(vid: &str, i: usize) -> NewDecision {
+pub(crate) fn decision(vid: &str, i: usize) -> NewDecision {
     NewDecision {
         verification_id: vid.to_string(),
         action: "block".into(),
@@ -135,10 +131,6 @@ async fn migrations_are_idempotent(ctx: Ctx) {
     assert_eq!(again.count_api_keys().await.unwrap(), 0);
     let third = Store::connect(&ctx.url).await.unwrap();
     third.ping().await.unwrap();
-    let report = third.verify_audit_chain().await.unwrap();
-    assert!(report.valid);
-    assert_eq!(report.entries_checked, 0);
-    assert_eq!(third.audit_head().await.unwrap(), None);
     again.close().await;
     third.close().await;
     ctx.store.ping().await.unwrap();
@@ -337,279 +329,6 @@ async fn verification_round_trip(ctx: Ctx) {
     ));
 }
 
-async fn decisions_append_verified_chain(ctx: Ctx) {
-    let s = &ctx.store;
-    let v = verification(&new_id());
-    s.insert_verification(&v).await.unwrap();
-    let mut entries = Vec::new();
-    for i in 0..5 {
-        let (rec, entry) = s.record_decision(&decision(&v.id, i)).await.unwrap();
-        assert_eq!(rec.audit_seq, i as u64 + 1);
-        assert_eq!(entry.seq, rec.audit_seq);
-        assert_eq!(entry.kind(), Some("decision"));
-        assert_eq!(entry.actor(), Some(rec.decided_by.as_str()));
-        assert_eq!(entry.timestamp(), Some(rec.created_at));
-        let data = entry.data().unwrap();
-        assert_eq!(data["id"], json!(rec.id));
-        assert_eq!(data["verification_id"], json!(v.id));
-        assert_eq!(data["action"], json!("block"));
-        assert_eq!(s.get_decision(&rec.id).await.unwrap().unwrap(), rec);
-        entries.push(entry);
-    }
-    assert_eq!(entries[0].prev_hash, "0".repeat(64));
-    let listed = s.list_audit_entries(0, 100).await.unwrap();
-    assert_eq!(listed, entries);
-    let page = s.list_audit_entries(2, 2).await.unwrap();
-    assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3, 4]);
-    assert!(s.list_audit_entries(5, 10).await.unwrap().is_empty());
-    assert!(hallmark_audit::verify_chain(listed).valid);
-    let stored = s.list_stored_audit_entries(0, 100).await.unwrap();
-    assert_eq!(stored[1], entries[1].to_stored());
-
-    let decisions = s.list_decisions_for_verification(&v.id).await.unwrap();
-    assert_eq!(decisions.len(), 5);
-    assert_eq!(s.audit_head().await.unwrap(), Some(entries[4].head()));
-
-    let report = s.verify_audit_chain().await.unwrap();
-    assert!(report.valid, "{report:?}");
-    assert_eq!(report.entries_checked, 5);
-    assert_eq!(
-        report.head_hash.as_deref(),
-        Some(entries[4].entry_hash.as_str())
-    );
-
-    // unknown verification: NotFound, nothing appended
-    let r = s
-        .record_decision(&decision("no-such-verification", 9))
-        .await;
-    assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
-    assert_eq!(s.audit_head().await.unwrap().map(|h| h.seq), Some(5));
-
-    // generic entries share the chain
-    let e = s
-        .append_audit_entry(EntryBody::new(
-            "api_key.created",
-            "admin",
-            json!({"id": "k"}),
-        ))
-        .await
-        .unwrap();
-    assert_eq!(e.seq, 6);
-    assert_eq!(e.prev_hash, entries[4].entry_hash);
-    assert!(s.verify_audit_chain().await.unwrap().valid);
-}
-
-async fn verify_spans_multiple_pages(ctx: Ctx) {
-    let s = &ctx.store;
-    let n = u64::from(VERIFY_PAGE_SIZE) * 2 + 1;
-    for i in 0..n {
-        s.append_audit_entry(EntryBody::new("test", "tester", json!({"i": i})))
-            .await
-            .unwrap();
-    }
-    let report = s.verify_audit_chain().await.unwrap();
-    assert!(report.valid, "{report:?}");
-    assert_eq!(report.entries_checked, n);
-    assert_eq!(report.head_seq, Some(n));
-
-    // tamper inside the second page
-    let target = u64::from(VERIFY_PAGE_SIZE) + 17;
-    s.execute_raw(&format!(
-        "UPDATE audit_entries SET body = REPLACE(body, '\"actor\":\"tester\"', '\"actor\":\"mallory\"') WHERE seq = {target}"
-    ))
-    .await
-    .unwrap();
-    let report = s.verify_audit_chain().await.unwrap();
-    let f = report.first_failure.unwrap();
-    assert_eq!(f.seq, target);
-    assert_eq!(f.reason, FailureReason::HashMismatch);
-    assert_eq!(report.entries_checked, target - 1);
-}
-
-fn sql_str(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
-/// Asserts the store's chain verification fails first at `seq` for `reason`.
-async fn expect_failure(s: &Store, seq: u64, reason: FailureReason) {
-    let report = s.verify_audit_chain().await.unwrap();
-    assert!(!report.valid, "tampering not detected: {report:?}");
-    let f = report.first_failure.unwrap();
-    assert_eq!((f.seq, &f.reason), (seq, &reason), "{}", f.detail);
-}
-
-async fn tampering_is_located(ctx: Ctx) {
-    let s = &ctx.store;
-    let v = verification(&new_id());
-    s.insert_verification(&v).await.unwrap();
-    for i in 0..10 {
-        s.record_decision(&decision(&v.id, i)).await.unwrap();
-    }
-    assert!(s.verify_audit_chain().await.unwrap().valid);
-    let original = s.list_stored_audit_entries(0, 100).await.unwrap();
-    let restore = |seq: u64| {
-        let e = &original[seq as usize - 1];
-        format!(
-            "UPDATE audit_entries SET body = {}, entry_hash = {}, prev_hash = {} WHERE seq = {seq}",
-            sql_str(&e.body),
-            sql_str(&e.entry_hash),
-            sql_str(&e.prev_hash)
-        )
-    };
-
-    // 1. edit a body value (still canonical): hash mismatch at that seq
-    let n = s
-        .execute_raw(
-            "UPDATE audit_entries SET body = REPLACE(body, '\"action\":\"block\"', '\"action\":\"allow\"') WHERE seq = 4",
-        )
-        .await
-        .unwrap();
-    assert_eq!(n, 1);
-    expect_failure(s, 4, FailureReason::HashMismatch).await;
-    s.execute_raw(&restore(4)).await.unwrap();
-    assert!(s.verify_audit_chain().await.unwrap().valid);
-
-    // 2. semantically neutral edit (whitespace): not canonical
-    s.execute_raw(
-        "UPDATE audit_entries SET body = REPLACE(body, '\"kind\":', '\"kind\": ') WHERE seq = 6",
-    )
-    .await
-    .unwrap();
-    expect_failure(s, 6, FailureReason::BodyNotCanonical).await;
-    s.execute_raw(&restore(6)).await.unwrap();
-
-    // 3. overwrite entry_hash
-    s.execute_raw(&format!(
-        "UPDATE audit_entries SET entry_hash = '{}' WHERE seq = 3",
-        "0".repeat(64)
-    ))
-    .await
-    .unwrap();
-    expect_failure(s, 3, FailureReason::HashMismatch).await;
-    s.execute_raw(&restore(3)).await.unwrap();
-
-    // 4. overwrite prev_hash
-    s.execute_raw(&format!(
-        "UPDATE audit_entries SET prev_hash = '{}' WHERE seq = 8",
-        "f".repeat(64)
-    ))
-    .await
-    .unwrap();
-    expect_failure(s, 8, FailureReason::PrevHashMismatch).await;
-    s.execute_raw(&restore(8)).await.unwrap();
-
-    // 5. forge body + recompute its hash: the next link breaks
-    let mut forged = original[1].to_entry().unwrap();
-    forged.body["data"]["action"] = json!("allow");
-    forged.entry_hash = forged.compute_hash().unwrap();
-    let fs = forged.to_stored();
-    s.execute_raw(&format!(
-        "UPDATE audit_entries SET body = {}, entry_hash = {} WHERE seq = 2",
-        sql_str(&fs.body),
-        sql_str(&fs.entry_hash)
-    ))
-    .await
-    .unwrap();
-    expect_failure(s, 3, FailureReason::PrevHashMismatch).await;
-    s.execute_raw(&restore(2)).await.unwrap();
-    assert!(s.verify_audit_chain().await.unwrap().valid);
-
-    // 6. swap two rows' positions (seq 7 <-> 8)
-    s.execute_raw("UPDATE audit_entries SET seq = 1000007 WHERE seq = 7")
-        .await
-        .unwrap();
-    s.execute_raw("UPDATE audit_entries SET seq = 7 WHERE seq = 8")
-        .await
-        .unwrap();
-    s.execute_raw("UPDATE audit_entries SET seq = 8 WHERE seq = 1000007")
-        .await
-        .unwrap();
-    expect_failure(s, 7, FailureReason::SeqMismatchInBody).await;
-    s.execute_raw("UPDATE audit_entries SET seq = 1000008 WHERE seq = 8")
-        .await
-        .unwrap();
-    s.execute_raw("UPDATE audit_entries SET seq = 8 WHERE seq = 7")
-        .await
-        .unwrap();
-    s.execute_raw("UPDATE audit_entries SET seq = 7 WHERE seq = 1000008")
-        .await
-        .unwrap();
-    assert!(s.verify_audit_chain().await.unwrap().valid);
-
-    // 7. delete a row in the middle
-    let deleted = &original[4];
-    s.execute_raw("DELETE FROM audit_entries WHERE seq = 5")
-        .await
-        .unwrap();
-    expect_failure(s, 5, FailureReason::SeqGap { expected: 5 }).await;
-    s.execute_raw(&format!(
-        "INSERT INTO audit_entries (seq, prev_hash, entry_hash, body, created_at) \
-         VALUES (5, {}, {}, {}, '2025-01-01T00:00:00.000Z')",
-        sql_str(&deleted.prev_hash),
-        sql_str(&deleted.entry_hash),
-        sql_str(&deleted.body)
-    ))
-    .await
-    .unwrap();
-    assert!(s.verify_audit_chain().await.unwrap().valid);
-
-    // 8. truncate the tail: caught via decisions.audit_seq
-    s.execute_raw("DELETE FROM audit_entries WHERE seq >= 9")
-        .await
-        .unwrap();
-    expect_failure(s, 9, FailureReason::SeqGap { expected: 9 }).await;
-
-    // 9. garbage body
-    s.execute_raw("UPDATE audit_entries SET body = 'not json' WHERE seq = 1")
-        .await
-        .unwrap();
-    expect_failure(s, 1, FailureReason::Malformed).await;
-    assert!(matches!(
-        s.list_audit_entries(0, 10).await,
-        Err(StoreError::Corrupt(_))
-    ));
-}
-
-async fn concurrent_decisions_form_valid_chain(ctx: Ctx) {
-    // Two independent stores (pools) on the same database, so that the
-    // database-level lock is exercised, not only the in-process mutex.
-    let a = ctx.store.clone();
-    let b = Store::connect(&ctx.url).await.unwrap();
-    let v = verification(&new_id());
-    a.insert_verification(&v).await.unwrap();
-
-    let mut tasks = Vec::new();
-    for i in 0..20 {
-        let s = if i % 2 == 0 { a.clone() } else { b.clone() };
-        let d = decision(&v.id, i);
-        tasks.push(tokio::spawn(async move { s.record_decision(&d).await }));
-    }
-    let mut seqs = Vec::new();
-    for t in tasks {
-        let (rec, entry) = t.await.unwrap().unwrap();
-        assert_eq!(rec.audit_seq, entry.seq);
-        seqs.push(entry.seq);
-    }
-    seqs.sort_unstable();
-    assert_eq!(seqs, (1..=20).collect::<Vec<u64>>());
-
-    let report = a.verify_audit_chain().await.unwrap();
-    assert!(report.valid, "{report:?}");
-    assert_eq!(report.entries_checked, 20);
-    assert_eq!(report.head_seq, Some(20));
-    let entries = b.list_audit_entries(0, 100).await.unwrap();
-    assert_eq!(entries.len(), 20);
-    assert!(hallmark_audit::verify_chain(entries).valid);
-    assert_eq!(
-        a.list_decisions_for_verification(&v.id)
-            .await
-            .unwrap()
-            .len(),
-        20
-    );
-    b.close().await;
-}
-
 #[tokio::test]
 async fn unsupported_urls_are_rejected() {
     for url in ["mysql://localhost/db", "http://x", "sqlite://", ""] {
@@ -627,8 +346,12 @@ async fn sqlite_in_memory_works() {
     assert_eq!(s.backend(), Backend::Sqlite);
     let v = verification(&new_id());
     s.insert_verification(&v).await.unwrap();
-    s.record_decision(&decision(&v.id, 1)).await.unwrap();
-    assert!(s.verify_audit_chain().await.unwrap().valid);
+    let signer = NoteSigner::generate("hallmark.test/memory").unwrap();
+    let log = AuditLog::start(s.clone(), signer, AuditLogConfig::default())
+        .await
+        .unwrap();
+    log.record_decision(&decision(&v.id, 1)).await.unwrap();
+    assert!(log.verify().await.unwrap().valid);
 }
 
 #[tokio::test]

@@ -147,6 +147,36 @@ impl Server {
                 (Some(db), url)
             }
         };
+        Self::spawn(cmd, data, pg, database_url, extra_env)
+    }
+
+    /// Starts another server on an existing database (`database_url`), with its own data
+    /// directory; the database is not dropped when this server is.
+    pub fn start_on(database_url: &str, extra_env: &[(&str, &str)]) -> Result<Self> {
+        let data = tempfile::tempdir()?;
+        let mut cmd = Command::new(hallmark_bin());
+        base_env(&mut cmd, data.path());
+        cmd.env("DATABASE_URL", database_url);
+        if database_url.starts_with("postgres") {
+            cmd.env("REDIS_URL", test_redis_url());
+        }
+        Self::spawn(cmd, data, None, database_url.to_owned(), extra_env)
+    }
+
+    /// Sends the server SIGKILL (no shutdown); callable while other threads still use it.
+    pub fn sigkill(&self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", &self.child.id().to_string()])
+            .status();
+    }
+
+    fn spawn(
+        mut cmd: Command,
+        data: tempfile::TempDir,
+        pg: Option<hallmark_store::testing::TestDatabase>,
+        database_url: String,
+        extra_env: &[(&str, &str)],
+    ) -> Result<Self> {
         for (k, v) in extra_env {
             cmd.env(k, v);
         }

@@ -300,8 +300,9 @@ fn decisions_and_audit(s: &Server, verification_id: &str, tamper_sql: &str) {
         String::from_utf8_lossy(&out.stdout)
     );
     let text = std::fs::read_to_string(&export).unwrap();
-    assert_eq!(text.lines().count(), 3);
-    std::fs::write(&export, text.replacen("\"remove\"", "\"allow\"", 1)).unwrap();
+    // three leaves, then the three checkpoints signed over them
+    assert_eq!(text.lines().count(), 6);
+    std::fs::write(&export, text.replacen(r#"\"remove\""#, r#"\"allow\""#, 1)).unwrap();
     let out = s.cli(&["audit", "verify", export.to_str().unwrap()]);
     assert!(
         !out.status.success(),
@@ -310,7 +311,7 @@ fn decisions_and_audit(s: &Server, verification_id: &str, tamper_sql: &str) {
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["first_failure"]["seq"], 3, "{r:#}");
 
-    // Alter an audit row directly in the database: the chain check names that entry.
+    // Alter an audit row directly in the database: the log check names that entry.
     assert_eq!(s.execute_sql(tamper_sql).unwrap(), 1);
     let bad = s.get("/v1/audit/verify", Some(&auditor)).json();
     assert_eq!(bad["valid"], false, "{bad:#}");
@@ -333,7 +334,7 @@ fn spine(backend: Backend) {
     decisions_and_audit(
         &s,
         &verification_id,
-        "UPDATE audit_entries SET body = replace(body, 'escalate', 'allow') WHERE seq = 2",
+        "UPDATE audit_leaves SET body = replace(body, 'escalate', 'allow') WHERE leaf_index = 1",
     );
 }
 

@@ -1,73 +1,75 @@
-//! `GET /v1/audit/entries` (paged) and `GET /v1/audit/verify` (re-checks the whole chain).
+//! `GET /v1/audit/*` (scope `audit`): the signed checkpoint, the log's public key,
+//! inclusion and consistency proofs, the entries, and a full re-verification.
 
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
-use serde_json::json;
 
 use crate::auth::{Caller, Scope};
 use crate::error::ApiError;
+use crate::service::audit::{self as svc, ConsistencyQuery, EntriesQuery, InclusionQuery};
 use crate::state::AppState;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Page {
-    /// Return entries with `seq > after` (default 0).
-    #[serde(default)]
-    after: u64,
-    /// Page size, 1–1000 (default 100).
-    #[serde(default = "default_limit")]
-    limit: u32,
-}
-
-fn default_limit() -> u32 {
-    100
-}
+const NOTE_TYPE: &str = "text/plain; charset=utf-8";
 
 async fn entries(
     state: web::Data<AppState>,
     caller: Caller,
-    page: web::Query<Page>,
+    q: web::Query<EntriesQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Audit)?;
-    if page.after > i64::MAX as u64 {
-        return Err(ApiError::InvalidRequest(format!(
-            "after must be at most {}",
-            i64::MAX
-        )));
-    }
-    if page.limit == 0 || page.limit > 1000 {
-        return Err(ApiError::InvalidRequest(
-            "limit must be between 1 and 1000".into(),
-        ));
-    }
-    let entries = state
-        .store
-        .list_audit_entries(page.after, page.limit)
-        .await?;
-    let next = if entries.len() == page.limit as usize {
-        entries.last().map(|e| e.seq)
-    } else {
-        None
-    };
-    Ok(HttpResponse::Ok().json(json!({ "entries": entries, "next_after": next })))
+    Ok(HttpResponse::Ok().json(svc::entries(&state, &q).await?))
 }
 
 async fn verify(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Audit)?;
-    let report = state.store.verify_audit_chain().await?;
-    Ok(HttpResponse::Ok().json(report))
+    Ok(HttpResponse::Ok().json(state.audit.verify().await?))
 }
 
-/// `GET /v1/audit/entries`, `GET /v1/audit/verify`.
+async fn checkpoint(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Audit)?;
+    let cp = state
+        .audit
+        .latest_checkpoint()
+        .await?
+        .ok_or(ApiError::NotFound("checkpoint"))?;
+    Ok(HttpResponse::Ok().content_type(NOTE_TYPE).body(cp.note))
+}
+
+async fn public_key(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Audit)?;
+    Ok(HttpResponse::Ok()
+        .content_type(NOTE_TYPE)
+        .body(format!("{}\n", state.audit.verifier().to_vkey())))
+}
+
+async fn inclusion(
+    state: web::Data<AppState>,
+    caller: Caller,
+    q: web::Query<InclusionQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Audit)?;
+    Ok(HttpResponse::Ok().json(svc::inclusion(&state, &q).await?))
+}
+
+async fn consistency(
+    state: web::Data<AppState>,
+    caller: Caller,
+    q: web::Query<ConsistencyQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Audit)?;
+    Ok(HttpResponse::Ok().json(svc::consistency(&state, &q).await?))
+}
+
+/// Registers the audit routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(super::resource(
-        "/v1/audit/entries",
-        "GET",
-        web::get().to(entries),
-    ))
-    .service(super::resource(
-        "/v1/audit/verify",
-        "GET",
-        web::get().to(verify),
-    ));
+    let routes: [(&str, actix_web::Route); 6] = [
+        ("/v1/audit/entries", web::get().to(entries)),
+        ("/v1/audit/verify", web::get().to(verify)),
+        ("/v1/audit/checkpoint", web::get().to(checkpoint)),
+        ("/v1/audit/public-key", web::get().to(public_key)),
+        ("/v1/audit/proof/inclusion", web::get().to(inclusion)),
+        ("/v1/audit/proof/consistency", web::get().to(consistency)),
+    ];
+    for (path, route) in routes {
+        cfg.service(super::resource(path, "GET", route));
+    }
 }

@@ -1,10 +1,10 @@
-//! `POST /v1/decisions`.
+//! `POST /v1/decisions` (scope moderate) and `GET /v1/decisions` (scope audit).
 
 use actix_web::{web, HttpResponse};
 
 use crate::auth::{Caller, Scope};
 use crate::error::ApiError;
-use crate::service::{self, DecisionRequest};
+use crate::service::{self, DecisionRequest, DecisionsQuery};
 use crate::state::AppState;
 
 async fn create(
@@ -18,11 +18,23 @@ async fn create(
     Ok(HttpResponse::Created().json(out))
 }
 
-/// `POST /v1/decisions`.
+async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    q: web::Query<DecisionsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Audit)?;
+    Ok(HttpResponse::Ok().json(service::list_decisions(&state, &q).await?))
+}
+
+/// `POST /v1/decisions`, `GET /v1/decisions`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(super::resource(
-        "/v1/decisions",
-        "POST",
-        web::post().to(create),
-    ));
+    cfg.service(
+        web::resource("/v1/decisions")
+            .route(web::post().to(create))
+            .route(web::get().to(list))
+            .default_service(web::to(|| async {
+                Err::<HttpResponse, _>(ApiError::MethodNotAllowed("GET, POST"))
+            })),
+    );
 }

@@ -6,6 +6,7 @@ pub mod generate;
 pub mod health;
 pub mod manifests;
 pub mod models;
+pub mod review;
 pub mod sign;
 pub mod upload;
 pub mod verify;
@@ -22,6 +23,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     audit::configure(cfg);
     manifests::configure(cfg);
     models::configure(cfg);
+    review::configure(cfg);
 }
 
 /// One resource with one route; any other method gets 405 `method_not_allowed` with an

@@ -1,12 +1,15 @@
 //! Domain orchestration shared by the HTTP handlers and the CLI: one code path for each of
 //! sign, verify and decide.
 
+pub mod audit;
 mod decide;
 mod generate;
 mod sign;
 mod verify;
 
-pub use decide::{decide, DecisionAction, DecisionRequest, DecisionResponse};
+pub use decide::{
+    decide, list_decisions, DecisionAction, DecisionRequest, DecisionResponse, DecisionsQuery,
+};
 pub use generate::{generate, GenerateBody};
 pub use sign::{payload_bits, payload_hex, random_payload, sign, SignMetadata, SignOutput};
 pub use verify::{analyse, verify};

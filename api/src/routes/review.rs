@@ -1,0 +1,54 @@
+//! `GET /v1/review/next` (scope moderate): lease the next verification that needs a human.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+use crate::auth::{Caller, Scope};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Query: `lease_seconds` (1–3600, default 300).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NextQuery {
+    lease_seconds: Option<u32>,
+}
+
+async fn next(
+    state: web::Data<AppState>,
+    caller: Caller,
+    q: web::Query<NextQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Moderate)?;
+    let secs = q.lease_seconds.unwrap_or(300);
+    if secs == 0 || secs > 3600 {
+        return Err(ApiError::InvalidRequest(
+            "lease_seconds must be between 1 and 3600".into(),
+        ));
+    }
+    let lease = state
+        .store
+        .lease_next_review(
+            &caller.key_id,
+            hallmark_store::now(),
+            chrono::Duration::seconds(i64::from(secs)),
+        )
+        .await?;
+    Ok(match lease {
+        None => HttpResponse::NoContent().finish(),
+        Some(l) => HttpResponse::Ok().json(serde_json::json!({
+            "verification_id": l.verification_id,
+            "verdict": l.verdict,
+            "lease_expires_at": crate::service::rfc3339(l.expires_at),
+        })),
+    })
+}
+
+/// `GET /v1/review/next`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(super::resource(
+        "/v1/review/next",
+        "GET",
+        web::get().to(next),
+    ));
+}

@@ -1,0 +1,54 @@
+//! Listing decisions (the moderation record, read side).
+
+use crate::db::{decision_from_row, to_i64, DECISION_COLS};
+use crate::error::StoreError;
+use crate::models::DecisionRecord;
+use crate::Store;
+
+/// Filter of [`Store::list_decisions`]; `None` fields do not filter.
+#[derive(Debug, Clone, Default)]
+pub struct DecisionFilter {
+    /// Decisions about this verification.
+    pub verification_id: Option<String>,
+    /// Decided by this actor (API key id).
+    pub decided_by: Option<String>,
+    /// With this action.
+    pub action: Option<String>,
+    /// `created_at >= since` (RFC 3339 text, compared as stored).
+    pub since: Option<String>,
+    /// `created_at < until`.
+    pub until: Option<String>,
+    /// Cursor: only decisions with `audit_seq > after_seq`.
+    pub after_seq: u64,
+}
+
+impl Store {
+    /// Decisions matching `f`, ascending by `audit_seq` (log order), at most `limit`
+    /// (1–1000). Page with `after_seq` = the last `audit_seq` returned.
+    ///
+    /// # Errors
+    /// Database errors; [`StoreError::Invalid`] for a cursor past `i64::MAX`.
+    pub async fn list_decisions(
+        &self,
+        f: &DecisionFilter,
+        limit: u32,
+    ) -> Result<Vec<DecisionRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {DECISION_COLS} FROM decisions WHERE audit_seq > $1 \
+             AND ($2 IS NULL OR verification_id = $2) AND ($3 IS NULL OR decided_by = $3) \
+             AND ($4 IS NULL OR action = $4) AND ($5 IS NULL OR created_at >= $5) \
+             AND ($6 IS NULL OR created_at < $6) ORDER BY audit_seq LIMIT $7"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(to_i64(f.after_seq, "after")?)
+            .bind(f.verification_id.clone())
+            .bind(f.decided_by.clone())
+            .bind(f.action.clone())
+            .bind(f.since.clone())
+            .bind(f.until.clone())
+            .bind(i64::from(limit.clamp(1, 1000)))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(decision_from_row).collect()
+    }
+}
