@@ -1,6 +1,7 @@
 //! Domain orchestration shared by the HTTP handlers and the CLI: one code path for each of
 //! sign, verify and decide.
 
+mod binding;
 mod decide;
 mod generate;
 mod sign;

@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{blocking, detector_error, job_permit, sha256_hex};
 use crate::error::ApiError;
-use crate::report::{verdict, RecoveredAsset, VerificationReport, WatermarkReport};
+use crate::report::{
+    verdict, ContentMatchStatus, RecoveredAsset, VerificationReport, WatermarkReport,
+};
 use crate::sandbox::{verify_sandboxed_with, SandboxLimits};
 use crate::state::AppState;
 
@@ -28,6 +30,11 @@ pub struct Analysis {
     pub watermark: WatermarkReport,
     /// Detector scores.
     pub detectors: Vec<DetectorScore>,
+    /// Content fingerprint of the media when the watermark was detected (content binding,
+    /// compared in [`verify`]). Required when read back from the cache, so that entries
+    /// cached before content binding are recomputed.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub content_fingerprint: Option<String>,
 }
 
 enum Decoded {
@@ -84,6 +91,7 @@ fn not_checked(reason: &str) -> WatermarkReport {
         asset_id: None,
         not_checked: Some(reason.into()),
         ranges: Vec::new(),
+        content_match: None,
     }
 }
 
@@ -106,6 +114,7 @@ fn watermark_report(d: hallmark_watermark::Detection, kind: MediaKind) -> Waterm
                 end_s: r.end_s,
             })
             .collect(),
+        content_match: None,
     }
 }
 
@@ -156,11 +165,11 @@ pub async fn analyse(
     let (c2pa, decoded) = tokio::join!(c2pa_report(state, &bytes, None, format), decode);
     let c2pa = c2pa?;
 
-    let (watermark, detectors) = match decoded {
-        Ok(None) => (not_checked("unsupported_format"), Vec::new()),
+    let (watermark, detectors, content_fingerprint) = match decoded {
+        Ok(None) => (not_checked("unsupported_format"), Vec::new(), None),
         // A container we recognise holding a codec we can't decode (e.g. Opus): report what
         // C2PA says; the content itself is not analysed.
-        Err(ApiError::UnsupportedMedia(_)) => (not_checked("unsupported_codec"), Vec::new()),
+        Err(ApiError::UnsupportedMedia(_)) => (not_checked("unsupported_codec"), Vec::new(), None),
         Err(e) => {
             // Undecodable media is still a report when C2PA has something to say about it.
             // (a manifest, or a manifest that exists but can't be validated).
@@ -175,7 +184,7 @@ pub async fn analyse(
                     )
                 });
             if manifest_evidence {
-                (not_checked("undecodable"), Vec::new())
+                (not_checked("undecodable"), Vec::new(), None)
             } else {
                 return Err(e);
             }
@@ -187,11 +196,19 @@ pub async fn analyse(
                     Decoded::Image(i) => Decoded::Image(i.clone()),
                     Decoded::Audio(a) => Decoded::Audio(a.clone()),
                 };
+                // The candidate's content fingerprint is computed where the mark is detected.
                 blocking(move || {
                     Ok(match d {
-                        Decoded::Image(i) => hallmark_watermark::image::detect(&i, &key),
+                        Decoded::Image(i) => {
+                            let det = hallmark_watermark::image::detect(&i, &key);
+                            let fp = super::binding::candidate_image(&i, &det);
+                            (det, fp)
+                        }
                         Decoded::Audio(a) => {
-                            hallmark_watermark::audio::detect(&a.channels, a.sample_rate, &key)
+                            let det =
+                                hallmark_watermark::audio::detect(&a.channels, a.sample_rate, &key);
+                            let fp = super::binding::candidate_audio(&a, &det);
+                            (det, fp)
                         }
                     })
                 })
@@ -208,7 +225,8 @@ pub async fn analyse(
                 }
             };
             let (wm, scores) = tokio::join!(wm, scores);
-            (watermark_report(wm?, format.kind()), scores?)
+            let (wm, fp) = wm?;
+            (watermark_report(wm, format.kind()), scores?, fp)
         }
     };
     let analysis = Analysis {
@@ -216,6 +234,7 @@ pub async fn analyse(
         c2pa,
         watermark,
         detectors,
+        content_fingerprint,
     };
     if let Ok(json) = serde_json::to_vec(&analysis) {
         let ttl = Duration::from_secs(state.settings.storage.cache_ttl_seconds);
@@ -252,6 +271,17 @@ pub async fn verify(
             .find_asset_by_payload(&payload)
             .await?
             .map(|a| (a, "watermark"));
+        // Content binding: the mark must belong to this content; a copied mark names no asset.
+        if let Some((asset, _)) = &found {
+            let m = super::binding::check(
+                asset.content_fingerprint.as_deref(),
+                analysis.content_fingerprint.as_deref(),
+            );
+            if m.status == ContentMatchStatus::Mismatch {
+                found = None;
+            }
+            analysis.watermark.content_match = Some(m);
+        }
     }
     if found.is_none() && !analysis.watermark.detected {
         found = state
