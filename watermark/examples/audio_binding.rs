@@ -237,7 +237,7 @@ fn main() {
             let Some((y, r)) = f(&c.signed, c.rate) else {
                 continue;
             };
-            let d = audio::detect(&[y.clone()], r, &key);
+            let d = audio::detect(std::slice::from_ref(&y), r, &key);
             if d.payload != Some(c.payload) {
                 continue;
             }
@@ -260,7 +260,10 @@ fn main() {
             if i == j {
                 continue;
             }
-            let c = fp::compare(&a.fp, &fp::candidate(&[b.orig.clone()], b.rate, None));
+            let c = fp::compare(
+                &a.fp,
+                &fp::candidate(std::slice::from_ref(&b.orig), b.rate, None),
+            );
             min_diff = min_diff.min(c.distance);
         }
         // Copy: a's exact mark onto the next clip of the same rate.
@@ -279,7 +282,7 @@ fn main() {
             .map(|(k, v)| v + (a.signed[k % a.signed.len()] - a.orig[k % a.orig.len()]))
             .collect();
         forged += 1;
-        let d = audio::detect(&[y.clone()], t.rate, &key);
+        let d = audio::detect(std::slice::from_ref(&y), t.rate, &key);
         if !d.detected {
             continue;
         }

@@ -11,6 +11,13 @@
 //! own random payload under ONE key; their marks and fingerprints form the "asset store".
 //! Targets: the corpus's real photos, never signed. See watermark/README.md, "Content binding".
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods
+)]
+
 mod attacks;
 
 use std::collections::HashMap;
@@ -95,7 +102,7 @@ fn sign_all(paths: &[String], key: &WatermarkKey, max_side: u32, salt: u64) -> V
         let Some(img) = attacks::load(p, Some(max_side)) else {
             continue;
         };
-        let payload = Rng(salt ^ (i as u64 + 1) * 0x9E37_79B9_7F4A_7C15)
+        let payload = Rng(salt ^ ((i as u64 + 1) * 0x9E37_79B9_7F4A_7C15))
             .next_f64()
             .to_bits()
             | 1;

@@ -256,10 +256,10 @@ fn best_ber(stored: &AudioFingerprint, cand: &AudioFingerprint) -> Option<f64> {
                 continue;
             }
             let (mut errors, mut frames) = (0u32, 0usize);
-            for j in j0..j1 {
+            for (j, &word) in c.iter().enumerate().take(j1).skip(j0) {
                 let i = (j as i64 + off) as usize;
                 if stored.loud[i] {
-                    errors += (s[i] ^ c[j]).count_ones();
+                    errors += (s[i] ^ word).count_ones();
                     frames += 1;
                 }
             }
