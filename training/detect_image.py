@@ -60,7 +60,7 @@ SEED = 20261207
 CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073], np.float32)
 CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711], np.float32)
 NAME, VERSION = "image-clip-residual", "2"
-FPR_HIGH, FPR_LOW = 0.02, 0.20
+FPR_HIGH, FPR_LOW = 0.01, 0.20
 
 
 @dataclass

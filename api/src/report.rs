@@ -23,6 +23,34 @@ pub struct WatermarkReport {
     /// Time ranges carrying the mark, for audio.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub ranges: Vec<TimeRange>,
+    /// Content binding: whether this content is the content the mark was issued for (set when
+    /// the payload names an asset of this instance).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub content_match: Option<ContentMatch>,
+}
+
+/// Outcome of the content-binding check (watermark/README.md, "Content binding").
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ContentMatchStatus {
+    /// The content's fingerprint matches the one stored when the asset was signed.
+    Match,
+    /// It does not: the mark was copied onto other content; it does not attribute.
+    Mismatch,
+    /// No fingerprint was stored for the asset (signed before content binding): not checked.
+    Unknown,
+}
+
+/// `watermark.content_match` of a report.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ContentMatch {
+    /// `match`, `mismatch` or `unknown`.
+    pub status: ContentMatchStatus,
+    /// Fingerprint distance (images: 1 − normalised cross-correlation; audio: bit error
+    /// rate); absent when not compared.
+    pub distance: Option<f64>,
+    /// Largest distance that counts as the same content; absent when not compared.
+    pub threshold: Option<f64>,
 }
 
 /// A time range in seconds from the start of the clip.
@@ -72,7 +100,8 @@ pub struct RecoveredAsset {
 /// The verdict: a label and the reasons behind it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Verdict {
-    /// `ai_generated`, `likely_ai_generated`, `tampered`, `blocked_signer`, `provenance_valid`, or
+    /// `ai_generated`, `likely_ai_generated`, `tampered`, `blocked_signer`, `provenance_valid`,
+    /// `watermark_mismatch` (a Hallmark mark copied onto content it was not issued for), or
     /// `no_evidence`.
     pub label: String,
     /// Each piece of evidence, in words.
@@ -204,7 +233,32 @@ pub fn verdict(
         .and_then(|r| r.c2pa.as_ref())
         .and_then(|c| c.signer.as_ref())
         .is_some_and(|s| s.blocked);
-    if watermark.detected {
+    // Content binding: a mark whose payload names an asset issued for other content was copied
+    // onto this file (copy attack); it names no origin and never attributes.
+    let status = watermark.content_match.as_ref().map(|m| m.status);
+    let copied_mark = watermark.detected && status == Some(ContentMatchStatus::Mismatch);
+    if copied_mark {
+        if label == "no_evidence" || label == "provenance_valid" {
+            label = "watermark_mismatch";
+        }
+        reasons.push(format!(
+            "a Hallmark watermark (payload {}) was read, but it does not belong to this content: its fingerprint does not match the content the mark was issued for (distance {}); the mark was copied onto this file and does not identify its origin",
+            watermark.payload.as_deref().unwrap_or("?"),
+            watermark.content_match.as_ref().map_or_else(
+                || "not measured".into(),
+                |m| format!(
+                    "{:.3} > threshold {:.3}",
+                    m.distance.unwrap_or(f64::NAN),
+                    m.threshold.unwrap_or(f64::NAN)
+                )
+            )
+        ));
+    } else if watermark.detected && status == Some(ContentMatchStatus::Unknown) {
+        reasons.push(
+            "the watermark's binding to this content could not be checked (no content fingerprint was stored for the asset)".into(),
+        );
+    }
+    if watermark.detected && !copied_mark {
         if recovered_blocked && label != "tampered" {
             label = "blocked_signer";
             reasons.push(
@@ -392,6 +446,7 @@ mod tests {
             asset_id: None,
             not_checked: None,
             ranges: Vec::new(),
+            content_match: None,
         }
     }
 
@@ -504,5 +559,93 @@ mod tests {
             r.contains("trainedAlgorithmicMedia") && r.contains("AI-generated"),
             "{r}"
         );
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod content_binding_tests {
+    use super::*;
+
+    fn mark(status: Option<ContentMatchStatus>) -> WatermarkReport {
+        WatermarkReport {
+            detected: true,
+            payload: Some("0123456789abcdef".into()),
+            p_value: 1e-24,
+            bit_agreement: Some(1.0),
+            asset_id: None,
+            not_checked: None,
+            ranges: Vec::new(),
+            content_match: status.map(|status| ContentMatch {
+                status,
+                distance: Some(0.9),
+                threshold: Some(0.5),
+            }),
+        }
+    }
+
+    fn asset() -> RecoveredAsset {
+        RecoveredAsset {
+            asset_id: "asset-1".into(),
+            matched_by: "watermark".into(),
+            manifest_label: None,
+            generator: None,
+            model: Some("model-x".into()),
+            model_version: None,
+            digital_source_type: None,
+            signed_at: "2026-12-07T00:00:00Z".into(),
+            manifest_in_file: false,
+            bytes_unchanged: false,
+            note: String::new(),
+            c2pa: None,
+        }
+    }
+
+    #[test]
+    fn a_copied_mark_never_attributes() {
+        let none = C2paReport::from_read_error("no_manifest", "none");
+        // verify() drops the recovered asset on a mismatch; the verdict must not attribute
+        // even if it were passed.
+        for recovered in [None, Some(asset())] {
+            let v = verdict(
+                &none,
+                &mark(Some(ContentMatchStatus::Mismatch)),
+                recovered.as_ref(),
+                &hallmark_detectors::Detection::no_signal("test"),
+            );
+            assert_eq!(v.label, "watermark_mismatch");
+            let text = v.reasons.join("; ");
+            assert!(text.contains("does not belong to this content"), "{text}");
+            assert!(text.contains("0.900 > threshold 0.500"), "{text}");
+            assert!(
+                !text.contains("asset-1") && !text.contains("model-x"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_matching_or_unchecked_mark_attributes() {
+        let none = C2paReport::from_read_error("no_manifest", "none");
+        let v = verdict(
+            &none,
+            &mark(Some(ContentMatchStatus::Match)),
+            Some(&asset()),
+            &hallmark_detectors::Detection::no_signal("test"),
+        );
+        assert_eq!(v.label, "ai_generated");
+        assert!(v.reasons[0].contains("identifies asset asset-1 (model-x)"));
+        let v = verdict(
+            &none,
+            &mark(Some(ContentMatchStatus::Unknown)),
+            Some(&asset()),
+            &hallmark_detectors::Detection::no_signal("test"),
+        );
+        assert_eq!(v.label, "ai_generated");
+        assert!(v.reasons.iter().any(|r| r.contains("could not be checked")));
+        assert!(v
+            .reasons
+            .iter()
+            .any(|r| r.contains("identifies asset asset-1")));
     }
 }

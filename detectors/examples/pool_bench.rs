@@ -2,7 +2,7 @@
 //! run, plus the batching curve at 1/4/8/16 rows.
 //!
 //! ```sh
-//! cargo run --release -p hallmark-detectors --example pool_bench [-- SECONDS_PER_POINT]
+//! cargo run -p hallmark-detectors --example pool_bench [-- SECONDS_PER_POINT]
 //! ```
 //!
 //! * raw: one `ort::Session` of the shipped audio model, fed ready-made `[B, 64000]` tensors in

@@ -186,7 +186,7 @@ impl fmt::Debug for Store {
 const API_KEY_COLS: &str = "id, name, key_hash, scopes, created_at, revoked_at";
 const ASSET_COLS: &str = "id, created_at, media_type, input_sha256, output_sha256, \
      watermark_payload, manifest_label, generator, model, model_version, \
-     digital_source_type, created_by";
+     digital_source_type, created_by, content_fingerprint";
 const MANIFEST_COLS: &str = "label, asset_id, format, store_bytes, created_at";
 const VERIFICATION_COLS: &str =
     "id, created_at, sha256, media_type, asset_id, requested_by, report";
@@ -428,7 +428,7 @@ impl Store {
         }
         let sql = format!(
             "INSERT INTO assets ({ASSET_COLS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         );
         sqlx::query(&sql)
             .bind(&a.id)
@@ -443,6 +443,7 @@ impl Store {
             .bind(&a.model_version)
             .bind(&a.digital_source_type)
             .bind(&a.created_by)
+            .bind(a.content_fingerprint.clone())
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -633,6 +634,7 @@ fn asset_from_row(r: &AnyRow) -> Result<AssetRecord, StoreError> {
         model_version: r.try_get("model_version")?,
         digital_source_type: r.try_get("digital_source_type")?,
         created_by: r.try_get("created_by")?,
+        content_fingerprint: r.try_get("content_fingerprint")?,
     })
 }
 

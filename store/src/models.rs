@@ -74,6 +74,11 @@ pub struct AssetRecord {
     pub digital_source_type: String,
     /// API key id of the creator.
     pub created_by: String,
+    /// Content fingerprint of the signed output (`hallmark_watermark::fingerprint` text form),
+    /// checked against the candidate whenever the watermark names this asset. `None` for
+    /// assets signed before content binding.
+    #[serde(default)]
+    pub content_fingerprint: Option<String>,
 }
 
 /// A stored manifest (e.g. a C2PA manifest store).

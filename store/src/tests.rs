@@ -99,6 +99,7 @@ fn asset(id: &str, payload: Option<&str>, out: &str) -> AssetRecord {
         digital_source_type:
             "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia".into(),
         created_by: "key-1".into(),
+        content_fingerprint: None,
     }
 }
 
@@ -209,6 +210,8 @@ async fn asset_round_trip_and_conflicts(ctx: Ctx) {
     let s = &ctx.store;
     let mut a = asset(&new_id(), Some("0123456789abcdef"), &sha(9));
     a.input_sha256 = Some(sha(8));
+    // The content fingerprint (content binding) round-trips as stored.
+    a.content_fingerprint = Some("i1:300:200:1.000000:0.0000:128:85:AAAA".into());
     s.insert_asset(&a).await.unwrap();
     assert_eq!(s.get_asset(&a.id).await.unwrap().unwrap(), a);
     assert_eq!(

@@ -337,13 +337,13 @@ fn luma_row_of<T: Sample, const NCH: usize, const COLOR: bool>(
 
 /// Reader of luma rows: `f(y, x0, out)` writes the luma (0–255 scale) of columns
 /// `x0..x0 + out.len()` of row `y`.
-type LumaRows<'a> = Box<dyn Fn(usize, usize, &mut [f32]) + 'a>;
+pub(crate) type LumaRows<'a> = Box<dyn Fn(usize, usize, &mut [f32]) + 'a>;
 
 /// Luma row reader of any supported image (no full-size plane is made).
 ///
 /// # Errors
 /// [`WatermarkError::UnsupportedColorType`] for color types not listed in [`embed`].
-fn luma_rows(img: &DynamicImage) -> Result<LumaRows<'_>, WatermarkError> {
+pub(crate) fn luma_rows(img: &DynamicImage) -> Result<LumaRows<'_>, WatermarkError> {
     let w = img.width() as usize;
     Ok(match img {
         DynamicImage::ImageLuma8(b) => {

@@ -32,6 +32,7 @@
 pub mod audio;
 mod code;
 mod dsp;
+pub mod fingerprint;
 pub mod image;
 mod keystream;
 mod stats;

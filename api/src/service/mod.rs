@@ -2,6 +2,7 @@
 //! sign, verify and decide.
 
 pub mod audit;
+mod binding;
 mod decide;
 mod generate;
 mod sign;

@@ -184,17 +184,17 @@ pub async fn sign(
     let parent_readable = parent.present && parent.read_error.is_none();
     let st = state.clone();
     let req = request.clone();
-    let signed = blocking(move || {
-        let marked = watermark_and_encode(&st, &bytes, decoded, format, payload)?;
+    let (signed, content_fingerprint) = blocking(move || {
+        let (marked, fingerprint) = watermark_and_encode(&st, &bytes, decoded, format, payload)?;
         let parent = parent_readable.then_some(bytes.as_slice());
-        hallmark_provenance::sign_media(&marked, format.mime(), &req, &st.identity, parent).map_err(
-            |e| match e {
+        hallmark_provenance::sign_media(&marked, format.mime(), &req, &st.identity, parent)
+            .map(|signed| (signed, fingerprint))
+            .map_err(|e| match e {
                 ProvenanceError::InvalidRequest(m) => ApiError::InvalidRequest(m),
                 ProvenanceError::UnsupportedFormat(m) => ApiError::UnsupportedMedia(m),
                 ProvenanceError::TimeStamp(m) => ApiError::UpstreamUnavailable(m),
                 other => ApiError::internal(other),
-            },
-        )
+            })
     })
     .await?;
 
@@ -219,6 +219,7 @@ pub async fn sign(
                 signed.digital_source_type.clone()
             },
             created_by: actor.into(),
+            content_fingerprint,
         })
         .await?;
     state
@@ -313,7 +314,8 @@ fn audio_attempts() -> [hallmark_watermark::audio::AudioEmbedParams; 3] {
 }
 
 /// Embeds the watermark, encodes the output in the input's format, and checks that the encoded
-/// output carries `payload` (decode + detect). Images that fail the check are re-marked more
+/// output carries `payload` (decode + detect). Returns the output and the content fingerprint
+/// of what it decodes to (content binding, see `binding.rs`). Images that fail the check are re-marked more
 /// strongly (see [`image_attempts`]); if no attempt survives, the media is too small or too
 /// flat to carry the mark and `MediaTooSmall` is returned — Hallmark never ships a file whose
 /// watermark it can't read back.
@@ -326,7 +328,7 @@ fn watermark_and_encode(
     decoded: DecodedMedia,
     format: MediaFormat,
     payload: u64,
-) -> Result<Vec<u8>, ApiError> {
+) -> Result<(Vec<u8>, Option<String>), ApiError> {
     let limits = state.settings.media_limits();
     let key = &state.watermark_key;
     let too_small = |e: hallmark_watermark::WatermarkError| match e {
@@ -355,7 +357,7 @@ fn watermark_and_encode(
                 let out = hallmark_media::encode_image(&marked, format, quality)?;
                 let check = hallmark_media::decode_image(&out, format, &limits)?;
                 if carries(&hallmark_watermark::image::detect(&check.image, key)) {
-                    return Ok(out);
+                    return Ok((out, super::binding::signed_image(&check.image)));
                 }
                 tracing::debug!(
                     strength = params.strength,
@@ -376,7 +378,7 @@ fn watermark_and_encode(
             // that reads back but without margin (p-value above AUDIO_SIGN_MARGIN_P) is also
             // re-marked: it would not survive the first lossy transcode. If no attempt reaches
             // the margin, the first one that reads back at all is shipped.
-            let mut readable: Option<Vec<u8>> = None;
+            let mut readable: Option<(Vec<u8>, Option<String>)> = None;
             for params in audio_attempts() {
                 let mut clip = original.clone();
                 hallmark_watermark::audio::embed(
@@ -404,10 +406,11 @@ fn watermark_and_encode(
                 let read =
                     hallmark_watermark::audio::detect(&check.channels, check.sample_rate, key);
                 if carries(&read) {
+                    let fingerprint = Some(super::binding::signed_audio(&check));
                     if read.p_value <= AUDIO_SIGN_MARGIN_P {
-                        return Ok(out);
+                        return Ok((out, fingerprint));
                     }
-                    readable.get_or_insert(out);
+                    readable.get_or_insert((out, fingerprint));
                 }
                 tracing::debug!(
                     mask_db = params.mask_db,
@@ -415,8 +418,8 @@ fn watermark_and_encode(
                     "audio mark not read back with margin; retrying with a smaller masking margin"
                 );
             }
-            if let Some(out) = readable {
-                return Ok(out);
+            if let Some(shipped) = readable {
+                return Ok(shipped);
             }
             Err(ApiError::MediaTooSmall(format!(
                 "{:.1} s clip could not carry a detectable watermark (too quiet, too short, or too \

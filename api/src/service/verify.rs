@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{blocking, decode_upload, detector_error, job_error, job_permit, sha256_hex};
 use crate::error::ApiError;
-use crate::report::{verdict, RecoveredAsset, VerificationReport, WatermarkReport};
+use crate::report::{
+    verdict, ContentMatchStatus, RecoveredAsset, VerificationReport, WatermarkReport,
+};
 use crate::state::AppState;
 use crate::worker::{DecodedMedia, JobError, JobLimits};
 
@@ -30,6 +32,11 @@ pub struct Analysis {
     pub detectors: Vec<DetectorScore>,
     /// Detection summary: combined calibrated probability and band.
     pub detection: Detection,
+    /// Content fingerprint of the media when the watermark was detected (content binding,
+    /// compared in [`verify`]). Required when read back from the cache, so that entries
+    /// cached before content binding are recomputed.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub content_fingerprint: Option<String>,
 }
 
 enum Decoded {
@@ -95,6 +102,7 @@ fn not_checked(reason: &str) -> WatermarkReport {
         asset_id: None,
         not_checked: Some(reason.into()),
         ranges: Vec::new(),
+        content_match: None,
     }
 }
 
@@ -117,6 +125,7 @@ fn watermark_report(d: hallmark_watermark::Detection, kind: MediaKind) -> Waterm
                 end_s: r.end_s,
             })
             .collect(),
+        content_match: None,
     }
 }
 
@@ -157,16 +166,18 @@ pub async fn analyse(
     let (c2pa, decoded) = tokio::join!(c2pa_report(state, &bytes, None, format), decode);
     let c2pa = c2pa?;
 
-    let (watermark, detection) = match decoded {
+    let (watermark, detection, content_fingerprint) = match decoded {
         Ok(None) => (
             not_checked("unsupported_format"),
             Detection::no_signal("detectors do not analyse this format"),
+            None,
         ),
         // A container we recognise holding a codec we can't decode (e.g. Opus): report what
         // C2PA says; the content itself is not analysed.
         Err(ApiError::UnsupportedMedia(_)) => (
             not_checked("unsupported_codec"),
             Detection::no_signal("the codec could not be decoded for detection"),
+            None,
         ),
         // Transient: never part of a (cached) analysis.
         Err(e @ (ApiError::Overloaded | ApiError::Internal(_))) => return Err(e),
@@ -187,6 +198,7 @@ pub async fn analyse(
                 (
                     not_checked("undecodable"),
                     Detection::no_signal("the content could not be decoded for detection"),
+                    None,
                 )
             } else {
                 return Err(e);
@@ -199,11 +211,19 @@ pub async fn analyse(
                     Decoded::Image(i) => Decoded::Image(i.clone()),
                     Decoded::Audio(a) => Decoded::Audio(a.clone()),
                 };
+                // The candidate's content fingerprint is computed where the mark is detected.
                 blocking(move || {
                     Ok(match d {
-                        Decoded::Image(i) => hallmark_watermark::image::detect(&i, &key),
+                        Decoded::Image(i) => {
+                            let det = hallmark_watermark::image::detect(&i, &key);
+                            let fp = super::binding::candidate_image(&i, &det);
+                            (det, fp)
+                        }
                         Decoded::Audio(a) => {
-                            hallmark_watermark::audio::detect(&a.channels, a.sample_rate, &key)
+                            let det =
+                                hallmark_watermark::audio::detect(&a.channels, a.sample_rate, &key);
+                            let fp = super::binding::candidate_audio(&a, &det);
+                            (det, fp)
                         }
                     })
                 })
@@ -222,7 +242,8 @@ pub async fn analyse(
                 }
             };
             let (wm, scores) = tokio::join!(wm, scores);
-            (watermark_report(wm?, format.kind()), scores?)
+            let (wm, fp) = wm?;
+            (watermark_report(wm, format.kind()), scores?, fp)
         }
     };
     let analysis = Analysis {
@@ -231,6 +252,7 @@ pub async fn analyse(
         watermark,
         detectors: detection.models.clone(),
         detection,
+        content_fingerprint,
     };
     if let Ok(json) = serde_json::to_vec(&analysis) {
         let ttl = Duration::from_secs(state.settings.storage.cache_ttl_seconds);
@@ -267,6 +289,17 @@ pub async fn verify(
             .find_asset_by_payload(&payload)
             .await?
             .map(|a| (a, "watermark"));
+        // Content binding: the mark must belong to this content; a copied mark names no asset.
+        if let Some((asset, _)) = &found {
+            let m = super::binding::check(
+                asset.content_fingerprint.as_deref(),
+                analysis.content_fingerprint.as_deref(),
+            );
+            if m.status == ContentMatchStatus::Mismatch {
+                found = None;
+            }
+            analysis.watermark.content_match = Some(m);
+        }
     }
     if found.is_none() && !analysis.watermark.detected {
         found = state

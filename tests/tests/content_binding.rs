@@ -1,0 +1,155 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Content binding end to end (issue 17): a genuine copy after JPEG q75 + resize 0.75× +
+//! metadata strip still recovers its asset and manifest with `content_match: match`; the mark
+//! of a signed image copied onto an unrelated image is read but never attributes
+//! (`watermark_mismatch`, nothing recovered).
+
+use std::io::Cursor;
+
+use hallmark_tests::fixtures::{encode, Rng};
+use hallmark_tests::{Backend, Server};
+use image::{DynamicImage, RgbImage};
+use serde_json::json;
+
+/// A photo-like scene of random blobs, disks and fine texture; different seeds give different
+/// content (unlike `fixtures::photo`, whose seeds only change the noise).
+fn scene(w: u32, h: u32, seed: u64) -> DynamicImage {
+    let mut rng = Rng::new(seed);
+    let mut r = || f64::from(rng.next_f32());
+    let shapes: Vec<[f64; 6]> = (0..50)
+        .map(|_| {
+            [
+                r() * f64::from(w),
+                r() * f64::from(h),
+                10.0 + r() * f64::from(w) / 6.0,
+                r() * 150.0 - 75.0,
+                r(),
+                r() * 60.0 - 30.0,
+            ]
+        })
+        .collect();
+    let mut noise = Rng::new(seed ^ 0xABCD);
+    DynamicImage::ImageRgb8(RgbImage::from_fn(w, h, |x, y| {
+        let (xf, yf) = (f64::from(x), f64::from(y));
+        let (mut l, mut c) = (120.0, 0.0);
+        for s in &shapes {
+            let d2 = ((xf - s[0]).powi(2) + (yf - s[1]).powi(2)) / (s[2] * s[2]);
+            let k = if s[4] < 0.5 {
+                (-d2).exp()
+            } else if d2 < 1.0 {
+                0.6
+            } else {
+                0.0
+            };
+            l += s[3] * k;
+            c += s[5] * k;
+        }
+        l += 8.0 * (xf * 0.7 + yf * 0.3).sin() + f64::from(noise.next_f32() - 0.5) * 8.0;
+        let px = |v: f64| v.clamp(0.0, 255.0) as u8;
+        image::Rgb([px(l + c), px(l), px(l - c)])
+    }))
+}
+
+fn metadata() -> serde_json::Value {
+    json!({"generator": "acme-imagine", "model": "acme-diffusion", "model_version": "3"})
+}
+
+fn jpeg(img: &DynamicImage, quality: u8) -> Vec<u8> {
+    let mut out = Cursor::new(Vec::new());
+    let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality);
+    img.to_rgb8().write_with_encoder(enc).unwrap();
+    out.into_inner()
+}
+
+#[test]
+fn content_binding_over_http() {
+    let s = Server::start(Backend::Sqlite, &[]).unwrap();
+    let original = scene(960, 720, 11);
+    let resp = s.sign(&encode(&original, image::ImageFormat::Png), &metadata());
+    assert_eq!(resp.status, 200, "{}", String::from_utf8_lossy(&resp.body));
+    let asset_id = resp.header("hallmark-asset-id").unwrap().to_owned();
+    let payload = resp
+        .header("hallmark-watermark-payload")
+        .unwrap()
+        .to_owned();
+    let signed = image::load_from_memory(&resp.body).unwrap();
+
+    // The signed file itself: the binding is checked and matches.
+    let r = s.verify(&resp.body).json();
+    assert_eq!(r["watermark"]["content_match"]["status"], "match", "{r:#}");
+    assert_eq!(r["verdict"]["label"], "ai_generated");
+
+    // Genuine copy: resized 0.75× and re-encoded as JPEG q75, which also strips the manifest.
+    let small = signed.resize_exact(720, 540, image::imageops::FilterType::Lanczos3);
+    let r = s.verify(&jpeg(&small, 75)).json();
+    assert_eq!(r["c2pa"]["present"], false, "{r:#}");
+    assert_eq!(r["watermark"]["detected"], true, "{r:#}");
+    assert_eq!(r["watermark"]["asset_id"], asset_id.as_str());
+    let m = &r["watermark"]["content_match"];
+    assert_eq!(m["status"], "match", "{r:#}");
+    assert!(m["distance"].as_f64().unwrap() <= m["threshold"].as_f64().unwrap());
+    assert_eq!(r["recovered"]["asset_id"], asset_id.as_str());
+    assert_eq!(r["recovered"]["model"], "acme-diffusion");
+    assert_eq!(r["verdict"]["label"], "ai_generated");
+    let label = r["recovered"]["manifest_label"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let manifest = s.get(&format!("/v1/manifests/{label}"), Some(&s.admin_key));
+    assert_eq!(manifest.status, 200);
+    assert_eq!(manifest.header("content-type"), Some("application/c2pa"));
+
+    // Copy attack with the exact mark (the strongest estimate a forger can have: the signed
+    // output minus its original) added to an unrelated image that was never signed.
+    let other = scene(960, 720, 12).to_rgb8();
+    let (sa, oa) = (signed.to_rgb8(), original.to_rgb8());
+    let forged = RgbImage::from_fn(960, 720, |x, y| {
+        let (s, o, t) = (
+            sa.get_pixel(x, y),
+            oa.get_pixel(x, y),
+            other.get_pixel(x, y),
+        );
+        image::Rgb(std::array::from_fn(|c| {
+            (i16::from(t[c]) + i16::from(s[c]) - i16::from(o[c])).clamp(0, 255) as u8
+        }))
+    });
+    let r = s
+        .verify(&encode(
+            &DynamicImage::ImageRgb8(forged),
+            image::ImageFormat::Png,
+        ))
+        .json();
+    // The mark is read, with the signed asset's payload ...
+    assert_eq!(r["watermark"]["detected"], true, "{r:#}");
+    assert_eq!(r["watermark"]["payload"], payload.as_str());
+    // ... but it does not belong to this content: nothing is attributed.
+    assert_eq!(
+        r["watermark"]["content_match"]["status"], "mismatch",
+        "{r:#}"
+    );
+    assert_eq!(r["verdict"]["label"], "watermark_mismatch", "{r:#}");
+    assert!(r["watermark"]["asset_id"].is_null(), "{r:#}");
+    assert!(r["recovered"].is_null(), "{r:#}");
+    let reasons = r["verdict"]["reasons"].to_string();
+    assert!(
+        reasons.contains("does not belong to this content"),
+        "{reasons}"
+    );
+    assert!(!reasons.contains(&asset_id) && !reasons.contains("acme-diffusion"));
+
+    // An asset signed before content binding (no stored fingerprint): not checked, and the
+    // verdict keeps attributing while saying so.
+    s.execute_sql(&format!(
+        "UPDATE assets SET content_fingerprint = NULL WHERE id = '{asset_id}'"
+    ))
+    .unwrap();
+    let r = s.verify(&jpeg(&small, 74)).json();
+    assert_eq!(
+        r["watermark"]["content_match"]["status"], "unknown",
+        "{r:#}"
+    );
+    assert_eq!(r["recovered"]["asset_id"], asset_id.as_str());
+    assert!(r["verdict"]["reasons"]
+        .to_string()
+        .contains("could not be checked"));
+}
