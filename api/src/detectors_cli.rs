@@ -153,7 +153,7 @@ pub async fn score_all(
     for l in labels {
         bar.set_message(l.file.clone());
         let path: PathBuf = dir.join(&l.file);
-        let lim = limits.clone();
+        let lim = limits;
         let decoded = tokio::task::spawn_blocking(move || -> Result<_, String> {
             let bytes = std::fs::read(&path).map_err(|e| format!("reading: {e}"))?;
             let f = hallmark_media::sniff(&bytes).ok_or("unrecognised format")?;

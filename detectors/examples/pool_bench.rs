@@ -31,9 +31,12 @@ fn voiced(n: usize, seed: f64) -> Vec<f32> {
         .map(|i| {
             let t = i as f64 / 16_000.0;
             let h: f64 = (1..=20)
-                .map(|k| (k as f64).powf(-1.5) * (6.283 * (110.0 + seed) * k as f64 * t).sin())
+                .map(|k| {
+                    (k as f64).powf(-1.5)
+                        * (std::f64::consts::TAU * (110.0 + seed) * k as f64 * t).sin()
+                })
                 .sum();
-            (0.2 * h * (0.5 - 0.5 * (6.283 * 3.0 * t).cos())) as f32
+            (0.2 * h * (0.5 - 0.5 * (std::f64::consts::TAU * 3.0 * t).cos())) as f32
         })
         .collect()
 }

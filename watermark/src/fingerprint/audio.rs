@@ -72,7 +72,11 @@ pub fn candidate(channels: &[Vec<f32>], sample_rate: u32, scale: Option<f64>) ->
     let x = mono_8k(channels, sample_rate);
     let hop = HOP as f64 * s;
     let (b0, loud) = frames(&x, hop, 0.0);
-    let (b1, _) = frames(&x, hop, hop / 2.0);
+    let (mut b1, _) = frames(&x, hop, hop / 2.0);
+    // The half-hop grid can hold one frame fewer; every phase has `loud.len()` words in the
+    // serialised form (repeat the last word: one frame of hundreds barely moves the BER).
+    let last = b1.last().copied().unwrap_or(0);
+    b1.resize(b0.len(), last);
     AudioFingerprint {
         scale: s,
         phases: vec![b0, b1],

@@ -109,3 +109,25 @@ fn too_short_or_silent_audio_does_not_match() {
     assert!(!compare(&stored, &silent).matches);
     assert!(!compare(&stored, &candidate(&[], 8000, None)).matches);
 }
+
+#[test]
+fn candidates_of_any_length_round_trip_through_their_text_form() {
+    for secs in [1.0f64, 1.017, 2.5, 3.003, 5.0, 7.77] {
+        let x = speech(secs, 22_050, 7);
+        let f = fingerprint(std::slice::from_ref(&x), 22_050).to_string();
+        for scale in [None, Some(1.05), Some(0.95)] {
+            let c = candidate(std::slice::from_ref(&x), 22_050, scale);
+            let text = c.to_string();
+            let back: AudioFingerprint = text.parse().expect("candidate text parses");
+            assert_eq!(back.frames(), c.frames(), "{secs} s, scale {scale:?}");
+            let cmp = crate::fingerprint::compare_encoded(&f, &text).expect("comparable");
+            if scale.is_none() && secs >= 3.0 {
+                assert!(
+                    cmp.matches,
+                    "{secs} s: the clip must match itself: {}",
+                    cmp.distance
+                );
+            }
+        }
+    }
+}
