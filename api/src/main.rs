@@ -197,6 +197,13 @@ enum AuditCommand {
     },
 }
 
+/// Media kind filter for `detectors eval`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum EvalKind {
+    Image,
+    Audio,
+}
+
 #[derive(Subcommand)]
 enum DetectorsCommand {
     /// List the registry's models with their calibration (loads them).
@@ -215,6 +222,9 @@ enum DetectorsCommand {
         /// Also draw the overall ROC curve to this PNG.
         #[arg(long)]
         plot: Option<PathBuf>,
+        /// Score only files of this media kind (the others are left out of every table).
+        #[arg(long, value_enum)]
+        kind: Option<EvalKind>,
     },
     /// Refit a model's Platt calibration and thresholds on a deployment's labelled media.
     Calibrate {
@@ -558,9 +568,14 @@ async fn run_detectors(settings: &Settings, command: DetectorsCommand) -> anyhow
             labels,
             json,
             plot,
+            kind,
         } => {
             let labels = dc::read_labels(&labels)?;
-            let scored = dc::score_all(settings, &pool, &dir, &labels).await?;
+            let only = kind.map(|k| match k {
+                EvalKind::Image => hallmark_media::MediaKind::Image,
+                EvalKind::Audio => hallmark_media::MediaKind::Audio,
+            });
+            let scored = dc::score_all(settings, &pool, &dir, &labels, only).await?;
             let report = dc::evaluate(&scored);
             if let Some(p) = plot {
                 let (s, l): (Vec<f64>, Vec<bool>) = scored
@@ -593,7 +608,7 @@ async fn run_detectors(settings: &Settings, command: DetectorsCommand) -> anyhow
             write,
         } => {
             let labels = dc::read_labels(&labels)?;
-            let scored = dc::score_all(settings, &pool, &dir, &labels).await?;
+            let scored = dc::score_all(settings, &pool, &dir, &labels, None).await?;
             let cal = dc::calibrate(
                 &settings.detectors.registry,
                 &model,

@@ -182,7 +182,7 @@ async fn audio_matches_python_golden() -> TestResult {
         let (want, tol) = golden(key)?;
         let got = one(
             &pool.score_audio(mono(16_000, x)).await?,
-            "audio-whisper-lfcc",
+            "audio-whisper-mid",
         )?;
         assert!((got - want).abs() <= tol, "{key}: {got} vs {want}");
     }
@@ -210,11 +210,11 @@ async fn scores_depend_on_the_input() -> TestResult {
     );
     let c = one(
         &pool.score_audio(mono(16_000, voiced())).await?,
-        "audio-whisper-lfcc",
+        "audio-whisper-mid",
     )?;
     let d = one(
         &pool.score_audio(mono(16_000, sine_noise())).await?,
-        "audio-whisper-lfcc",
+        "audio-whisper-mid",
     )?;
     assert!(
         (c - d).abs() > 1e-3,
@@ -288,7 +288,7 @@ async fn unfit_inputs_get_no_signal_never_a_score() -> TestResult {
         }),
         mono(8_000, voiced().repeat(20)),
     ] {
-        let l = one(&pool.score_audio(clip).await?, "audio-whisper-lfcc")?;
+        let l = one(&pool.score_audio(clip).await?, "audio-whisper-mid")?;
         assert!(l.is_finite());
     }
     Ok(())
@@ -352,7 +352,7 @@ async fn cuda_request_falls_back_to_cpu() -> TestResult {
         .all(|m| m.provider == ExecutionProvider::Cpu));
     one(
         &pool.score_audio(mono(16_000, voiced())).await?,
-        "audio-whisper-lfcc",
+        "audio-whisper-mid",
     )?;
     Ok(())
 }
@@ -381,7 +381,7 @@ async fn full_queue_is_overloaded() -> TestResult {
     );
     one(
         &pool.score_audio(mono(16_000, voiced())).await?,
-        "audio-whisper-lfcc",
+        "audio-whisper-mid",
     )?;
     Ok(())
 }
