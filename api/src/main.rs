@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use hallmark_api::auth::{create_key, Scope};
+use hallmark_api::keys_cli::KeysCommand;
 use hallmark_api::service::{self, SignMetadata};
 use hallmark_api::settings::Settings;
 use hallmark_api::state::AppState;
@@ -57,15 +57,28 @@ enum Command {
         #[arg(long = "training-mining", value_name = "USE=PERMISSION")]
         training_mining: Vec<String>,
     },
-    /// Verify a file (same report as POST /v1/verify; the report is stored).
+    /// Verify files (same report as POST /v1/verify; reports are stored). One file: its
+    /// verdict (or --json, the report). Several files or a directory: one result per file as
+    /// JSON Lines (or CSV for an --output ending in .csv), a progress bar on a terminal and a
+    /// summary; exit status 1 only when a file could not be verified.
     Verify {
-        /// File to verify.
-        file: PathBuf,
-        /// Print the full report JSON.
+        /// Files or directories to verify.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Print the full report JSON (single file).
         #[arg(long)]
         json: bool,
+        /// Walk directories recursively.
+        #[arg(short, long)]
+        recursive: bool,
+        /// Files verified concurrently.
+        #[arg(short, long, default_value_t = 4)]
+        jobs: usize,
+        /// Write results here (`.csv`: CSV; otherwise JSON Lines) instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
     },
-    /// API keys.
+    /// API keys: create, list, revoke, rotate.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
@@ -113,19 +126,6 @@ enum Command {
     Internal {
         #[command(subcommand)]
         command: InternalCommand,
-    },
-}
-
-#[derive(Subcommand)]
-enum KeysCommand {
-    /// Create an API key and print it once.
-    Create {
-        /// Comma-separated scopes: sign, verify, moderate, audit.
-        #[arg(long)]
-        scopes: String,
-        /// A name to recognise the key by.
-        #[arg(long, default_value = "cli")]
-        name: String,
     },
 }
 
@@ -472,24 +472,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let state = AppState::init(settings).await?;
             hallmark_api::server::serve(state).await
         }
-        Command::Keys {
-            command: KeysCommand::Create { scopes, name },
-        } => {
-            let scopes = Scope::parse_list(&scopes).map_err(anyhow::Error::msg)?;
-            settings.detectors.enabled = false;
-            let state = AppState::init(settings).await?;
-            let (id, secret) = create_key(&state, &name, &scopes).await?;
-            eprintln!(
-                "created key {id} ({name}) with scopes {}; it is shown once:",
-                scopes
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            );
-            out!("{secret}");
-            Ok(())
-        }
+        Command::Keys { command } => hallmark_api::keys_cli::run(settings, command).await,
         Command::Sign {
             input,
             output,
@@ -526,8 +509,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await;
             write_signed(out, &output)
         }
-        Command::Verify { file, json } => {
-            let bytes = read_input(&file, settings.server.max_upload_bytes)?;
+        Command::Verify {
+            paths,
+            json: _,
+            recursive,
+            jobs,
+            output,
+        } if paths.len() > 1 || paths[0].is_dir() || output.is_some() || recursive => {
+            let state = AppState::init(settings).await?;
+            let opts = hallmark_api::batch::BatchOptions {
+                paths,
+                recursive,
+                jobs,
+                output,
+            };
+            let summary = hallmark_api::batch::verify_batch(&state, &opts).await?;
+            eprint!("{}", summary.table());
+            if summary.failed > 0 {
+                anyhow::bail!("{} file(s) could not be verified", summary.failed);
+            }
+            Ok(())
+        }
+        Command::Verify { paths, json, .. } => {
+            let file = &paths[0];
+            let bytes = read_input(file, settings.server.max_upload_bytes)?;
             let state = AppState::init(settings).await?;
             let report = service::verify(&state, bytes, "cli")
                 .await
