@@ -53,6 +53,47 @@ fn a_key_over_its_rate_gets_429_with_retry_after() {
     s.get(MISSING, Some(&key)).assert_problem(404, "not_found");
 }
 
+#[test]
+fn per_route_overrides_from_the_settings_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("hallmark.toml");
+    std::fs::write(
+        &cfg,
+        "[rate_limits.routes]\n\"/v1/keys/{id}/revoke\" = { per_second = 0.01, burst = 1 }\n\
+         \"/v1/verifications/{id}\" = { per_second = 0.0, burst = 1 }\n",
+    )
+    .unwrap();
+    let s = Server::start(
+        Backend::Sqlite,
+        &[
+            ("HALLMARK__DETECTORS__ENABLED", "false"),
+            ("HALLMARK__RATE_LIMITS__PER_SECOND", "0.5"),
+            ("HALLMARK__RATE_LIMITS__BURST", "2"),
+            ("HALLMARK_CONFIG", cfg.to_str().unwrap()),
+        ],
+    )
+    .unwrap();
+    let key = s.admin_key.clone();
+    // Overridden to unlimited: far past the default burst.
+    for _ in 0..10 {
+        s.get(MISSING, Some(&key)).assert_problem(404, "not_found");
+    }
+    // Overridden to one request per 100 s.
+    let unknown = "/v1/keys/00000000-0000-7000-8000-000000000000/revoke";
+    s.post_json(unknown, Some(&key), &json!({}))
+        .assert_problem(404, "not_found");
+    let r = s.post_json(unknown, Some(&key), &json!({}));
+    r.assert_problem(429, "rate_limited");
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((90..=100).contains(&retry), "Retry-After {retry}");
+    // Not overridden: the default (burst 2).
+    for _ in 0..2 {
+        assert_eq!(s.get("/v1/keys", Some(&key)).status, 200);
+    }
+    s.get("/v1/keys", Some(&key))
+        .assert_problem(429, "rate_limited");
+}
+
 /// Committed transactions in the server's database. An idle backend flushes its statistics
 /// at most every 10 s (PostgreSQL's PGSTAT_IDLE_INTERVAL), so wait that out first.
 fn xact_commit(url: &str) -> i64 {
