@@ -14,7 +14,9 @@
 //! | `hallmark_detector_request_seconds` | gauge | `model`, `quantile` (0.5, 0.99; last 1024 requests) |
 //! | `hallmark_db_pool_connections` | gauge | `state`: `idle`, `in_use` |
 //! | `hallmark_audit_tree_size` | gauge | — (size of the latest signed checkpoint) |
-//! | `hallmark_media_workers` | gauge | — |
+//! | `hallmark_media_workers` | gauge | — (worker processes) |
+//! | `hallmark_media_worker_jobs`, `hallmark_media_worker_jobs_capacity` | gauge | — (jobs running or queued for a worker; beyond capacity: 503 `overloaded`) |
+//! | `hallmark_jobs_in_flight` | gauge | — (sign/verify jobs holding a `server.max_concurrent_jobs` slot) |
 //! | `hallmark_rate_limited_total` | counter | `reason`: `key`, `failed_auth` |
 //!
 //! Without an installed recorder (the CLI) every macro is a no-op.
@@ -128,6 +130,12 @@ pub async fn render(state: &AppState) -> String {
     metrics::gauge!("hallmark_db_pool_connections", "state" => "in_use")
         .set((f64::from(size) - idle).max(0.0));
     metrics::gauge!("hallmark_media_workers").set(state.workers.size() as f64);
+    let (admitted, capacity) = state.workers.load();
+    metrics::gauge!("hallmark_media_worker_jobs").set(admitted as f64);
+    metrics::gauge!("hallmark_media_worker_jobs_capacity").set(capacity as f64);
+    let max_jobs = state.settings.server.max_concurrent_jobs.max(1);
+    metrics::gauge!("hallmark_jobs_in_flight")
+        .set(max_jobs.saturating_sub(state.jobs.available_permits()) as f64);
     if let Ok(Some(cp)) = state.audit.latest_checkpoint().await {
         metrics::gauge!("hallmark_audit_tree_size").set(cp.tree_size as f64);
     }

@@ -425,6 +425,9 @@ fn metrics_parse_and_move_under_load() {
         .iter()
         .any(|(n, l, _)| n == "hallmark_db_pool_connections" && l["state"] == "idle"));
     assert!(sum(&after, "hallmark_media_workers", &[]) >= 1.0);
+    assert!(sum(&after, "hallmark_media_worker_jobs_capacity", &[]) >= 1.0);
+    assert_eq!(sum(&after, "hallmark_media_worker_jobs", &[]), 0.0);
+    assert_eq!(sum(&after, "hallmark_jobs_in_flight", &[]), 0.0);
     // The scrape in progress is in flight.
     assert!(
         sum(
