@@ -257,3 +257,28 @@ fn key_management_on_sqlite() {
 fn key_management_on_postgres() {
     lifecycle(Backend::Postgres);
 }
+
+/// Two instances on one database: a key revoked through one fails on the other at once.
+#[test]
+fn revocation_is_immediate_on_every_instance() {
+    let a = Server::start(Backend::Postgres, &ENV).unwrap();
+    let b = Server::start_on(&a.database_url, &ENV).unwrap();
+    for i in 0..5 {
+        let r = a.post_json(
+            "/v1/keys",
+            Some(&a.admin_key),
+            &json!({"name": format!("k{i}"), "scopes": ["verify"]}),
+        );
+        assert_eq!(r.status, 201);
+        let k = r.json();
+        let secret = k["secret"].as_str().unwrap();
+        assert_eq!(probe(&b, secret), 404);
+        let r = a.post_json(
+            &format!("/v1/keys/{}/revoke", k["id"].as_str().unwrap()),
+            Some(&a.admin_key),
+            &json!({}),
+        );
+        assert_eq!(r.status, 200);
+        assert_eq!(probe(&b, secret), 401);
+    }
+}

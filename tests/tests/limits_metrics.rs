@@ -143,6 +143,15 @@ fn a_bad_key_flood_does_not_become_a_database_flood() {
     // A valid key from the same address is refused too while it is blocked (no lookup).
     s.get(MISSING, Some(&s.admin_key))
         .assert_problem(429, "rate_limited");
+    let refused = statuses.get(&429).copied().unwrap_or(0) as f64;
+    assert_eq!(
+        sum(
+            &scrape(&s),
+            "hallmark_rate_limited_total",
+            &[("reason", "failed_auth")]
+        ),
+        refused + 1.0
+    );
     let after = xact_commit(&s.database_url);
     let lookups = statuses.get(&401).copied().unwrap_or(0);
     eprintln!(
