@@ -1,8 +1,12 @@
-//! `hallmark verify PATH... [--recursive] [--jobs N] [--output FILE]`: the same verification as
-//! `POST /v1/verify` over many files, `N` at a time, one result per file as JSON Lines (or CSV
-//! when the output file ends in `.csv`), a progress bar on a terminal (none when piped), and a
-//! summary on stderr. The exit status is non-zero only for files that could not be verified,
-//! never for a verdict.
+//! Batch CLI over many files, `N` at a time, with a progress bar on a terminal (none when
+//! piped) and a summary on stderr; the exit status is non-zero only for files that failed.
+//!
+//! * `hallmark verify PATH... [--recursive] [--jobs N] [--output FILE]`: the same verification
+//!   as `POST /v1/verify`, one result per file as JSON Lines (or CSV when the output file ends
+//!   in `.csv`). A verdict is never a failure.
+//! * `hallmark sign PATH... -o DIR [--recursive] [--jobs N] --model M …`: the same signing as
+//!   `POST /v1/sign`; each signed file goes to `DIR` under its path relative to the directory
+//!   it was found in (or its file name), one JSON line per file on stdout.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal as _, Write};
@@ -14,23 +18,24 @@ use serde_json::{json, Value};
 use crate::report::VerificationReport;
 use crate::state::AppState;
 
-/// What to verify and where the results go.
+/// What to process and where the results go.
 #[derive(Debug, Clone)]
 pub struct BatchOptions {
     /// Files and directories.
     pub paths: Vec<PathBuf>,
     /// Walk directories recursively (otherwise only their direct files).
     pub recursive: bool,
-    /// Files verified concurrently (≥ 1).
+    /// Files processed concurrently (≥ 1).
     pub jobs: usize,
-    /// Results file (`.csv` → CSV, anything else → JSON Lines); `None` = JSON Lines on stdout.
+    /// Verify: results file (`.csv` → CSV, anything else → JSON Lines), `None` = JSON Lines on
+    /// stdout. Sign: the output directory.
     pub output: Option<PathBuf>,
 }
 
 /// Counts after a run.
 #[derive(Debug, Default, Clone)]
 pub struct Summary {
-    /// Files verified, by verdict label.
+    /// Files done, by verdict label (verify) or `signed` (sign).
     pub verdicts: BTreeMap<String, usize>,
     /// Files found in directories that are not media Hallmark reads (not failures).
     pub skipped: usize,
@@ -41,7 +46,7 @@ pub struct Summary {
 impl Summary {
     /// The summary table printed at the end.
     pub fn table(&self) -> String {
-        let mut out = String::from("verdict                     files\n");
+        let mut out = String::from("result                      files\n");
         for (label, n) in &self.verdicts {
             out.push_str(&format!("{label:<26} {n:>6}\n"));
         }
@@ -54,13 +59,26 @@ impl Summary {
     }
 }
 
-/// One input: its path and whether it came from a directory walk.
+/// One input: its path, and the directory walk it came from (`None`: named explicitly).
 struct Input {
     path: PathBuf,
-    from_dir: bool,
+    root: Option<PathBuf>,
 }
 
-fn walk(dir: &Path, recursive: bool, out: &mut Vec<Input>) -> anyhow::Result<()> {
+impl Input {
+    /// Where its output goes under `out`: the path relative to its walk's root, or its name.
+    fn output_under(&self, out: &Path) -> PathBuf {
+        match &self.root {
+            Some(r) => out.join(self.path.strip_prefix(r).unwrap_or(&self.path)),
+            None => out.join(self.path.file_name().unwrap_or_default()),
+        }
+    }
+}
+
+/// A file's outcome: the summary label and its row, or `(code, message)`.
+type Outcome = Result<(String, Value), (String, String)>;
+
+fn walk(root: &Path, dir: &Path, recursive: bool, out: &mut Vec<Input>) -> anyhow::Result<()> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .map_err(|e| anyhow::anyhow!("reading {}: {e}", dir.display()))?
         .filter_map(Result::ok)
@@ -72,12 +90,12 @@ fn walk(dir: &Path, recursive: bool, out: &mut Vec<Input>) -> anyhow::Result<()>
         let ft = e.file_type()?;
         if ft.is_dir() {
             if recursive {
-                walk(&path, true, out)?;
+                walk(root, &path, true, out)?;
             }
         } else if ft.is_file() || path.is_file() {
             out.push(Input {
                 path,
-                from_dir: true,
+                root: Some(root.to_path_buf()),
             });
         }
     }
@@ -88,21 +106,28 @@ fn collect(paths: &[PathBuf], recursive: bool) -> anyhow::Result<Vec<Input>> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {
-            walk(p, recursive, &mut out)?;
+            walk(p, p, recursive, &mut out)?;
         } else {
             out.push(Input {
                 path: p.clone(),
-                from_dir: false,
+                root: None,
             });
         }
     }
     Ok(out)
 }
 
-/// One result row.
-fn row(path: &Path, result: &Result<VerificationReport, (String, String)>) -> Value {
-    match result {
-        Ok(r) => json!({
+fn error_row(path: &Path, code: &str, message: &str) -> Value {
+    json!({
+        "file": path.display().to_string(),
+        "ok": false,
+        "error": {"code": code, "message": message},
+    })
+}
+
+/// A verification's row.
+fn verify_row(path: &Path, r: &VerificationReport) -> Value {
+    json!({
             "file": path.display().to_string(),
             "ok": true,
             "verification_id": r.id,
@@ -118,13 +143,7 @@ fn row(path: &Path, result: &Result<VerificationReport, (String, String)>) -> Va
             "detectors": r.detectors.iter().map(|d| json!({
                 "model": d.model, "score": d.score, "band": d.band,
             })).collect::<Vec<_>>(),
-        }),
-        Err((code, message)) => json!({
-            "file": path.display().to_string(),
-            "ok": false,
-            "error": {"code": code, "message": message},
-        }),
-    }
+    })
 }
 
 /// RFC 4180 field.
@@ -171,22 +190,78 @@ fn csv_line(v: &Value) -> String {
     .join(",")
 }
 
-async fn verify_one(state: &AppState, path: &Path) -> Result<VerificationReport, (String, String)> {
+async fn read_one(state: &AppState, path: &Path) -> Result<Vec<u8>, (String, String)> {
     let limit = state.settings.server.max_upload_bytes;
-    let bytes = match std::fs::metadata(path) {
-        Ok(m) if m.len() > limit as u64 => {
-            return Err((
-                "payload_too_large".into(),
-                format!("{} bytes, over server.max_upload_bytes ({limit})", m.len()),
-            ))
-        }
-        Ok(_) => tokio::fs::read(path).await,
-        Err(e) => Err(e),
+    match tokio::fs::metadata(path).await {
+        Ok(m) if m.len() > limit as u64 => Err((
+            "payload_too_large".into(),
+            format!("{} bytes, over server.max_upload_bytes ({limit})", m.len()),
+        )),
+        Ok(_) => tokio::fs::read(path)
+            .await
+            .map_err(|e| ("read_failed".to_owned(), e.to_string())),
+        Err(e) => Err(("read_failed".to_owned(), e.to_string())),
     }
-    .map_err(|e| ("read_failed".to_owned(), e.to_string()))?;
-    crate::service::verify(state, bytes, "cli")
-        .await
-        .map_err(|e| (e.code_and_status().0.to_owned(), e.to_string()))
+}
+
+fn api_err(e: crate::error::ApiError) -> (String, String) {
+    (e.code_and_status().0.to_owned(), e.to_string())
+}
+
+fn progress_bar(len: usize) -> indicatif::ProgressBar {
+    let bar = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new(len as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} files, {per_sec}, {eta} left {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// Runs `f` over `inputs`, `jobs` at a time, handing each row to `emit` as it completes.
+async fn run<'a, F, Fut>(
+    inputs: &'a [Input],
+    jobs: usize,
+    mut emit: impl FnMut(&Value) -> std::io::Result<()>,
+    f: F,
+) -> anyhow::Result<Summary>
+where
+    F: Fn(&'a Input) -> Fut,
+    Fut: std::future::Future<Output = Outcome>,
+{
+    let bar = progress_bar(inputs.len());
+    let mut summary = Summary::default();
+    let mut results = futures_util::stream::iter(inputs.iter())
+        .map(|i| {
+            let fut = f(i);
+            async move { (i, fut.await) }
+        })
+        .buffer_unordered(jobs.max(1));
+    while let Some((input, outcome)) = results.next().await {
+        bar.inc(1);
+        let row = match outcome {
+            Ok((label, row)) => {
+                *summary.verdicts.entry(label).or_insert(0) += 1;
+                row
+            }
+            Err((code, _)) if input.root.is_some() && code == "unsupported_media_type" => {
+                summary.skipped += 1;
+                continue;
+            }
+            Err((code, message)) => {
+                summary.failed += 1;
+                error_row(&input.path, &code, &message)
+            }
+        };
+        emit(&row)?;
+    }
+    bar.finish_and_clear();
+    Ok(summary)
 }
 
 /// Verifies every file under `opts.paths`; writes one row per file as it completes.
@@ -214,45 +289,83 @@ pub async fn verify_batch(state: &AppState, opts: &BatchOptions) -> anyhow::Resu
     if csv {
         writeln!(sink, "{CSV_HEADER}")?;
     }
-    let bar = if std::io::stderr().is_terminal() {
-        indicatif::ProgressBar::new(inputs.len() as u64)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} files, {per_sec}, {eta} left {msg}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    let mut summary = Summary::default();
-    let mut results = futures_util::stream::iter(inputs.iter())
-        .map(|i| async move { (i, verify_one(state, &i.path).await) })
-        .buffer_unordered(opts.jobs.max(1));
-    while let Some((input, result)) = results.next().await {
-        bar.inc(1);
-        match &result {
-            Ok(r) => *summary.verdicts.entry(r.verdict.label.clone()).or_insert(0) += 1,
-            Err((code, _)) if input.from_dir && code == "unsupported_media_type" => {
-                summary.skipped += 1;
-                continue;
+    let summary = run(
+        &inputs,
+        opts.jobs,
+        |row| {
+            if csv {
+                writeln!(sink, "{}", csv_line(row))
+            } else {
+                writeln!(sink, "{row}")
             }
-            Err(_) => summary.failed += 1,
-        }
-        let v = row(&input.path, &result);
-        if csv {
-            writeln!(sink, "{}", csv_line(&v))?;
-        } else {
-            writeln!(sink, "{v}")?;
-        }
-    }
-    bar.finish_and_clear();
+        },
+        |input| async move {
+            let bytes = read_one(state, &input.path).await?;
+            let r = crate::service::verify(state, bytes, "cli")
+                .await
+                .map_err(api_err)?;
+            Ok((r.verdict.label.clone(), verify_row(&input.path, &r)))
+        },
+    )
+    .await?;
     sink.flush()?;
     drop(sink);
     if let (Some(t), Some(out)) = (tmp, &opts.output) {
         std::fs::rename(&t, out)?;
     }
     Ok(summary)
+}
+
+/// Signs every file under `opts.paths` with `meta` into the directory `opts.output` (created
+/// if needed; existing files there are replaced); one JSON line per file on stdout.
+///
+/// # Errors
+/// No output directory, unreadable directories; per-file failures are rows.
+pub async fn sign_batch(
+    state: &AppState,
+    opts: &BatchOptions,
+    meta: &crate::service::SignMetadata,
+) -> anyhow::Result<Summary> {
+    let out_dir = opts
+        .output
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("signing several files needs -o DIR"))?;
+    if out_dir.exists() && !out_dir.is_dir() {
+        anyhow::bail!(
+            "{} is not a directory (signing several files writes into -o DIR)",
+            out_dir.display()
+        );
+    }
+    let inputs = collect(&opts.paths, opts.recursive)?;
+    let mut stdout = std::io::stdout();
+    run(
+        &inputs,
+        opts.jobs,
+        |row| writeln!(stdout, "{row}"),
+        |input| async move {
+            let bytes = read_one(state, &input.path).await?;
+            let out = crate::service::sign(state, bytes, meta.clone(), "cli")
+                .await
+                .map_err(api_err)?;
+            let target = input.output_under(out_dir);
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| ("write_failed".to_owned(), e.to_string()))?;
+            }
+            crate::tools::write_atomic(&target, &out.bytes)
+                .map_err(|e| ("write_failed".to_owned(), e.to_string()))?;
+            let row = json!({
+                "file": input.path.display().to_string(),
+                "ok": true,
+                "output": target.display().to_string(),
+                "asset_id": out.asset_id,
+                "manifest_label": out.manifest_label,
+                "watermark_payload": out.payload,
+            });
+            Ok(("signed".to_owned(), row))
+        },
+    )
+    .await
 }
 
 #[cfg(test)]

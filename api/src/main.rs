@@ -28,13 +28,23 @@ struct Cli {
 enum Command {
     /// Run the HTTP service.
     Serve,
-    /// Watermark and sign a generated image or audio file (same code path as POST /v1/sign).
+    /// Watermark and sign generated images or audio (same code path as POST /v1/sign). One
+    /// file: -o is the output file. Several files or a directory: -o is a directory, each
+    /// signed file keeps its relative path, one JSON line per file; exit status 1 only when a
+    /// file could not be signed.
     Sign {
-        /// Input file (JPEG, PNG, WebP, WAV, MP3, M4A); the output has the same format.
-        input: PathBuf,
-        /// Output file.
+        /// Input files or directories (JPEG, PNG, WebP, WAV, MP3, M4A); outputs keep the format.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Output file (one input) or directory (several, or a directory).
         #[arg(short, long)]
         output: PathBuf,
+        /// Walk directories recursively.
+        #[arg(short, long)]
+        recursive: bool,
+        /// Files signed concurrently.
+        #[arg(short, long, default_value_t = 4)]
+        jobs: usize,
         /// Product or service that generated the media.
         #[arg(long)]
         generator: Option<String>,
@@ -474,8 +484,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys { command } => hallmark_api::keys_cli::run(settings, command).await,
         Command::Sign {
-            input,
+            inputs,
             output,
+            recursive,
+            jobs,
             generator,
             model,
             model_version,
@@ -490,23 +502,33 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 })?;
                 tm.insert(k.trim().to_owned(), v.trim().to_owned());
             }
-            let bytes = read_input(&input, settings.server.max_upload_bytes)?;
+            let meta = SignMetadata {
+                generator,
+                model,
+                model_version,
+                digital_source_type: Some(digital_source_type),
+                title,
+                training_mining: (!tm.is_empty()).then_some(tm),
+            };
             settings.detectors.enabled = false;
+            if inputs.len() > 1 || inputs[0].is_dir() || recursive {
+                let state = AppState::init(settings).await?;
+                let opts = hallmark_api::batch::BatchOptions {
+                    paths: inputs,
+                    recursive,
+                    jobs,
+                    output: Some(output),
+                };
+                let summary = hallmark_api::batch::sign_batch(&state, &opts, &meta).await?;
+                eprint!("{}", summary.table());
+                if summary.failed > 0 {
+                    anyhow::bail!("{} file(s) could not be signed", summary.failed);
+                }
+                return Ok(());
+            }
+            let bytes = read_input(&inputs[0], settings.server.max_upload_bytes)?;
             let state = AppState::init(settings).await?;
-            let out = service::sign(
-                &state,
-                bytes,
-                SignMetadata {
-                    generator,
-                    model,
-                    model_version,
-                    digital_source_type: Some(digital_source_type),
-                    title,
-                    training_mining: (!tm.is_empty()).then_some(tm),
-                },
-                "cli",
-            )
-            .await;
+            let out = service::sign(&state, bytes, meta, "cli").await;
             write_signed(out, &output)
         }
         Command::Verify {

@@ -183,3 +183,82 @@ fn walk_count(dir: &Path) -> usize {
         })
         .sum()
 }
+
+#[test]
+fn batch_sign_into_a_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let media = tmp.path().join("in");
+    std::fs::create_dir_all(media.join("nested")).unwrap();
+    for (i, name) in ["a.png", "b.png", "nested/c.png"].iter().enumerate() {
+        std::fs::write(
+            media.join(name),
+            encode(&photo(200, 150, 40 + i as u64), ImageFormat::Png),
+        )
+        .unwrap();
+    }
+    std::fs::write(media.join("README.txt"), b"not media").unwrap();
+    let out_dir = tmp.path().join("signed");
+    let out = cli(&data)
+        .arg("sign")
+        .arg(&media)
+        .args(["-r", "-j", "2", "--model", "m", "-o"])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    assert!(lines
+        .iter()
+        .all(|l| l["ok"] == true && l["asset_id"].is_string()));
+    assert!(
+        stderr.contains("signed") && stderr.contains("(skipped: not media)"),
+        "{stderr}"
+    );
+    for name in ["a.png", "b.png", "nested/c.png"] {
+        assert!(out_dir.join(name).is_file(), "{name}");
+    }
+    assert!(!out_dir.join("README.txt").exists());
+    // Everything signed verifies as AI-generated.
+    let results = tmp.path().join("check.jsonl");
+    let out = cli(&data)
+        .arg("verify")
+        .arg(&out_dir)
+        .args(["-r", "-o"])
+        .arg(&results)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = rows(&results);
+    assert_eq!(r.len(), 3);
+    assert!(r.iter().all(|v| v["verdict"] == "ai_generated"), "{r:#?}");
+
+    // A named file that cannot be signed fails the run; the others are still signed.
+    let corrupt = tmp.path().join("corrupt.png");
+    std::fs::write(&corrupt, b"\x89PNG\r\n\x1a\n truncated").unwrap();
+    let out = cli(&data)
+        .arg("sign")
+        .arg(&corrupt)
+        .arg(media.join("a.png"))
+        .args(["--model", "m", "-o"])
+        .arg(tmp.path().join("second"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(tmp.path().join("second/a.png").is_file());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"ok\":false"));
+}
