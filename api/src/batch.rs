@@ -32,6 +32,46 @@ pub struct BatchOptions {
     pub output: Option<PathBuf>,
 }
 
+impl BatchOptions {
+    /// Options from the command line.
+    pub fn new(paths: Vec<PathBuf>, recursive: bool, jobs: usize, output: Option<PathBuf>) -> Self {
+        Self {
+            paths,
+            recursive,
+            jobs,
+            output,
+        }
+    }
+
+    /// Several paths, a directory or `--recursive`: a batch run (else the single-file command).
+    pub fn is_batch(&self) -> bool {
+        self.paths.len() > 1 || self.paths.iter().any(|p| p.is_dir()) || self.recursive
+    }
+}
+
+/// The batch commands: verify (`meta = None`) or sign with `meta`; prints the summary on
+/// stderr.
+///
+/// # Errors
+/// Start-up failures, as [`verify_batch`] / [`sign_batch`], and at the end one naming how many
+/// files failed (so the exit status is 1 only then).
+pub async fn cli(
+    settings: crate::settings::Settings,
+    opts: BatchOptions,
+    meta: Option<crate::service::SignMetadata>,
+) -> anyhow::Result<()> {
+    let state = AppState::init(settings).await?;
+    let (summary, what) = match &meta {
+        Some(m) => (sign_batch(&state, &opts, m).await?, "signed"),
+        None => (verify_batch(&state, &opts).await?, "verified"),
+    };
+    eprint!("{}", summary.table());
+    if summary.failed > 0 {
+        anyhow::bail!("{} file(s) could not be {what}", summary.failed);
+    }
+    Ok(())
+}
+
 /// Counts after a run.
 #[derive(Debug, Default, Clone)]
 pub struct Summary {

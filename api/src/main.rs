@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use hallmark_api::batch::BatchOptions;
 use hallmark_api::keys_cli::KeysCommand;
 use hallmark_api::service::{self, SignMetadata};
 use hallmark_api::settings::Settings;
@@ -511,21 +512,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 training_mining: (!tm.is_empty()).then_some(tm),
             };
             settings.detectors.enabled = false;
-            if inputs.len() > 1 || inputs[0].is_dir() || recursive {
-                let state = AppState::init(settings).await?;
-                let opts = hallmark_api::batch::BatchOptions {
-                    paths: inputs,
-                    recursive,
-                    jobs,
-                    output: Some(output),
-                };
-                let summary = hallmark_api::batch::sign_batch(&state, &opts, &meta).await?;
-                eprint!("{}", summary.table());
-                if summary.failed > 0 {
-                    anyhow::bail!("{} file(s) could not be signed", summary.failed);
-                }
-                return Ok(());
+            let opts = BatchOptions::new(inputs, recursive, jobs, Some(output.clone()));
+            if opts.is_batch() {
+                return hallmark_api::batch::cli(settings, opts, Some(meta)).await;
             }
+            let inputs = opts.paths;
             let bytes = read_input(&inputs[0], settings.server.max_upload_bytes)?;
             let state = AppState::init(settings).await?;
             let out = service::sign(&state, bytes, meta, "cli").await;
@@ -533,27 +524,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Verify {
             paths,
-            json: _,
+            json,
             recursive,
             jobs,
             output,
-        } if paths.len() > 1 || paths[0].is_dir() || output.is_some() || recursive => {
-            let state = AppState::init(settings).await?;
-            let opts = hallmark_api::batch::BatchOptions {
-                paths,
-                recursive,
-                jobs,
-                output,
-            };
-            let summary = hallmark_api::batch::verify_batch(&state, &opts).await?;
-            eprint!("{}", summary.table());
-            if summary.failed > 0 {
-                anyhow::bail!("{} file(s) could not be verified", summary.failed);
+        } => {
+            let opts = BatchOptions::new(paths, recursive, jobs, output);
+            if opts.is_batch() || opts.output.is_some() {
+                return hallmark_api::batch::cli(settings, opts, None).await;
             }
-            Ok(())
-        }
-        Command::Verify { paths, json, .. } => {
-            let file = &paths[0];
+            let file = &opts.paths[0];
             let bytes = read_input(file, settings.server.max_upload_bytes)?;
             let state = AppState::init(settings).await?;
             let report = service::verify(&state, bytes, "cli")
