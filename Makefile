@@ -2,7 +2,12 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: run test setup fmt lint build release
+.PHONY: run test setup fmt lint build release install
+
+# `make install PREFIX=DIR`: DIR/bin/hallmark, DIR/share/hallmark (registries + models),
+# DIR/lib (ONNX Runtime). PROFILE=dev installs the debug build (faster to build).
+PREFIX ?= /usr/local
+PROFILE ?= release
 
 setup:
 	@scripts/fetch-onnxruntime.sh
@@ -12,7 +17,8 @@ build: setup
 	$(CARGO) build --bins
 
 # Runs the service on the embedded default: SQLite file + in-process cache + generated dev
-# signing certificate, all under ./data.
+# signing certificate, all under the per-user data directory (~/.local/share/hallmark; set
+# HALLMARK__STORAGE__DATA_DIR to use another).
 run: setup
 	$(CARGO) run --bin hallmark -- serve
 
@@ -28,3 +34,7 @@ fmt:
 
 lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+install: setup
+	$(CARGO) build --profile $(PROFILE) --bin hallmark
+	scripts/install.sh --bin target/$(if $(filter dev,$(PROFILE)),debug,$(PROFILE))/hallmark $(PREFIX)

@@ -2,8 +2,12 @@
 //! SHA-256 digests (a slow KDF adds nothing for full-entropy secrets); scopes are enforced per
 //! route.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use actix_web::{web, FromRequest, HttpRequest};
 use base64::Engine as _;
@@ -24,11 +28,19 @@ pub enum Scope {
     Moderate,
     /// `GET /v1/audit/*`.
     Audit,
+    /// Key management: `/v1/keys`.
+    Admin,
 }
 
 impl Scope {
     /// All scopes.
-    pub const ALL: [Scope; 4] = [Scope::Sign, Scope::Verify, Scope::Moderate, Scope::Audit];
+    pub const ALL: [Scope; 5] = [
+        Scope::Sign,
+        Scope::Verify,
+        Scope::Moderate,
+        Scope::Audit,
+        Scope::Admin,
+    ];
 
     /// Lower-case name.
     pub fn as_str(self) -> &'static str {
@@ -37,6 +49,7 @@ impl Scope {
             Self::Verify => "verify",
             Self::Moderate => "moderate",
             Self::Audit => "audit",
+            Self::Admin => "admin",
         }
     }
 
@@ -52,9 +65,10 @@ impl Scope {
                 "verify" => Scope::Verify,
                 "moderate" => Scope::Moderate,
                 "audit" => Scope::Audit,
+                "admin" => Scope::Admin,
                 other => {
                     return Err(format!(
-                        "unknown scope '{other}' (expected sign, verify, moderate, audit)"
+                        "unknown scope '{other}' (expected sign, verify, moderate, audit, admin)"
                     ))
                 }
             };
@@ -74,8 +88,9 @@ pub fn hash_key(key: &str) -> String {
     crate::service::sha256_hex(key.as_bytes())
 }
 
-/// Creates a key with `scopes`, stores its digest, and returns `(key id, secret)`. The secret
-/// is shown once and never stored.
+/// Creates a key with `scopes` (expiring at `expires_at`, if given), stores its digest, and
+/// returns the stored record and the secret. The secret is shown once and never stored. This
+/// does not write the audit log: [`crate::service::keys`] does.
 ///
 /// # Errors
 /// Database failures.
@@ -83,7 +98,22 @@ pub async fn create_key(
     state: &AppState,
     name: &str,
     scopes: &[Scope],
-) -> Result<(String, String), ApiError> {
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<(hallmark_store::ApiKeyRecord, String), ApiError> {
+    let (new, secret) = new_key(name, scopes, expires_at)?;
+    let record = state.store.create_api_key(&new).await?;
+    Ok((record, secret))
+}
+
+/// A fresh key: 256 random bits as `hm_<base64url>`, its id and digest. Nothing is stored.
+///
+/// # Errors
+/// The system RNG failing.
+pub fn new_key(
+    name: &str,
+    scopes: &[Scope],
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<(hallmark_store::NewApiKey, String), ApiError> {
     use ring::rand::SecureRandom;
     let mut raw = [0u8; 32];
     ring::rand::SystemRandom::new()
@@ -93,17 +123,14 @@ pub async fn create_key(
         "hm_{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
     );
-    let id = uuid::Uuid::now_v7().to_string();
-    state
-        .store
-        .create_api_key(&hallmark_store::NewApiKey {
-            id: id.clone(),
-            name: name.into(),
-            key_hash: hash_key(&secret),
-            scopes: scopes.iter().map(|s| s.as_str().to_owned()).collect(),
-        })
-        .await?;
-    Ok((id, secret))
+    let new = hallmark_store::NewApiKey {
+        id: uuid::Uuid::now_v7().to_string(),
+        name: name.into(),
+        key_hash: hash_key(&secret),
+        scopes: scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+        expires_at,
+    };
+    Ok((new, secret))
 }
 
 /// The authenticated caller.
@@ -131,11 +158,42 @@ impl Caller {
     }
 }
 
-async fn authenticate(
-    state: web::Data<AppState>,
+/// How often a key's `last_used_at` is written, per key and process.
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
+
+/// Remembers when this process last wrote each key's `last_used_at`, so that a busy key
+/// costs one UPDATE a minute, not one per request.
+#[derive(Debug, Default)]
+pub struct KeyUsage {
+    last: Mutex<HashMap<String, Instant>>,
+}
+
+impl KeyUsage {
+    fn due(&self, key_id: &str) -> bool {
+        let now = Instant::now();
+        let mut m = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if m.len() > 100_000 {
+            m.retain(|_, t| now.duration_since(*t) < TOUCH_EVERY);
+        }
+        match m.get(key_id) {
+            Some(t) if now.duration_since(*t) < TOUCH_EVERY => false,
+            _ => {
+                m.insert(key_id.to_owned(), now);
+                true
+            }
+        }
+    }
+}
+
+/// What an authentication attempt needs from the request.
+struct Attempt {
     header: Option<String>,
-) -> Result<Caller, ApiError> {
-    let header = header.ok_or(ApiError::Unauthorized)?;
+    ip: Option<IpAddr>,
+    route: String,
+}
+
+async fn authenticate(state: web::Data<AppState>, a: Attempt) -> Result<Caller, ApiError> {
+    let header = a.header.ok_or(ApiError::Unauthorized)?;
     // RFC 9110 §11.1: the authentication scheme is case-insensitive.
     let key = header
         .split_once(' ')
@@ -143,19 +201,43 @@ async fn authenticate(
         .map(|(_, k)| k.trim())
         .filter(|k| k.starts_with("hm_") && k.len() < 100)
         .ok_or(ApiError::Unauthorized)?;
+    // An address that keeps sending bad keys is refused before any lookup.
+    state.limits.check_auth_allowed(a.ip).map_err(|l| {
+        crate::metrics::rate_limited("failed_auth");
+        rate_limited(l)
+    })?;
     let digest = hash_key(key);
-    // Always the database, never the cache: a revoked key stops working at once on every
-    // instance, and nothing written into Redis can authenticate anyone (one indexed lookup).
-    let record = state
-        .store
-        .find_api_key_by_hash(&digest)
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
+    // Always the database, never the cache: a revoked or expired key stops working on its
+    // very next request on every instance, and nothing written into Redis can authenticate
+    // anyone (one indexed lookup).
+    let Some(record) = state.store.find_api_key_by_hash(&digest).await? else {
+        state.limits.auth_failed(a.ip);
+        return Err(ApiError::Unauthorized);
+    };
+    if state.key_usage.due(&record.id) {
+        if let Err(e) = state
+            .store
+            .touch_api_key(&record.id, hallmark_store::now())
+            .await
+        {
+            tracing::warn!(error = %e, key = %record.id, "could not record the key's last use");
+        }
+    }
+    state.limits.check_key(&record.id, &a.route).map_err(|l| {
+        crate::metrics::rate_limited("key");
+        rate_limited(l)
+    })?;
     Ok(Caller {
         key_id: record.id,
         name: record.name,
         scopes: record.scopes,
     })
+}
+
+fn rate_limited(l: crate::ratelimit::Limited) -> ApiError {
+    ApiError::RateLimited {
+        retry_after_secs: l.retry_after_secs,
+    }
 }
 
 impl FromRequest for Caller {
@@ -164,14 +246,20 @@ impl FromRequest for Caller {
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let header = req
-            .headers()
-            .get(actix_web::http::header::AUTHORIZATION)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_owned);
+        let attempt = Attempt {
+            header: req
+                .headers()
+                .get(actix_web::http::header::AUTHORIZATION)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned),
+            // The TCP peer: forwarding headers are client-controlled, so they never pick
+            // the bucket.
+            ip: req.peer_addr().map(|a| a.ip()),
+            route: req.match_pattern().unwrap_or_else(|| req.path().to_owned()),
+        };
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("no app state")))?;
-            Ok(authenticate(state, header).await?)
+            Ok(authenticate(state, attempt).await?)
         })
     }
 }

@@ -91,6 +91,7 @@ pub fn read_labels(path: &Path) -> anyhow::Result<Vec<Labelled>> {
 /// # Errors
 /// As [`DetectorPool::load`].
 pub async fn load_pool(settings: &Settings) -> anyhow::Result<DetectorPool> {
+    settings.check_model_paths(true, false)?;
     let d = &settings.detectors;
     let cfg = DetectorPoolConfig {
         registry_path: d.registry.clone(),

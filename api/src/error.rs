@@ -51,6 +51,13 @@ pub enum ApiError {
     /// Too much work queued; retry later.
     #[error("the service is overloaded, retry later")]
     Overloaded,
+    /// Over the key's request rate for this route, or too many failed authentications from
+    /// this address (`rate_limits.*`).
+    #[error("rate limit exceeded; retry in {retry_after_secs} s")]
+    RateLimited {
+        /// Seconds until a request would be admitted (the `Retry-After` value).
+        retry_after_secs: u64,
+    },
     /// A store the request needs (the database) is unreachable; nothing was changed.
     #[error("{0}")]
     StoreUnavailable(String),
@@ -125,6 +132,11 @@ impl ApiError {
                 "Request timeout",
             ),
             Self::Overloaded => ("overloaded", StatusCode::SERVICE_UNAVAILABLE, "Overloaded"),
+            Self::RateLimited { .. } => (
+                "rate_limited",
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests",
+            ),
             Self::StoreUnavailable(_) => (
                 "store_unavailable",
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -179,6 +191,9 @@ impl ResponseError for ApiError {
         resp.insert_header((header::CONTENT_TYPE, "application/problem+json"));
         if matches!(self, Self::Overloaded | Self::StoreUnavailable(_)) {
             resp.insert_header((header::RETRY_AFTER, "5"));
+        }
+        if let Self::RateLimited { retry_after_secs } = self {
+            resp.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
         }
         if let Self::MethodNotAllowed(allow) = self {
             resp.insert_header((header::ALLOW, *allow));

@@ -5,8 +5,13 @@
 
 pub mod audit_tools;
 pub mod auth;
+pub mod batch;
 pub mod detectors_cli;
 pub mod error;
+pub mod keys_cli;
+pub mod metrics;
+pub mod paths;
+pub mod ratelimit;
 pub mod report;
 pub mod routes;
 pub mod server;

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use hallmark_api::auth::{create_key, Scope};
+use hallmark_api::batch::BatchOptions;
+use hallmark_api::keys_cli::KeysCommand;
 use hallmark_api::service::{self, SignMetadata};
 use hallmark_api::settings::Settings;
 use hallmark_api::state::AppState;
@@ -28,13 +29,23 @@ struct Cli {
 enum Command {
     /// Run the HTTP service.
     Serve,
-    /// Watermark and sign a generated image or audio file (same code path as POST /v1/sign).
+    /// Watermark and sign generated images or audio (same code path as POST /v1/sign). One
+    /// file: -o is the output file. Several files or a directory: -o is a directory, each
+    /// signed file keeps its relative path, one JSON line per file; exit status 1 only when a
+    /// file could not be signed.
     Sign {
-        /// Input file (JPEG, PNG, WebP, WAV, MP3, M4A); the output has the same format.
-        input: PathBuf,
-        /// Output file.
+        /// Input files or directories (JPEG, PNG, WebP, WAV, MP3, M4A); outputs keep the format.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Output file (one input) or directory (several, or a directory).
         #[arg(short, long)]
         output: PathBuf,
+        /// Walk directories recursively.
+        #[arg(short, long)]
+        recursive: bool,
+        /// Files signed concurrently.
+        #[arg(short, long, default_value_t = 4)]
+        jobs: usize,
         /// Product or service that generated the media.
         #[arg(long)]
         generator: Option<String>,
@@ -57,15 +68,28 @@ enum Command {
         #[arg(long = "training-mining", value_name = "USE=PERMISSION")]
         training_mining: Vec<String>,
     },
-    /// Verify a file (same report as POST /v1/verify; the report is stored).
+    /// Verify files (same report as POST /v1/verify; reports are stored). One file: its
+    /// verdict (or --json, the report). Several files or a directory: one result per file as
+    /// JSON Lines (or CSV for an --output ending in .csv), a progress bar on a terminal and a
+    /// summary; exit status 1 only when a file could not be verified.
     Verify {
-        /// File to verify.
-        file: PathBuf,
-        /// Print the full report JSON.
+        /// Files or directories to verify.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Print the full report JSON (single file).
         #[arg(long)]
         json: bool,
+        /// Walk directories recursively.
+        #[arg(short, long)]
+        recursive: bool,
+        /// Files verified concurrently.
+        #[arg(short, long, default_value_t = 4)]
+        jobs: usize,
+        /// Write results here (`.csv`: CSV; otherwise JSON Lines) instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
     },
-    /// API keys.
+    /// API keys: create, list, revoke, rotate.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
@@ -113,19 +137,6 @@ enum Command {
     Internal {
         #[command(subcommand)]
         command: InternalCommand,
-    },
-}
-
-#[derive(Subcommand)]
-enum KeysCommand {
-    /// Create an API key and print it once.
-    Create {
-        /// Comma-separated scopes: sign, verify, moderate, audit.
-        #[arg(long)]
-        scopes: String,
-        /// A name to recognise the key by.
-        #[arg(long, default_value = "cli")]
-        name: String,
     },
 }
 
@@ -482,27 +493,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let state = AppState::init(settings).await?;
             hallmark_api::server::serve(state).await
         }
-        Command::Keys {
-            command: KeysCommand::Create { scopes, name },
-        } => {
-            let scopes = Scope::parse_list(&scopes).map_err(anyhow::Error::msg)?;
-            settings.detectors.enabled = false;
-            let state = AppState::init(settings).await?;
-            let (id, secret) = create_key(&state, &name, &scopes).await?;
-            eprintln!(
-                "created key {id} ({name}) with scopes {}; it is shown once:",
-                scopes
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            );
-            out!("{secret}");
-            Ok(())
-        }
+        Command::Keys { command } => hallmark_api::keys_cli::run(settings, command).await,
         Command::Sign {
-            input,
+            inputs,
             output,
+            recursive,
+            jobs,
             generator,
             model,
             model_version,
@@ -517,27 +513,38 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 })?;
                 tm.insert(k.trim().to_owned(), v.trim().to_owned());
             }
-            let bytes = read_input(&input, settings.server.max_upload_bytes)?;
+            let meta = SignMetadata {
+                generator,
+                model,
+                model_version,
+                digital_source_type: Some(digital_source_type),
+                title,
+                training_mining: (!tm.is_empty()).then_some(tm),
+            };
             settings.detectors.enabled = false;
+            let opts = BatchOptions::new(inputs, recursive, jobs, Some(output.clone()));
+            if opts.is_batch() {
+                return hallmark_api::batch::cli(settings, opts, Some(meta)).await;
+            }
+            let inputs = opts.paths;
+            let bytes = read_input(&inputs[0], settings.server.max_upload_bytes)?;
             let state = AppState::init(settings).await?;
-            let out = service::sign(
-                &state,
-                bytes,
-                SignMetadata {
-                    generator,
-                    model,
-                    model_version,
-                    digital_source_type: Some(digital_source_type),
-                    title,
-                    training_mining: (!tm.is_empty()).then_some(tm),
-                },
-                "cli",
-            )
-            .await;
+            let out = service::sign(&state, bytes, meta, "cli").await;
             write_signed(out, &output)
         }
-        Command::Verify { file, json } => {
-            let bytes = read_input(&file, settings.server.max_upload_bytes)?;
+        Command::Verify {
+            paths,
+            json,
+            recursive,
+            jobs,
+            output,
+        } => {
+            let opts = BatchOptions::new(paths, recursive, jobs, output);
+            if opts.is_batch() || opts.output.is_some() {
+                return hallmark_api::batch::cli(settings, opts, None).await;
+            }
+            let file = &opts.paths[0];
+            let bytes = read_input(file, settings.server.max_upload_bytes)?;
             let state = AppState::init(settings).await?;
             let report = service::verify(&state, bytes, "cli")
                 .await

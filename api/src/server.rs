@@ -8,7 +8,7 @@ use actix_web::dev::Service as _;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 
-use crate::auth::{create_key, Scope};
+use crate::auth::Scope;
 use crate::error::{
     json_config, json_payload_config, path_config, problem_fallback, query_config, ApiError,
 };
@@ -26,10 +26,16 @@ pub async fn bootstrap_key(state: &AppState) -> anyhow::Result<Option<String>> {
     if state.store.count_api_keys().await? > 0 {
         return Ok(None);
     }
-    let (_, secret) = create_key(state, "bootstrap-admin", &Scope::ALL)
-        .await
-        .map_err(|e| anyhow::anyhow!("creating the bootstrap key: {e}"))?;
-    Ok(Some(secret))
+    let k = crate::service::keys::create_logged(
+        state,
+        "bootstrap-admin",
+        &Scope::ALL,
+        None,
+        "bootstrap",
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("creating the bootstrap key: {e}"))?;
+    Ok(Some(k.secret))
 }
 
 /// Binds, prints the listening address (and, on a fresh instance, the bootstrap admin key) to
@@ -49,6 +55,19 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
     std::io::stdout().flush()?;
     tracing::info!(%addr, database = %redact(&s.database_url()), "serving");
 
+    if s.metrics.enabled {
+        crate::metrics::install().context("installing the metrics recorder")?;
+    }
+    // Full token buckets are dropped once a minute (memory stays bounded under many keys and
+    // client addresses).
+    let limits = state.limits.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            limits.prune();
+        }
+    });
     let data = web::Data::new(state);
     let workers = if s.server.workers == 0 {
         std::thread::available_parallelism().map_or(2, |n| n.get())
@@ -67,9 +86,13 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
                 let start = Instant::now();
                 let method = req.method().clone();
                 let path = req.path().to_owned();
+                // The route pattern, never the raw path: ids do not become label values.
+                let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+                let timer = crate::metrics::RequestTimer::start(method.as_str(), &route);
                 let fut = srv.call(req);
                 async move {
                     let res = fut.await?;
+                    timer.finish(res.status().as_u16());
                     tracing::info!(%method, %path, status = res.status().as_u16(), ms = start.elapsed().as_millis() as u64, "request");
                     Ok(res)
                 }

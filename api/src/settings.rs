@@ -32,6 +32,85 @@ pub struct Settings {
     /// The audit log (transparency log) and its signing key.
     #[serde(default)]
     pub audit: AuditSettings,
+    /// Per-key, per-route request rates and the failed-authentication limit.
+    #[serde(default)]
+    pub rate_limits: RateLimitSettings,
+    /// Prometheus `/metrics`.
+    #[serde(default)]
+    pub metrics: MetricsSettings,
+    /// Which of the located paths were set explicitly (for error messages).
+    #[serde(skip)]
+    pub explicit: ExplicitPaths,
+}
+
+/// Which file settings were given explicitly rather than located (see [`crate::paths`]).
+#[derive(Debug, Clone, Default)]
+pub struct ExplicitPaths {
+    /// `detectors.registry` was set.
+    pub detector_registry: bool,
+    /// `generators.registry` was set.
+    pub generator_registry: bool,
+    /// `detectors.onnxruntime` (or `ORT_DYLIB_PATH`) was set.
+    pub onnxruntime: bool,
+}
+
+/// `[rate_limits]`: token buckets (GCRA, the `governor` crate) per API key and route, and per
+/// client address for failed authentication. A refused request gets 429 `rate_limited` with
+/// `Retry-After`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RateLimitSettings {
+    /// Sustained requests per second each key may make to each route; 0 = no limit.
+    pub per_second: f64,
+    /// Requests a key may make at once to one route (bucket size).
+    pub burst: u32,
+    /// Per-route overrides by route pattern (e.g. `"/v1/verify"`, `"/v1/keys/{id}/revoke"`).
+    pub routes: std::collections::BTreeMap<String, RouteLimit>,
+    /// Failed authentications (unknown, revoked or expired key) per client address and
+    /// minute before that address gets 429 without a database lookup; 0 = no limit.
+    pub failed_auth_per_minute: u32,
+    /// Failed authentications an address may make at once.
+    pub failed_auth_burst: u32,
+}
+
+/// One route's quota.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct RouteLimit {
+    /// Sustained requests per second per key; 0 = no limit.
+    pub per_second: f64,
+    /// Bucket size.
+    pub burst: u32,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            per_second: 0.0,
+            burst: 20,
+            routes: std::collections::BTreeMap::new(),
+            failed_auth_per_minute: 30,
+            failed_auth_burst: 20,
+        }
+    }
+}
+
+/// `[metrics]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct MetricsSettings {
+    /// Serve `GET /metrics` (Prometheus text format).
+    pub enabled: bool,
+    /// When set, scrapes must send `Authorization: Bearer <token>`.
+    pub token: String,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            token: String::new(),
+        }
+    }
 }
 
 /// `[audit]`
@@ -46,6 +125,8 @@ pub struct AuditSettings {
     pub origin: String,
     /// Most entries per batch / checkpoint (1–1000).
     pub batch_max_entries: usize,
+    /// Record API key creation, revocation and rotation as log entries (`key.*`).
+    pub key_events: bool,
 }
 
 impl Default for AuditSettings {
@@ -54,6 +135,7 @@ impl Default for AuditSettings {
             key_path: String::new(),
             origin: String::new(),
             batch_max_entries: 256,
+            key_events: true,
         }
     }
 }
@@ -79,7 +161,8 @@ pub struct ServerSettings {
 /// `[storage]`
 #[derive(Debug, Clone, Deserialize)]
 pub struct StorageSettings {
-    /// Directory for the embedded database, generated keys and certificates.
+    /// Directory for the embedded database, generated keys and certificates. Empty = the
+    /// per-user directory (`$XDG_DATA_HOME/hallmark` or `~/.local/share/hallmark`).
     pub data_dir: PathBuf,
     /// `postgres://…` or `sqlite://…`; empty = SQLite file `hallmark.db` in `data_dir`.
     /// `DATABASE_URL` overrides it.
@@ -161,9 +244,9 @@ pub struct WorkerSettings {
 pub struct DetectorSettings {
     /// Run the detector pool at all.
     pub enabled: bool,
-    /// Model registry file.
+    /// Model registry file. Empty = located (see [`crate::paths`]).
     pub registry: PathBuf,
-    /// Path of `libonnxruntime.so`; `ORT_DYLIB_PATH` overrides it.
+    /// Path of `libonnxruntime.so`; `ORT_DYLIB_PATH` overrides it. Empty = located.
     pub onnxruntime: PathBuf,
     /// `cpu` or `cuda`.
     pub provider: String,
@@ -186,7 +269,7 @@ pub struct DetectorSettings {
 pub struct GeneratorSettings {
     /// Serve `POST /v1/generate` from the registered generator models.
     pub enabled: bool,
-    /// Generator registry file.
+    /// Generator registry file. Empty = located (see [`crate::paths`]).
     pub registry: PathBuf,
 }
 
@@ -236,7 +319,54 @@ impl Settings {
                 b = b.set_override("detectors.onnxruntime", p)?;
             }
         }
-        b.build()?.try_deserialize()
+        let mut s: Self = b.build()?.try_deserialize()?;
+        s.locate_paths()
+            .map_err(|e| config::ConfigError::Message(e.to_string()))?;
+        Ok(s)
+    }
+
+    /// Fills the empty path settings from [`crate::paths`]: never from the working directory.
+    ///
+    /// # Errors
+    /// No per-user data directory can be determined (names `HALLMARK__STORAGE__DATA_DIR`).
+    pub fn locate_paths(&mut self) -> anyhow::Result<()> {
+        use crate::paths::{default_data_dir, Resource};
+        if self.storage.data_dir.as_os_str().is_empty() {
+            self.storage.data_dir = default_data_dir()?;
+        }
+        let fill = |p: &mut PathBuf, r: Resource| {
+            let explicit = !p.as_os_str().is_empty();
+            if !explicit {
+                *p = r.locate();
+            }
+            explicit
+        };
+        self.explicit = ExplicitPaths {
+            detector_registry: fill(&mut self.detectors.registry, Resource::DetectorRegistry),
+            generator_registry: fill(&mut self.generators.registry, Resource::GeneratorRegistry),
+            onnxruntime: fill(&mut self.detectors.onnxruntime, Resource::OnnxRuntime),
+        };
+        Ok(())
+    }
+
+    /// Checks that the files the enabled detectors / generators need exist, before loading
+    /// them, so that the error names the setting to change.
+    ///
+    /// # Errors
+    /// The first missing file, with its setting.
+    pub fn check_model_paths(&self, detectors: bool, generators: bool) -> anyhow::Result<()> {
+        use crate::paths::Resource;
+        let e = &self.explicit;
+        if detectors {
+            Resource::DetectorRegistry.check(&self.detectors.registry, e.detector_registry)?;
+        }
+        if generators {
+            Resource::GeneratorRegistry.check(&self.generators.registry, e.generator_registry)?;
+        }
+        if detectors || generators {
+            Resource::OnnxRuntime.check(&self.detectors.onnxruntime, e.onnxruntime)?;
+        }
+        Ok(())
     }
 
     /// The database URL in effect (SQLite file under `data_dir` when none is configured).
@@ -279,5 +409,11 @@ mod tests {
         assert_eq!(s.server.max_upload_bytes, 64 * 1024 * 1024);
         assert!(s.database_url().starts_with("sqlite://"));
         assert!(s.detectors.enabled);
+        // Paths are located, never defaulted to the working directory.
+        assert!(s.storage.data_dir.as_os_str().is_empty());
+        assert!(s.detectors.registry.as_os_str().is_empty());
+        assert_eq!(s.rate_limits.per_second, 0.0);
+        assert!(s.rate_limits.failed_auth_per_minute > 0);
+        assert!(s.metrics.enabled);
     }
 }

@@ -44,6 +44,10 @@ pub struct AppState {
     pub workers: WorkerPool,
     /// Fingerprint of the analysis configuration (models, key, trust), part of cache keys.
     pub analysis_fingerprint: String,
+    /// Request rate limits (per key and route; failed authentication per address).
+    pub limits: Arc<crate::ratelimit::RateLimits>,
+    /// When each key's last use was last written.
+    pub key_usage: Arc<crate::auth::KeyUsage>,
 }
 
 fn read_opt(path: &str) -> anyhow::Result<Option<String>> {
@@ -135,8 +139,12 @@ impl AppState {
     /// Any start-up failure, with context naming the setting involved.
     pub async fn init(settings: Settings) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&settings.storage.data_dir).with_context(|| {
-            format!("creating data dir {}", settings.storage.data_dir.display())
+            format!(
+                "creating data dir {} (storage.data_dir: HALLMARK__STORAGE__DATA_DIR)",
+                settings.storage.data_dir.display()
+            )
         })?;
+        tracing::info!(data_dir = %settings.storage.data_dir.display(), "instance data");
         let store = Store::connect(&settings.database_url())
             .await
             .context("connecting the database")?;
@@ -190,6 +198,15 @@ impl AppState {
             },
         };
 
+        settings.check_model_paths(settings.detectors.enabled, settings.generators.enabled)?;
+        if settings.detectors.enabled || settings.generators.enabled {
+            tracing::info!(
+                detectors = %settings.detectors.registry.display(),
+                generators = %settings.generators.registry.display(),
+                onnxruntime = %settings.detectors.onnxruntime.display(),
+                "model registries"
+            );
+        }
         let detectors = if settings.detectors.enabled {
             let d = &settings.detectors;
             let provider = match d.provider.as_str() {
@@ -210,7 +227,12 @@ impl AppState {
             };
             let pool = tokio::task::spawn_blocking(move || DetectorPool::load(&cfg))
                 .await?
-                .context("loading the detector pool (run scripts/fetch-onnxruntime.sh, or set detectors.enabled=false)")?;
+                .with_context(|| {
+                    format!(
+                        "loading the detector pool from {} (HALLMARK__DETECTORS__REGISTRY; or set HALLMARK__DETECTORS__ENABLED=false)",
+                        settings.detectors.registry.display()
+                    )
+                })?;
             Some(pool)
         } else {
             tracing::info!("detectors disabled: reports will carry no detector scores");
@@ -224,7 +246,12 @@ impl AppState {
             };
             let reg = tokio::task::spawn_blocking(move || GeneratorRegistry::load(&cfg))
                 .await?
-                .context("loading the generator registry (or set generators.enabled=false)")?;
+                .with_context(|| {
+                    format!(
+                        "loading the generator registry {} (HALLMARK__GENERATORS__REGISTRY; or set HALLMARK__GENERATORS__ENABLED=false)",
+                        settings.generators.registry.display()
+                    )
+                })?;
             Some(reg)
         } else {
             None
@@ -264,6 +291,8 @@ impl AppState {
 
         Ok(Self {
             jobs: Arc::new(Semaphore::new(settings.server.max_concurrent_jobs.max(1))),
+            limits: Arc::new(crate::ratelimit::RateLimits::new(&settings.rate_limits)),
+            key_usage: Arc::new(crate::auth::KeyUsage::default()),
             settings: Arc::new(settings),
             store,
             audit,

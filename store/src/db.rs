@@ -11,9 +11,7 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
 
 use crate::error::StoreError;
-use crate::models::{
-    ApiKeyRecord, AssetRecord, DecisionRecord, ManifestRecord, NewApiKey, VerificationRecord,
-};
+use crate::models::{AssetRecord, DecisionRecord, ManifestRecord, VerificationRecord};
 
 static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("../migrations/postgres");
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -67,7 +65,7 @@ pub(crate) fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("bad timestamp {s:?}: {e}")))
 }
 
-fn parse_opt_ts(s: Option<String>) -> Result<Option<DateTime<Utc>>, StoreError> {
+pub(crate) fn parse_opt_ts(s: Option<String>) -> Result<Option<DateTime<Utc>>, StoreError> {
     s.as_deref().map(parse_ts).transpose()
 }
 
@@ -183,7 +181,6 @@ impl fmt::Debug for Store {
     }
 }
 
-const API_KEY_COLS: &str = "id, name, key_hash, scopes, created_at, revoked_at";
 const ASSET_COLS: &str = "id, created_at, media_type, input_sha256, output_sha256, \
      watermark_payload, manifest_label, generator, model, model_version, \
      digital_source_type, created_by, content_fingerprint";
@@ -309,6 +306,11 @@ impl Store {
             .unwrap_or(Err(StoreError::Unavailable(sqlx::Error::PoolTimedOut)))
     }
 
+    /// Connections the pool holds now and how many of them are idle: `(size, idle)`.
+    pub fn pool_usage(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
+    }
+
     /// Close the pool (waits for connections to be returned).
     pub async fn close(&self) {
         self.pool.close().await;
@@ -320,91 +322,6 @@ impl Store {
     pub async fn execute_raw(&self, sql: &str) -> Result<u64, StoreError> {
         let r = self.pool.execute(sql).await?;
         Ok(r.rows_affected())
-    }
-
-    // ----------------------------------------------------------------- keys
-
-    /// Insert an API key (`created_at` = now). Duplicate id or key hash →
-    /// [`StoreError::Conflict`].
-    pub async fn create_api_key(&self, key: &NewApiKey) -> Result<ApiKeyRecord, StoreError> {
-        check_non_empty("id", &key.id)?;
-        check_non_empty("key_hash", &key.key_hash)?;
-        for s in &key.scopes {
-            if s.is_empty() || s.contains(',') || s.chars().any(char::is_whitespace) {
-                return Err(StoreError::Invalid(format!(
-                    "scope {s:?} must be non-empty without commas or whitespace"
-                )));
-            }
-        }
-        let created_at = now();
-        sqlx::query(
-            "INSERT INTO api_keys (id, name, key_hash, scopes, created_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, NULL)",
-        )
-        .bind(&key.id)
-        .bind(&key.name)
-        .bind(&key.key_hash)
-        .bind(key.scopes.join(","))
-        .bind(ts_text(created_at))
-        .execute(&self.pool)
-        .await?;
-        Ok(ApiKeyRecord {
-            id: key.id.clone(),
-            name: key.name.clone(),
-            key_hash: key.key_hash.clone(),
-            scopes: key.scopes.clone(),
-            created_at,
-            revoked_at: None,
-        })
-    }
-
-    /// The non-revoked key with this hash.
-    pub async fn find_api_key_by_hash(
-        &self,
-        key_hash: &str,
-    ) -> Result<Option<ApiKeyRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {API_KEY_COLS} FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL"
-        );
-        let row = sqlx::query(&sql)
-            .bind(key_hash)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| api_key_from_row(&r)).transpose()
-    }
-
-    /// Any key (revoked or not) by id.
-    pub async fn get_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
-        let sql = format!("SELECT {API_KEY_COLS} FROM api_keys WHERE id = $1");
-        let row = sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| api_key_from_row(&r)).transpose()
-    }
-
-    /// Mark a key revoked (idempotent: keeps the first revocation time).
-    /// Unknown id → [`StoreError::NotFound`].
-    pub async fn revoke_api_key(&self, id: &str) -> Result<(), StoreError> {
-        let r =
-            sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
-                .bind(ts_text(now()))
-                .bind(id)
-                .execute(&self.pool)
-                .await?;
-        if r.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("api key {id}")));
-        }
-        Ok(())
-    }
-
-    /// Number of API keys (including revoked ones) — e.g. to decide whether
-    /// to bootstrap an admin key.
-    pub async fn count_api_keys(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM api_keys")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(row.try_get::<i64, _>("n")?)
     }
 
     // --------------------------------------------------------------- assets
@@ -602,22 +519,6 @@ impl Store {
             Backend::Sqlite => Ok(conn.begin_with("BEGIN IMMEDIATE").await?),
         }
     }
-}
-
-fn api_key_from_row(r: &AnyRow) -> Result<ApiKeyRecord, StoreError> {
-    let scopes: String = r.try_get("scopes")?;
-    Ok(ApiKeyRecord {
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
-        key_hash: r.try_get("key_hash")?,
-        scopes: scopes
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect(),
-        created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
-        revoked_at: parse_opt_ts(r.try_get("revoked_at")?)?,
-    })
 }
 
 fn asset_from_row(r: &AnyRow) -> Result<AssetRecord, StoreError> {

@@ -32,6 +32,7 @@
 //! [`AuditLog::verify`] recomputes the tree from the stored leaves and checks every
 //! checkpoint and the decisions table. See `docs/AUDIT_LOG.md`.
 
+mod api_keys;
 mod audit_log;
 mod audit_log_sql;
 mod audit_verify;
@@ -47,6 +48,9 @@ pub mod testing;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod api_keys_tests;
 
 #[cfg(test)]
 mod audit_log_tests;

@@ -20,6 +20,9 @@ pub struct NewApiKey {
     pub key_hash: String,
     /// Scopes; must be non-empty strings without commas or whitespace.
     pub scopes: Vec<String>,
+    /// When the key stops authenticating (`None`: never).
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// A stored API key.
@@ -37,12 +40,23 @@ pub struct ApiKeyRecord {
     pub created_at: DateTime<Utc>,
     /// Revocation time, if revoked.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// Expiry time, if any: from then on the key no longer authenticates.
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Last successful authentication (recorded at most once a minute per process).
+    #[serde(default)]
+    pub last_used_at: Option<DateTime<Utc>>,
 }
 
 impl ApiKeyRecord {
     /// Whether the key grants `scope`.
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s == scope)
+    }
+
+    /// Whether the key authenticates at `at`: not revoked and not expired.
+    pub fn is_active_at(&self, at: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|e| at < e)
     }
 }
 

@@ -145,6 +145,7 @@ async fn api_key_round_trip(ctx: Ctx) {
         name: "admin".into(),
         key_hash: sha(1),
         scopes: vec!["admin".into(), "generate".into(), "verify".into()],
+        expires_at: None,
     };
     let rec = s.create_api_key(&new).await.unwrap();
     assert_eq!(rec.scopes, new.scopes);
@@ -188,6 +189,7 @@ async fn api_key_round_trip(ctx: Ctx) {
         key_hash: sha(5),
         scopes: vec![],
         name: "none".into(),
+        expires_at: None,
     };
     s.create_api_key(&none).await.unwrap();
     let got = s.find_api_key_by_hash(&sha(5)).await.unwrap().unwrap();

@@ -92,6 +92,9 @@ pub fn base_env(cmd: &mut Command, data: &Path) {
         )
         .env("HALLMARK_LOG", "warn")
         .env("HALLMARK__WATERMARK__KEY", TEST_WATERMARK_KEY)
+        // The decision-log tests assert exact leaf positions; key events (on by default) are
+        // tested with their own servers (tests/tests/keys.rs).
+        .env("HALLMARK__AUDIT__KEY_EVENTS", "false")
         .env_remove("DATABASE_URL")
         .env_remove("REDIS_URL")
         .env_remove("HALLMARK_CONFIG");
@@ -371,10 +374,18 @@ impl Server {
 
     /// Runs the CLI against this server's database and data dir.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        self.cli_env(args, &[])
+    }
+
+    /// Runs the CLI against this server's database and data dir with extra environment.
+    pub fn cli_env(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
         let mut cmd = Command::new(hallmark_bin());
         base_env(&mut cmd, self.data.path());
         if self.pg.is_some() {
             cmd.env("DATABASE_URL", &self.database_url);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
         }
         cmd.args(args).output().expect("run hallmark")
     }

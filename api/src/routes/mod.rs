@@ -4,7 +4,9 @@ pub mod audit;
 pub mod decisions;
 pub mod generate;
 pub mod health;
+pub mod keys;
 pub mod manifests;
+pub mod metrics;
 pub mod models;
 pub mod review;
 pub mod sign;
@@ -24,6 +26,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     manifests::configure(cfg);
     models::configure(cfg);
     review::configure(cfg);
+    keys::configure(cfg);
+    metrics::configure(cfg);
 }
 
 /// One resource with one route; any other method gets 405 `method_not_allowed` with an

@@ -5,6 +5,7 @@ pub mod audit;
 mod binding;
 mod decide;
 mod generate;
+pub mod keys;
 mod sign;
 mod verify;
 
@@ -28,10 +29,18 @@ use crate::worker::{DecodedMedia, FailureKind, JobError, JobLimits};
 /// [`ApiError::InvalidRequest`] when `id` is not a UUID (a malformed id is the caller's
 /// error, not a missing record).
 pub fn parse_verification_id(id: &str) -> Result<String, ApiError> {
+    parse_uuid("verification", id)
+}
+
+/// An id of `what` (`verification`, `key`) as the store holds it: a lowercase hyphenated UUID.
+///
+/// # Errors
+/// [`ApiError::InvalidRequest`] when `id` is not a UUID.
+pub fn parse_uuid(what: &str, id: &str) -> Result<String, ApiError> {
     let shown: String = id.chars().take(64).collect();
     uuid::Uuid::try_parse(id.trim())
         .map(|u| u.hyphenated().to_string())
-        .map_err(|_| ApiError::InvalidRequest(format!("verification id '{shown}' is not a UUID")))
+        .map_err(|_| ApiError::InvalidRequest(format!("{what} id '{shown}' is not a UUID")))
 }
 
 /// Hex SHA-256 of `bytes`.

@@ -163,7 +163,10 @@ pub async fn analyse(
             DecodedMedia::Audio(a) => Decoded::Audio(Arc::new(a)),
         }))
     };
-    let (c2pa, decoded) = tokio::join!(c2pa_report(state, &bytes, None, format), decode);
+    let (c2pa, decoded) = tokio::join!(
+        crate::metrics::timed("c2pa_validation", c2pa_report(state, &bytes, None, format)),
+        decode
+    );
     let c2pa = c2pa?;
 
     let (watermark, detection, content_fingerprint) = match decoded {
@@ -212,21 +215,27 @@ pub async fn analyse(
                     Decoded::Audio(a) => Decoded::Audio(a.clone()),
                 };
                 // The candidate's content fingerprint is computed where the mark is detected.
-                blocking(move || {
-                    Ok(match d {
-                        Decoded::Image(i) => {
-                            let det = hallmark_watermark::image::detect(&i, &key);
-                            let fp = super::binding::candidate_image(&i, &det);
-                            (det, fp)
-                        }
-                        Decoded::Audio(a) => {
-                            let det =
-                                hallmark_watermark::audio::detect(&a.channels, a.sample_rate, &key);
-                            let fp = super::binding::candidate_audio(&a, &det);
-                            (det, fp)
-                        }
-                    })
-                })
+                crate::metrics::timed(
+                    "watermark_detect",
+                    blocking(move || {
+                        Ok(match d {
+                            Decoded::Image(i) => {
+                                let det = hallmark_watermark::image::detect(&i, &key);
+                                let fp = super::binding::candidate_image(&i, &det);
+                                (det, fp)
+                            }
+                            Decoded::Audio(a) => {
+                                let det = hallmark_watermark::audio::detect(
+                                    &a.channels,
+                                    a.sample_rate,
+                                    &key,
+                                );
+                                let fp = super::binding::candidate_audio(&a, &det);
+                                (det, fp)
+                            }
+                        })
+                    }),
+                )
             };
             let scores = async {
                 match (&state.detectors, &decoded) {
@@ -234,10 +243,14 @@ pub async fn analyse(
                         "detectors are disabled on this instance",
                     )),
                     (Some(p), Decoded::Image(i)) => {
-                        p.score_image(i.clone()).await.map_err(detector_error)
+                        crate::metrics::timed("detectors_image", p.score_image(i.clone()))
+                            .await
+                            .map_err(detector_error)
                     }
                     (Some(p), Decoded::Audio(a)) => {
-                        p.score_audio(a.clone()).await.map_err(detector_error)
+                        crate::metrics::timed("detectors_audio", p.score_audio(a.clone()))
+                            .await
+                            .map_err(detector_error)
                     }
                 }
             };
@@ -369,6 +382,7 @@ pub async fn verify(
         recovered.as_ref(),
         &analysis.detection,
     );
+    crate::metrics::verdict(&verdict.label);
     let created_at = hallmark_store::now();
     let report = VerificationReport {
         id: hallmark_store::new_id(),

@@ -140,6 +140,13 @@ impl WorkerPool {
         self.inner.cfg.workers.max(1)
     }
 
+    /// Jobs admitted now (running and waiting for a worker), and the most that can be.
+    pub fn load(&self) -> (usize, usize) {
+        let capacity = self.size() + self.inner.cfg.queue;
+        let free = self.inner.admitted.available_permits();
+        (capacity.saturating_sub(free), capacity)
+    }
+
     /// Starts one worker in the background and parks it idle (a failure is logged; the next
     /// job starts one itself).
     fn replenish(&self) {

@@ -1,0 +1,85 @@
+//! `/v1/keys` (scope `admin`): list, create, revoke, rotate API keys. The logic, and the audit
+//! log entries each change writes, live in [`crate::service::keys`].
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+use crate::auth::{Caller, Scope};
+use crate::error::ApiError;
+use crate::service::keys::{self, CreateKeyRequest, RotateKeyRequest};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    #[serde(default)]
+    include_revoked: bool,
+}
+
+async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Admin)?;
+    let keys = keys::list(&state, q.include_revoked).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "keys": keys })))
+}
+
+async fn create(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Admin)?;
+    let req: CreateKeyRequest = super::parse_json(&body)?;
+    let out = keys::create(&state, &req, &caller.key_id).await?;
+    Ok(HttpResponse::Created().json(out))
+}
+
+async fn revoke(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Admin)?;
+    Ok(HttpResponse::Ok().json(keys::revoke(&state, &id, &caller.key_id).await?))
+}
+
+async fn rotate(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Admin)?;
+    let req: RotateKeyRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RotateKeyRequest::default()
+    } else {
+        super::parse_json(&body)?
+    };
+    let out = keys::rotate(&state, &id, &req, &caller.key_id).await?;
+    Ok(HttpResponse::Created().json(out))
+}
+
+/// `GET|POST /v1/keys`, `POST /v1/keys/{id}/revoke`, `POST /v1/keys/{id}/rotate`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/v1/keys")
+            .route(web::get().to(list))
+            .route(web::post().to(create))
+            .default_service(web::to(|| async {
+                Err::<HttpResponse, _>(ApiError::MethodNotAllowed("GET, POST"))
+            })),
+    )
+    .service(super::resource(
+        "/v1/keys/{id}/revoke",
+        "POST",
+        web::post().to(revoke),
+    ))
+    .service(super::resource(
+        "/v1/keys/{id}/rotate",
+        "POST",
+        web::post().to(rotate),
+    ));
+}
