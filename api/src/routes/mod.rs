@@ -8,6 +8,7 @@ pub mod manifests;
 pub mod models;
 pub mod review;
 pub mod sign;
+pub mod softbinding;
 pub mod upload;
 pub mod verify;
 
@@ -22,6 +23,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     decisions::configure(cfg);
     audit::configure(cfg);
     manifests::configure(cfg);
+    softbinding::configure(cfg);
     models::configure(cfg);
     review::configure(cfg);
 }

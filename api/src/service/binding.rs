@@ -36,6 +36,17 @@ pub fn candidate_audio(clip: &AudioClip, d: &Detection) -> Option<String> {
         .then(|| audio::candidate(&clip.channels, clip.sample_rate, d.scale).to_string())
 }
 
+/// The candidate's fingerprint at the signed geometry (scale 1, no rotation, no speed change),
+/// for an asset named without a detected mark (a soft binding query's hint).
+pub fn candidate_unsynchronised(d: &super::verify::Decoded) -> Option<String> {
+    match d {
+        super::verify::Decoded::Image(i) => signed_image(i),
+        super::verify::Decoded::Audio(a) => {
+            Some(audio::candidate(&a.channels, a.sample_rate, None).to_string())
+        }
+    }
+}
+
 /// Compares the asset's stored fingerprint with the candidate's. No stored fingerprint (an
 /// asset signed before content binding) → `unknown`; a candidate that could not be
 /// fingerprinted, or a stored one that does not parse, can't confirm the binding → `mismatch`

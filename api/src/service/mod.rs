@@ -5,6 +5,7 @@ pub mod audit;
 mod binding;
 mod decide;
 mod generate;
+pub mod resolve;
 mod sign;
 mod verify;
 
