@@ -87,13 +87,13 @@ fn soft_binding_resolution_api() {
         q(IMAGE_ALG),
         q(&value)
     );
-    assert_eq!(manifest_ids(&s.get(&by_get, k)), [label.clone()]);
+    assert_eq!(manifest_ids(&s.get(&by_get, k)), [label.as_str()]);
     let r = s.post_json(
         "/v1/matches/byBinding?maxResults=1",
         k,
         &json!({"alg": IMAGE_ALG, "value": value}),
     );
-    assert_eq!(manifest_ids(&r), [label.clone()]);
+    assert_eq!(manifest_ids(&r), [label.as_str()]);
 
     // Fetch the manifest store by the returned id, as the spec describes.
     for suffix in [
@@ -110,7 +110,7 @@ fn soft_binding_resolution_api() {
     // byContent: the signed file itself, then a copy resized to 0.75x and re-encoded as JPEG
     // q80 (the encoder writes no metadata: the manifest is gone).
     let r = s.post_raw("/v1/matches/byContent", k, "image/jpeg", &resp.body);
-    assert_eq!(manifest_ids(&r), [label.clone()]);
+    assert_eq!(manifest_ids(&r), [label.as_str()]);
     assert!(r.json()["matches"][0]["similarityScore"].as_u64().unwrap() >= 90);
     let small = signed.resize_exact(720, 540, image::imageops::FilterType::Lanczos3);
     let copy = jpeg(&small, 80);
@@ -120,7 +120,7 @@ fn soft_binding_resolution_api() {
         format!("/v1/matches/byContent?alg={}&maxResults=3", q(IMAGE_ALG)),
     ] {
         let r = s.post_raw(&path, k, "image/jpeg", &copy);
-        assert_eq!(manifest_ids(&r), [label.clone()], "{path}");
+        assert_eq!(manifest_ids(&r), [label.as_str()], "{path}");
         let score = r.json()["matches"][0]["similarityScore"].as_u64().unwrap();
         assert!((50..=100).contains(&score), "{score}");
     }
@@ -230,5 +230,8 @@ fn soft_binding_resolution_api() {
     s.get(&by_get, Some(&signer))
         .assert_problem(403, "insufficient_scope");
     let verifier = s.create_key("verify");
-    assert_eq!(manifest_ids(&s.get(&by_get, Some(&verifier))), [label]);
+    assert_eq!(
+        manifest_ids(&s.get(&by_get, Some(&verifier))),
+        [label.as_str()]
+    );
 }
