@@ -11,7 +11,10 @@ use crate::report::{ContentMatch, ContentMatchStatus};
 /// Fingerprint of a signed image, as stored with the asset. `None` only for colour types the
 /// watermark does not read (sign refuses those first).
 pub fn signed_image(img: &image::DynamicImage) -> Option<String> {
-    img_fp::fingerprint(img).ok().map(|f| f.to_string())
+    let k = hallmark_watermark::image::mark_scale(img.width() as usize, img.height() as usize);
+    img_fp::fingerprint(img)
+        .ok()
+        .map(|f| f.with_geometry(Some(k as f64), None).to_string())
 }
 
 /// Fingerprint of a signed clip, as stored with the asset.
@@ -40,6 +43,7 @@ pub fn candidate_audio(clip: &AudioClip, d: &Detection) -> Option<String> {
 /// for an asset named without a detected mark (a soft binding query's hint).
 pub fn candidate_unsynchronised(d: &super::verify::Decoded) -> Option<String> {
     match d {
+        // At the signed size, the candidate's mark scale is the signed image's.
         super::verify::Decoded::Image(i) => signed_image(i),
         super::verify::Decoded::Audio(a) => {
             Some(audio::candidate(&a.channels, a.sample_rate, None).to_string())

@@ -69,8 +69,10 @@ pub struct ImageFingerprint {
     pub width: u32,
     /// Height of the fingerprinted image, pixels.
     pub height: u32,
-    /// Scale of this image relative to the signed original (attacked / original size), as
-    /// the watermark's synchronisation measured it; 1 for a signed original.
+    /// Tile period of the mark in this image over 128 px, as the watermark's synchronisation
+    /// measured it ([`Detection::scale`](crate::Detection::scale)); for a signed original,
+    /// its mark's scale `k` ([`mark_scale`](crate::image::mark_scale): 1 below 2,000 px).
+    /// A candidate's size relative to the signed original is its `scale` over the stored one.
     pub scale: f64,
     /// Rotation relative to the signed original, degrees (the convention of
     /// [`Detection::rotation_deg`](crate::Detection::rotation_deg)); 0 for a signed original.
@@ -244,8 +246,11 @@ pub fn compare(stored: &ImageFingerprint, candidate: &ImageFingerprint) -> Compa
 
 /// The largest masked NCC over the admissible translations, `None` when none is admissible.
 pub(crate) fn best_ncc(stored: &ImageFingerprint, cand: &ImageFingerprint) -> Option<f64> {
+    // The candidate's tile ratio over the signed image's (its mark's scale `k`, recorded as the
+    // stored fingerprint's `scale`): the candidate's size relative to the signed original.
+    let rel = cand.scale / stored.scale;
     // Size of one candidate-thumbnail pixel in stored-thumbnail pixels.
-    let r = cand.cell() / (cand.scale * stored.cell());
+    let r = cand.cell() / (rel * stored.cell());
     if !r.is_finite() || r <= 0.0 {
         return None;
     }
