@@ -8,8 +8,9 @@
 //!
 //! **Comparison** ([`compare`]): the candidate is a signed image after whatever happened to
 //! it (re-encoding, resizing, cropping, a small rotation, tone changes). The watermark's
-//! synchronisation already measured the scale `s` and rotation `θ` of the candidate relative
-//! to the signed original ([`Detection::scale`](crate::Detection::scale),
+//! synchronisation already measured the scale `s` (the mark's tile period, over the signed
+//! image's: the stored fingerprint's `scale` records that image's mark scale `k`) and rotation
+//! `θ` of the candidate relative to the signed original ([`Detection::scale`](crate::Detection::scale),
 //! [`Detection::rotation_deg`](crate::Detection::rotation_deg)); they are recorded with the
 //! candidate's fingerprint ([`ImageFingerprint::with_geometry`]). The comparison then
 //! 1. band-passes both thumbnails (difference of Gaussians, σ = 1 and 8 thumbnail pixels of
