@@ -11,6 +11,7 @@ mod devca;
 mod error;
 mod sign;
 mod signer;
+pub mod soft_binding;
 mod verify;
 
 pub use devca::{generate_dev_identity, generate_dev_identity_with, DevIdentityPaths};

@@ -98,9 +98,10 @@ fn training_mining_assertion(
 /// this manifest after metadata is stripped.
 #[derive(Debug, Clone, Serialize)]
 pub struct SoftBinding {
-    /// Algorithm identifier, e.g. `io.hallmark.watermark.image.v1`.
+    /// Algorithm identifier, e.g. [`IMAGE_WATERMARK_ALG`](crate::soft_binding::IMAGE_WATERMARK_ALG).
     pub alg: String,
-    /// Payload value (hex).
+    /// The block's value, in the algorithm's format (Hallmark's watermarks: base64 of the
+    /// payload, [`encode_value`](crate::soft_binding::encode_value)).
     pub value: String,
 }
 

@@ -7,9 +7,9 @@ mod common;
 use std::io::Cursor;
 
 use hallmark_provenance::{
-    generate_dev_identity_with, sign_media, verify_media, C2paReport, ManifestRequest,
-    ProvenanceError, SignatureAlgorithm, SigningIdentity, SoftBinding, TrustConfig,
-    ValidationState, BLOCKED_SIGNER_CODE,
+    generate_dev_identity_with, sign_media, soft_binding, verify_media, C2paReport,
+    ManifestRequest, ProvenanceError, SignatureAlgorithm, SigningIdentity, SoftBinding,
+    TrustConfig, ValidationState, BLOCKED_SIGNER_CODE,
 };
 
 const ALGS: [SignatureAlgorithm; 3] = [
@@ -26,8 +26,8 @@ fn request() -> ManifestRequest {
         digital_source_type: "trainedAlgorithmicMedia".into(),
         title: Some("in-depth".into()),
         soft_binding: Some(SoftBinding {
-            alg: "io.hallmark.watermark.image.v1".into(),
-            value: "0123456789abcdef".into(),
+            alg: soft_binding::IMAGE_WATERMARK_ALG.into(),
+            value: "ASNFZ4mrze8=".into(),
         }),
         hallmark_version: "0.1.0".into(),
         training_mining: Default::default(),

@@ -4,8 +4,8 @@
 use std::io::Cursor;
 
 use hallmark_provenance::{
-    generate_dev_identity, sign_media, verify_media, ManifestRequest, SigningIdentity, SoftBinding,
-    TrustConfig, ValidationState,
+    generate_dev_identity, sign_media, soft_binding, verify_media, ManifestRequest,
+    SigningIdentity, SoftBinding, TrustConfig, ValidationState,
 };
 
 fn png() -> Vec<u8> {
@@ -25,8 +25,8 @@ fn request() -> ManifestRequest {
         digital_source_type: "trainedAlgorithmicMedia".into(),
         title: Some("test".into()),
         soft_binding: Some(SoftBinding {
-            alg: "io.hallmark.watermark.image.v1".into(),
-            value: "0123456789abcdef".into(),
+            alg: soft_binding::IMAGE_WATERMARK_ALG.into(),
+            value: "ASNFZ4mrze8=".into(),
         }),
         hallmark_version: "0.1.0".into(),
         training_mining: Default::default(),
@@ -61,8 +61,8 @@ fn dev_identity_signs_valid_manifest_trusted_with_its_ca() {
     assert_eq!(
         report.soft_bindings,
         vec![(
-            "io.hallmark.watermark.image.v1".to_string(),
-            "0123456789abcdef".to_string()
+            soft_binding::IMAGE_WATERMARK_ALG.to_string(),
+            "ASNFZ4mrze8=".to_string()
         )]
     );
     assert!(report.claim_generator.unwrap().contains("Hallmark"));

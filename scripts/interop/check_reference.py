@@ -13,8 +13,13 @@ When the original itself carried a C2PA manifest, the signed file must instead r
 ingredient. For images, the PSNR of signed vs original must be >= 38 dB. With --expect-alg the
 signature algorithm must match; with --expect-time-stamp the reference reader must report a
 signing time from the RFC 3161 token. A `c2pa.training-mining` assertion must be present (the
-interop run requests one). Exits non-zero on any failure.
+interop run requests one), and a `c2pa.soft-binding` naming Hallmark's watermark as the C2PA
+Soft Binding Resolution API expects: `alg` one of Hallmark's algorithm names for the media, a
+block whose `value` is base64 of the payload (8 bytes for images, 4 for audio), which a client
+passes to /v1/matches/byBinding unchanged. Exits non-zero on any failure.
 """
+import base64
+import binascii
 import json
 import math
 import sys
@@ -27,6 +32,29 @@ import c2pa
 TRAINED = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 COMPOSITE = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"
 IMAGE_EXT = (".jpg", ".jpeg", ".png", ".webp")
+# Soft binding algorithm -> payload bytes (provenance/src/soft_binding.rs).
+WATERMARK_ALGS = {"io.hallmark.watermark.image.v1": 8, "io.hallmark.watermark.audio.v2": 4}
+
+
+def soft_binding_problems(assertions, is_image):
+    bindings = [a["data"] for a in assertions if a["label"].startswith("c2pa.soft-binding")]
+    if len(bindings) != 1:
+        return [f"expected one c2pa.soft-binding assertion, got {len(bindings)}"]
+    data = bindings[0]
+    alg = data.get("alg")
+    want = "io.hallmark.watermark.image.v1" if is_image else "io.hallmark.watermark.audio.v2"
+    if alg != want:
+        return [f"soft binding alg {alg!r} != {want!r}"]
+    blocks = data.get("blocks", [])
+    if len(blocks) != 1:
+        return [f"soft binding has {len(blocks)} blocks, expected 1"]
+    try:
+        raw = base64.b64decode(blocks[0].get("value", ""), validate=True)
+    except (binascii.Error, ValueError):
+        return [f"soft binding value {blocks[0].get('value')!r} is not base64"]
+    if len(raw) != WATERMARK_ALGS[alg]:
+        return [f"soft binding value decodes to {len(raw)} bytes, expected {WATERMARK_ALGS[alg]}"]
+    return []
 
 
 def psnr(a_path, b_path):
@@ -82,6 +110,7 @@ def check(original, signed, mode="-", expect_alg=None, expect_ts=False):
     labels = [a["label"] for a in active.get("assertions", [])]
     if not any(l.startswith("c2pa.training-mining") for l in labels):
         problems.append(f"no c2pa.training-mining assertion: {labels}")
+    problems += soft_binding_problems(active.get("assertions", []), signed.lower().endswith(IMAGE_EXT))
     line = f"{signed}: state={state} time={sig.get('time')} alg={active.get('signature_info', {}).get('alg')} generator={active.get('claim_generator_info', [{}])[0].get('name')}"
     if signed.lower().endswith(IMAGE_EXT):
         q = psnr(original, signed)

@@ -64,6 +64,69 @@ pub fn encode(img: &image::DynamicImage, format: image::ImageFormat) -> Vec<u8> 
     out.into_inner()
 }
 
+/// A photo-like scene of random blobs, disks and fine texture; different seeds give different
+/// content (unlike `fixtures::photo`, whose seeds only change the noise).
+pub fn scene(w: u32, h: u32, seed: u64) -> image::DynamicImage {
+    let mut rng = Rng::new(seed);
+    let mut r = || f64::from(rng.next_f32());
+    let shapes: Vec<[f64; 6]> = (0..50)
+        .map(|_| {
+            [
+                r() * f64::from(w),
+                r() * f64::from(h),
+                10.0 + r() * f64::from(w) / 6.0,
+                r() * 150.0 - 75.0,
+                r(),
+                r() * 60.0 - 30.0,
+            ]
+        })
+        .collect();
+    let mut noise = Rng::new(seed ^ 0xABCD);
+    image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(w, h, |x, y| {
+        let (xf, yf) = (f64::from(x), f64::from(y));
+        let (mut l, mut c) = (120.0, 0.0);
+        for s in &shapes {
+            let d2 = ((xf - s[0]).powi(2) + (yf - s[1]).powi(2)) / (s[2] * s[2]);
+            let k = if s[4] < 0.5 {
+                (-d2).exp()
+            } else if d2 < 1.0 {
+                0.6
+            } else {
+                0.0
+            };
+            l += s[3] * k;
+            c += s[5] * k;
+        }
+        l += 8.0 * (xf * 0.7 + yf * 0.3).sin() + f64::from(noise.next_f32() - 0.5) * 8.0;
+        let px = |v: f64| v.clamp(0.0, 255.0) as u8;
+        image::Rgb([px(l + c), px(l), px(l - c)])
+    }))
+}
+
+/// JPEG at `quality` (no metadata: the encoder writes none).
+pub fn jpeg(img: &image::DynamicImage, quality: u8) -> Vec<u8> {
+    let mut out = Cursor::new(Vec::new());
+    let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality);
+    img.to_rgb8().write_with_encoder(enc).expect("jpeg");
+    out.into_inner()
+}
+
+/// Copy attack with the exact mark: `target + (signed − original)` per pixel, i.e. the
+/// strongest estimate of a signed image's watermark a forger can have, added to `target`.
+pub fn copy_mark(
+    signed: &image::DynamicImage,
+    original: &image::DynamicImage,
+    target: &image::DynamicImage,
+) -> image::DynamicImage {
+    let (sa, oa, ta) = (signed.to_rgb8(), original.to_rgb8(), target.to_rgb8());
+    image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(ta.width(), ta.height(), |x, y| {
+        let (s, o, t) = (sa.get_pixel(x, y), oa.get_pixel(x, y), ta.get_pixel(x, y));
+        image::Rgb(std::array::from_fn(|c| {
+            (i16::from(t[c]) + i16::from(s[c]) - i16::from(o[c])).clamp(0, 255) as u8
+        }))
+    }))
+}
+
 /// Speech-like mono audio: voiced segments (harmonics of a gliding pitch with formant-ish
 /// weights and a syllable envelope), noise bursts, and pauses of digital silence.
 pub fn speech(sample_rate: u32, seconds: f32, seed: u64) -> hallmark_media::AudioClip {

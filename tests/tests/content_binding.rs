@@ -4,61 +4,12 @@
 //! of a signed image copied onto an unrelated image is read but never attributes
 //! (`watermark_mismatch`, nothing recovered).
 
-use std::io::Cursor;
-
-use hallmark_tests::fixtures::{encode, Rng};
+use hallmark_tests::fixtures::{copy_mark, encode, jpeg, scene};
 use hallmark_tests::{Backend, Server};
-use image::{DynamicImage, RgbImage};
 use serde_json::json;
-
-/// A photo-like scene of random blobs, disks and fine texture; different seeds give different
-/// content (unlike `fixtures::photo`, whose seeds only change the noise).
-fn scene(w: u32, h: u32, seed: u64) -> DynamicImage {
-    let mut rng = Rng::new(seed);
-    let mut r = || f64::from(rng.next_f32());
-    let shapes: Vec<[f64; 6]> = (0..50)
-        .map(|_| {
-            [
-                r() * f64::from(w),
-                r() * f64::from(h),
-                10.0 + r() * f64::from(w) / 6.0,
-                r() * 150.0 - 75.0,
-                r(),
-                r() * 60.0 - 30.0,
-            ]
-        })
-        .collect();
-    let mut noise = Rng::new(seed ^ 0xABCD);
-    DynamicImage::ImageRgb8(RgbImage::from_fn(w, h, |x, y| {
-        let (xf, yf) = (f64::from(x), f64::from(y));
-        let (mut l, mut c) = (120.0, 0.0);
-        for s in &shapes {
-            let d2 = ((xf - s[0]).powi(2) + (yf - s[1]).powi(2)) / (s[2] * s[2]);
-            let k = if s[4] < 0.5 {
-                (-d2).exp()
-            } else if d2 < 1.0 {
-                0.6
-            } else {
-                0.0
-            };
-            l += s[3] * k;
-            c += s[5] * k;
-        }
-        l += 8.0 * (xf * 0.7 + yf * 0.3).sin() + f64::from(noise.next_f32() - 0.5) * 8.0;
-        let px = |v: f64| v.clamp(0.0, 255.0) as u8;
-        image::Rgb([px(l + c), px(l), px(l - c)])
-    }))
-}
 
 fn metadata() -> serde_json::Value {
     json!({"generator": "acme-imagine", "model": "acme-diffusion", "model_version": "3"})
-}
-
-fn jpeg(img: &DynamicImage, quality: u8) -> Vec<u8> {
-    let mut out = Cursor::new(Vec::new());
-    let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality);
-    img.to_rgb8().write_with_encoder(enc).unwrap();
-    out.into_inner()
 }
 
 #[test]
@@ -101,24 +52,8 @@ fn content_binding_over_http() {
 
     // Copy attack with the exact mark (the strongest estimate a forger can have: the signed
     // output minus its original) added to an unrelated image that was never signed.
-    let other = scene(960, 720, 12).to_rgb8();
-    let (sa, oa) = (signed.to_rgb8(), original.to_rgb8());
-    let forged = RgbImage::from_fn(960, 720, |x, y| {
-        let (s, o, t) = (
-            sa.get_pixel(x, y),
-            oa.get_pixel(x, y),
-            other.get_pixel(x, y),
-        );
-        image::Rgb(std::array::from_fn(|c| {
-            (i16::from(t[c]) + i16::from(s[c]) - i16::from(o[c])).clamp(0, 255) as u8
-        }))
-    });
-    let r = s
-        .verify(&encode(
-            &DynamicImage::ImageRgb8(forged),
-            image::ImageFormat::Png,
-        ))
-        .json();
+    let forged = copy_mark(&signed, &original, &scene(960, 720, 12));
+    let r = s.verify(&encode(&forged, image::ImageFormat::Png)).json();
     // The mark is read, with the signed asset's payload ...
     assert_eq!(r["watermark"]["detected"], true, "{r:#}");
     assert_eq!(r["watermark"]["payload"], payload.as_str());

@@ -67,6 +67,19 @@ const N_PILOT: usize = N_CHIPS - CHIPS_PER_BIT * CODED_BITS;
 const PILOT: u16 = u16::MAX;
 /// Minimum width and height (pixels) of an image that can carry the mark.
 pub const MIN_SIDE: usize = TILE;
+/// Long side (pixels) per unit of [`mark_scale`].
+pub const MARK_SCALE_STEP: usize = 1000;
+/// Largest [`mark_scale`].
+pub const MAX_MARK_SCALE: usize = 8;
+
+/// Scale `k` of the mark embedded in a `width`×`height` image: chips of `2k` px and a tile of
+/// `128k` px, `k = ⌊long side / 1000⌋` clamped to 1–8. A platform that fits a large original
+/// within 1080 or 720 px (0.12–0.5×) then leaves the tile at 0.48–1.08× of 128 px and the
+/// chips at ≥ 0.96 px, inside what the synchronisation searches and above the downscaled
+/// image's Nyquist frequency; images under 2,000 px keep `k = 1`, the mark of earlier versions.
+pub fn mark_scale(width: usize, height: usize) -> usize {
+    (width.max(height) / MARK_SCALE_STEP).clamp(1, MAX_MARK_SCALE)
+}
 
 /// Embedding parameters. Units are 8-bit code values (0–255 scale) for every
 /// bit depth.
@@ -401,8 +414,10 @@ fn luma(img: &DynamicImage) -> Result<Vec<f32>, WatermarkError> {
 struct Mark<'a> {
     act: &'a [f32],
     w: usize,
-    /// The 128×128 px pattern (±1 per chip, expanded to pixels).
+    /// The `period`² px pattern (±1 per chip, expanded to pixels).
     pattern: Vec<f32>,
+    /// Tile side in pixels, `TILE · mark_scale`.
+    period: usize,
     /// Global factor (≤ 1) that keeps the change's PSNR at `min_psnr_db`.
     scale: f32,
     strength: f32,
@@ -428,7 +443,8 @@ fn amplitude(a: f32, strength: f32, inv_ref: f32, cap: f32, floor: f32) -> f32 {
 impl Mark<'_> {
     /// Luma change of row `y` into `d` (`w` long).
     fn row(&self, y: usize, d: &mut [f32]) {
-        let prow = &self.pattern[(y % TILE) * TILE..][..TILE];
+        let t = self.period;
+        let prow = &self.pattern[(y % t) * t..][..t];
         let arow = &self.act[y * self.w..][..self.w];
         let (s, k, inv_ref, cap, floor) = (
             self.scale,
@@ -437,7 +453,7 @@ impl Mark<'_> {
             self.cap,
             self.floor,
         );
-        for (dc, ac) in d.chunks_mut(TILE).zip(arow.chunks(TILE)) {
+        for (dc, ac) in d.chunks_mut(t).zip(arow.chunks(t)) {
             for ((o, &a), &p) in dc.iter_mut().zip(ac).zip(prow) {
                 *o = s * amplitude(a, k, inv_ref, cap, floor) * p;
             }
@@ -588,13 +604,16 @@ fn embed_chips(
     } else {
         1.0
     };
-    let pattern = (0..TILE * TILE)
-        .map(|i| chips[chip_index(i % TILE, i / TILE)])
+    let k = mark_scale(w, h);
+    let period = TILE * k;
+    let pattern = (0..period * period)
+        .map(|i| chips[chip_index(i % period / k, i / period / k)])
         .collect();
     let mark = Mark {
         act: &act,
         w,
         pattern,
+        period,
         scale,
         strength: params.strength,
         inv_ref,
@@ -635,7 +654,41 @@ fn embed_chips(
 
 /// Detect the mark. Never panics; images smaller than [`MIN_SIDE`] give
 /// `too_small = true`, unsupported color types give `p_value = 1`, not detected.
+///
+/// Images of at least 2,000 px (long side) are also searched at half and, from 4,000 px, at
+/// a quarter of their size (area averaging): a large original's own mark has a tile of
+/// `128·k` px ([`mark_scale`]), which those levels bring back into the synchronisation's
+/// range. The levels depend on the image size only, and the p-value is corrected for the
+/// hypotheses of every level (`levels × n × 16384`), so the false-positive rate stays at
+/// [`crate::FALSE_POSITIVE_RATE`]. `scale` is the tile period found, over 128 px, in the
+/// pixels of `img` (for a `k = 1` mark: attacked / original size).
 pub fn detect(img: &DynamicImage, key: &WatermarkKey) -> Detection {
+    let long = img.width().max(img.height()) as usize;
+    let levels: Vec<u32> = [1u32, 2, 4]
+        .into_iter()
+        .filter(|&d| d == 1 || long >= d as usize * MARK_SCALE_STEP)
+        .collect();
+    let mut best: Option<Detection> = None;
+    for &d in &levels {
+        let mut det = if d == 1 {
+            detect_level(img, key, levels.len())
+        } else {
+            let small = img.thumbnail_exact(img.width() / d, img.height() / d);
+            detect_level(&small, key, levels.len())
+        };
+        det.scale = det.scale.map(|s| s * f64::from(d));
+        if det.detected {
+            return det;
+        }
+        if best.as_ref().is_none_or(|b| det.p_value < b.p_value) {
+            best = Some(det);
+        }
+    }
+    best.unwrap_or_else(Detection::too_small)
+}
+
+/// [`detect`] at one level of the resolution pyramid; `levels` tested in all.
+fn detect_level(img: &DynamicImage, key: &WatermarkKey, levels: usize) -> Detection {
     let (w, h) = (img.width() as usize, img.height() as usize);
     if w < MIN_SIDE || h < MIN_SIDE {
         return Detection::too_small();
@@ -688,7 +741,7 @@ pub fn detect(img: &DynamicImage, key: &WatermarkKey) -> Detection {
         residual(region_rows, cw, ch, |_, row| p.extend_from_slice(row));
         p
     };
-    detect_residual(cw, ch, identity_folds, search, full_plane, key)
+    detect_residual(cw, ch, identity_folds, search, full_plane, key, levels)
 }
 
 /// The analysis region: a centred crop of at most this many pixels per side
@@ -885,6 +938,7 @@ fn detect_residual(
     search: SearchPlane<'_>,
     full_plane: impl Fn() -> Vec<f32>,
     key: &WatermarkKey,
+    levels: usize,
 ) -> Detection {
     let layout = Layout::new(key);
     let pilot = pilot_spectrum(&layout);
@@ -914,7 +968,7 @@ fn detect_residual(
         }
     };
     let decide = |t: &Tested, n_tested: usize| {
-        let p = max_of_n_sf(t.score, n_tested * TILE * TILE);
+        let p = max_of_n_sf(t.score, levels.max(1) * n_tested * TILE * TILE);
         let mut d = Detection::decide(&t.dec, p, t.score, |_| Vec::new());
         d.scale = Some(t.lattice.scale(TILE));
         d.rotation_deg = Some(t.lattice.angle_deg());

@@ -118,8 +118,10 @@ pub struct Detection {
     pub too_small: bool,
     /// Audio: time ranges (seconds) where the mark was found. Images: empty.
     pub ranges: Vec<TimeRange>,
-    /// Images: linear scale factor of the best synchronisation hypothesis
-    /// (attacked / original size; 1 = unchanged). Audio: time-scale factor
+    /// Images: linear scale factor of the best synchronisation hypothesis: the
+    /// tile period found over 128 px, in the pixels of the input (attacked /
+    /// original size × the mark's scale `k`, see `image::mark_scale`; 1 = unchanged
+    /// for marks of images under 2,000 px). Audio: time-scale factor
     /// (attacked / original duration) when the mark was found by the speed
     /// search (a tempo change); `None` otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -351,3 +351,34 @@ fn embed_replacing_rewrites_the_previous_payload() {
         third.as_bytes()
     );
 }
+
+#[test]
+fn large_originals_survive_platform_downscaling() {
+    use hallmark_watermark::image::mark_scale;
+    assert_eq!(mark_scale(1999, 1200), 1);
+    assert_eq!(mark_scale(1600, 2560), 2);
+    assert_eq!(mark_scale(6028, 3391), 6);
+    assert_eq!(mark_scale(20_000, 100), 8);
+    let orig = DynamicImage::ImageRgb8(photo(2560, 1600, 11));
+    let marked = embed(&orig, &key(), PAYLOAD, &ImageEmbedParams::default()).unwrap();
+    assert!(psnr(&orig, &marked) > 42.0);
+    // The signed file itself: found at half resolution (the tile is 256 px), scale ≈ 2.
+    let d = detect(&jpeg(&marked, 95), &key());
+    assert!(d.detected && d.payload == Some(PAYLOAD), "{d:?}");
+    assert!((d.scale.unwrap() - 2.0).abs() < 0.05, "{d:?}");
+    // Fitted within 1080 px (0.42x) and halved, then re-encoded: the tile is 108 / 128 px.
+    for (w, h) in [(1080, 675), (1280, 800)] {
+        let small = jpeg(
+            &marked.resize_exact(w, h, ::image::imageops::FilterType::Lanczos3),
+            85,
+        );
+        let d = detect(&small, &key());
+        assert!(d.detected && d.payload == Some(PAYLOAD), "{w}x{h}: {d:?}");
+        let expected = 2.0 * f64::from(w) / 2560.0;
+        assert!((d.scale.unwrap() - expected).abs() < 0.03, "{d:?}");
+    }
+    // Unmarked, and the same image under another key: never detected, at any level.
+    assert!(!detect(&jpeg(&orig, 95), &key()).detected);
+    let other = WatermarkKey::from_secret(b"another-secret-0123456").unwrap();
+    assert!(!detect(&jpeg(&marked, 95), &other).detected);
+}

@@ -1,29 +1,29 @@
-//! `GET /v1/manifests/{label}`: manifest stores Hallmark signed (durable content credentials).
+//! `GET /v1/manifests/{manifestId}`: manifest stores Hallmark signed (durable content
+//! credentials); also the `getManifestById` route of the C2PA Soft Binding Resolution API
+//! (`softbinding.rs`), with its `returnActiveManifest` query.
 
 use actix_web::{web, HttpResponse};
 
 use crate::auth::{Caller, Scope};
 use crate::error::ApiError;
+use crate::service::resolve::{self, ManifestParams};
 use crate::state::AppState;
 
 async fn get(
     state: web::Data<AppState>,
     caller: Caller,
     label: web::Path<String>,
+    _q: web::Query<ManifestParams>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Verify)?;
-    let m = state
-        .store
-        .get_manifest(&label)
-        .await?
-        .ok_or(ApiError::NotFound("manifest"))?;
+    let m = resolve::manifest_store(&state, &label).await?;
     Ok(HttpResponse::Ok()
         .content_type("application/c2pa")
         .insert_header(("Hallmark-Asset-Id", m.asset_id))
         .body(m.store_bytes))
 }
 
-/// `GET /v1/manifests/{label}`.
+/// `GET /v1/manifests/{manifestId}`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(super::resource(
         "/v1/manifests/{label}",

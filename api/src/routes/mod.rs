@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod models;
 pub mod review;
 pub mod sign;
+pub mod softbinding;
 pub mod upload;
 pub mod verify;
 
@@ -24,6 +25,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     decisions::configure(cfg);
     audit::configure(cfg);
     manifests::configure(cfg);
+    softbinding::configure(cfg);
     models::configure(cfg);
     review::configure(cfg);
     keys::configure(cfg);

@@ -11,7 +11,10 @@ use crate::report::{ContentMatch, ContentMatchStatus};
 /// Fingerprint of a signed image, as stored with the asset. `None` only for colour types the
 /// watermark does not read (sign refuses those first).
 pub fn signed_image(img: &image::DynamicImage) -> Option<String> {
-    img_fp::fingerprint(img).ok().map(|f| f.to_string())
+    let k = hallmark_watermark::image::mark_scale(img.width() as usize, img.height() as usize);
+    img_fp::fingerprint(img)
+        .ok()
+        .map(|f| f.with_geometry(Some(k as f64), None).to_string())
 }
 
 /// Fingerprint of a signed clip, as stored with the asset.
@@ -34,6 +37,18 @@ pub fn candidate_image(img: &image::DynamicImage, d: &Detection) -> Option<Strin
 pub fn candidate_audio(clip: &AudioClip, d: &Detection) -> Option<String> {
     d.detected
         .then(|| audio::candidate(&clip.channels, clip.sample_rate, d.scale).to_string())
+}
+
+/// The candidate's fingerprint at the signed geometry (scale 1, no rotation, no speed change),
+/// for an asset named without a detected mark (a soft binding query's hint).
+pub fn candidate_unsynchronised(d: &super::verify::Decoded) -> Option<String> {
+    match d {
+        // At the signed size, the candidate's mark scale is the signed image's.
+        super::verify::Decoded::Image(i) => signed_image(i),
+        super::verify::Decoded::Audio(a) => {
+            Some(audio::candidate(&a.channels, a.sample_rate, None).to_string())
+        }
+    }
 }
 
 /// Compares the asset's stored fingerprint with the candidate's. No stored fingerprint (an

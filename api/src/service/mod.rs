@@ -6,6 +6,7 @@ mod binding;
 mod decide;
 mod generate;
 pub mod keys;
+pub mod resolve;
 mod sign;
 mod verify;
 

@@ -1,6 +1,7 @@
 //! Sign: watermark the provider's media, then embed a signed C2PA manifest.
 
 use hallmark_media::{MediaFormat, MediaKind};
+use hallmark_provenance::soft_binding::{self, BindingMedia};
 use hallmark_provenance::{ManifestRequest, ProvenanceError, SoftBinding};
 use hallmark_store::{AssetRecord, ManifestRecord};
 use serde::{Deserialize, Serialize};
@@ -9,12 +10,6 @@ use super::{blocking, decode_upload, job_permit, sha256_hex};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::worker::DecodedMedia;
-
-/// Watermark algorithm identifiers recorded in `c2pa.soft-binding`.
-pub const IMAGE_WATERMARK_ALG: &str = "io.hallmark.watermark.image.v1";
-/// See [`IMAGE_WATERMARK_ALG`]. `v2`: 32-bit payload (v1 carried 64 bits; its marks are not
-/// read by this version).
-pub const AUDIO_WATERMARK_ALG: &str = "io.hallmark.watermark.audio.v2";
 
 /// Watermark payload width in bits for a media kind: images carry
 /// [`hallmark_watermark::PAYLOAD_BITS`] (64), audio [`hallmark_watermark::AUDIO_PAYLOAD_BITS`]
@@ -27,8 +22,18 @@ pub fn payload_bits(kind: MediaKind) -> usize {
     }
 }
 
+/// The soft binding media of a media kind (images for everything but audio: sign refuses
+/// the rest first).
+pub fn binding_media(kind: MediaKind) -> BindingMedia {
+    match kind {
+        MediaKind::Audio => BindingMedia::Audio,
+        _ => BindingMedia::Image,
+    }
+}
+
 /// A payload as lowercase hex of `payload_bits(kind) / 4` digits (16 for images, 8 for
-/// audio): the form stored in the database, the manifest's soft binding and reports.
+/// audio): the form stored in the database and shown in reports (the manifest's soft binding
+/// holds it as base64, `soft_binding::encode_value`).
 pub fn payload_hex(kind: MediaKind, payload: u64) -> String {
     format!("{payload:0width$x}", width = payload_bits(kind) / 4)
 }
@@ -153,14 +158,14 @@ pub async fn sign(
             .clone()
             .unwrap_or_else(|| "trainedAlgorithmicMedia".into()),
         title: metadata.title.clone(),
-        soft_binding: Some(SoftBinding {
-            alg: if format.kind() == MediaKind::Image {
-                IMAGE_WATERMARK_ALG
-            } else {
-                AUDIO_WATERMARK_ALG
+        // Named and encoded as the C2PA Soft Binding Resolution API expects: a client passes
+        // this `alg` and `value` to `/v1/matches/byBinding` unchanged.
+        soft_binding: Some({
+            let alg = soft_binding::algorithm_for(binding_media(format.kind()));
+            SoftBinding {
+                alg: alg.alg.into(),
+                value: soft_binding::encode_value(alg, payload),
             }
-            .into(),
-            value: payload_hex.clone(),
         }),
         hallmark_version: env!("CARGO_PKG_VERSION").into(),
         training_mining: metadata.training_mining.clone().unwrap_or_default(),

@@ -39,9 +39,38 @@ pub struct Analysis {
     pub content_fingerprint: Option<String>,
 }
 
-enum Decoded {
+pub(super) enum Decoded {
     Image(Arc<image::DynamicImage>),
     Audio(Arc<hallmark_media::AudioClip>),
+}
+
+impl From<DecodedMedia> for Decoded {
+    fn from(d: DecodedMedia) -> Self {
+        match d {
+            DecodedMedia::Image(i, _) => Decoded::Image(Arc::new(i)),
+            DecodedMedia::Audio(a) => Decoded::Audio(Arc::new(a)),
+        }
+    }
+}
+
+/// Watermark detection on decoded media, with the candidate's content fingerprint computed
+/// where the mark is detected (content binding; `None` when no mark was found).
+pub(super) fn read_mark(
+    decoded: &Decoded,
+    key: &hallmark_watermark::WatermarkKey,
+) -> (hallmark_watermark::Detection, Option<String>) {
+    match decoded {
+        Decoded::Image(i) => {
+            let det = hallmark_watermark::image::detect(i, key);
+            let fp = super::binding::candidate_image(i, &det);
+            (det, fp)
+        }
+        Decoded::Audio(a) => {
+            let det = hallmark_watermark::audio::detect(&a.channels, a.sample_rate, key);
+            let fp = super::binding::candidate_audio(a, &det);
+            (det, fp)
+        }
+    }
 }
 
 /// C2PA validation of `bytes` (its embedded manifest, or `manifest_store` when given), bounded
@@ -158,10 +187,9 @@ pub async fn analyse(
         if !format.decodable() {
             return Ok(None);
         }
-        Ok(Some(match decode_upload(state, &bytes, format).await? {
-            DecodedMedia::Image(i, _) => Decoded::Image(Arc::new(i)),
-            DecodedMedia::Audio(a) => Decoded::Audio(Arc::new(a)),
-        }))
+        Ok(Some(Decoded::from(
+            decode_upload(state, &bytes, format).await?,
+        )))
     };
     let (c2pa, decoded) = tokio::join!(
         crate::metrics::timed("c2pa_validation", c2pa_report(state, &bytes, None, format)),
@@ -214,27 +242,9 @@ pub async fn analyse(
                     Decoded::Image(i) => Decoded::Image(i.clone()),
                     Decoded::Audio(a) => Decoded::Audio(a.clone()),
                 };
-                // The candidate's content fingerprint is computed where the mark is detected.
                 crate::metrics::timed(
                     "watermark_detect",
-                    blocking(move || {
-                        Ok(match d {
-                            Decoded::Image(i) => {
-                                let det = hallmark_watermark::image::detect(&i, &key);
-                                let fp = super::binding::candidate_image(&i, &det);
-                                (det, fp)
-                            }
-                            Decoded::Audio(a) => {
-                                let det = hallmark_watermark::audio::detect(
-                                    &a.channels,
-                                    a.sample_rate,
-                                    &key,
-                                );
-                                let fp = super::binding::candidate_audio(&a, &det);
-                                (det, fp)
-                            }
-                        })
-                    }),
+                    blocking(move || Ok(read_mark(&d, &key))),
                 )
             };
             let scores = async {

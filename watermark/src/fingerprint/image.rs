@@ -8,8 +8,9 @@
 //!
 //! **Comparison** ([`compare`]): the candidate is a signed image after whatever happened to
 //! it (re-encoding, resizing, cropping, a small rotation, tone changes). The watermark's
-//! synchronisation already measured the scale `s` and rotation `θ` of the candidate relative
-//! to the signed original ([`Detection::scale`](crate::Detection::scale),
+//! synchronisation already measured the scale `s` (the mark's tile period, over the signed
+//! image's: the stored fingerprint's `scale` records that image's mark scale `k`) and rotation
+//! `θ` of the candidate relative to the signed original ([`Detection::scale`](crate::Detection::scale),
 //! [`Detection::rotation_deg`](crate::Detection::rotation_deg)); they are recorded with the
 //! candidate's fingerprint ([`ImageFingerprint::with_geometry`]). The comparison then
 //! 1. band-passes both thumbnails (difference of Gaussians, σ = 1 and 8 thumbnail pixels of
@@ -69,8 +70,10 @@ pub struct ImageFingerprint {
     pub width: u32,
     /// Height of the fingerprinted image, pixels.
     pub height: u32,
-    /// Scale of this image relative to the signed original (attacked / original size), as
-    /// the watermark's synchronisation measured it; 1 for a signed original.
+    /// Tile period of the mark in this image over 128 px, as the watermark's synchronisation
+    /// measured it ([`Detection::scale`](crate::Detection::scale)); for a signed original,
+    /// its mark's scale `k` ([`mark_scale`](crate::image::mark_scale): 1 below 2,000 px).
+    /// A candidate's size relative to the signed original is its `scale` over the stored one.
     pub scale: f64,
     /// Rotation relative to the signed original, degrees (the convention of
     /// [`Detection::rotation_deg`](crate::Detection::rotation_deg)); 0 for a signed original.
@@ -244,8 +247,11 @@ pub fn compare(stored: &ImageFingerprint, candidate: &ImageFingerprint) -> Compa
 
 /// The largest masked NCC over the admissible translations, `None` when none is admissible.
 pub(crate) fn best_ncc(stored: &ImageFingerprint, cand: &ImageFingerprint) -> Option<f64> {
+    // The candidate's tile ratio over the signed image's (its mark's scale `k`, recorded as the
+    // stored fingerprint's `scale`): the candidate's size relative to the signed original.
+    let rel = cand.scale / stored.scale;
     // Size of one candidate-thumbnail pixel in stored-thumbnail pixels.
-    let r = cand.cell() / (cand.scale * stored.cell());
+    let r = cand.cell() / (rel * stored.cell());
     if !r.is_finite() || r <= 0.0 {
         return None;
     }

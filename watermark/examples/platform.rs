@@ -1,0 +1,251 @@
+//! What platforms do to large images (issue 17): originals at full resolution (≥ 2,000 px) and
+//! 1,024-px images upscaled 2×, marked and shipped as the service ships a signed JPEG (q95),
+//! then fitted within 1080 px and within 720 px and re-encoded as JPEG (q85 / q80), or halved
+//! and re-encoded at q85. Prints per-image misses, and per transform the detection rate with
+//! its Wilson 95 % interval, a diagnostic ("at signed size": detected once the transformed
+//! image is resized back to the signed size, i.e. with synchronisation given, so a miss there
+//! lost its signal, not its geometry), and the detections on the *unsigned* originals under
+//! the same transforms (false positives; each under `--keys` keys). See watermark/README.md.
+//!
+//! ```text
+//! cargo run -p hallmark-watermark --release --example platform -- [--jobs 2] [--keys 4] \
+//!     [--upscale FILES...] [--] FILES...
+//! ```
+//!
+//! Files after `--upscale` (up to `--`) are upscaled 2× (Lanczos3) before marking; the rest
+//! are used as they are. Transforms use ImageMagick `convert` (`-resize WxH>` fits within a
+//! box and never enlarges; the default filter, Lanczos for downscaling).
+// Offline harness over trusted local files: plain `image::open` and unwrap are fine here.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use hallmark_watermark::{image as wm, WatermarkKey};
+use image::DynamicImage;
+
+const PAYLOAD: u64 = 0x0123_4567_89AB_CDEF;
+const SECRET: &[u8] = b"hallmark-bench-secret-0001";
+
+/// (row name, ImageMagick arguments applied to the shipped file).
+const TRANSFORMS: &[(&str, &[&str])] = &[
+    (
+        "fit 1080 px + JPEG q85",
+        &["-resize", "1080x1080>", "-quality", "85"],
+    ),
+    (
+        "fit 1080 px + JPEG q80",
+        &["-resize", "1080x1080>", "-quality", "80"],
+    ),
+    (
+        "fit 720 px + JPEG q85",
+        &["-resize", "720x720>", "-quality", "85"],
+    ),
+    (
+        "fit 720 px + JPEG q80",
+        &["-resize", "720x720>", "-quality", "80"],
+    ),
+    ("50 % + JPEG q85", &["-resize", "50%", "-quality", "85"]),
+];
+
+struct Input {
+    path: String,
+    upscale: bool,
+}
+
+/// One (image, transform) outcome.
+struct Row {
+    transform: usize,
+    hit: bool,
+    /// Detected once the transformed image is resized back to the signed size (Lanczos3):
+    /// synchronisation given for free, so a miss here means the mark's signal is gone.
+    oracle_hit: bool,
+    clean_detections: usize,
+    clean_runs: usize,
+}
+
+fn convert(src: &Path, args: &[&str], dst: &Path) -> DynamicImage {
+    let ok = Command::new("convert")
+        .arg(src)
+        .args(args)
+        .arg(dst)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "convert {args:?} failed (is ImageMagick installed?)");
+    image::open(dst).unwrap()
+}
+
+fn save_jpeg(img: &DynamicImage, path: &Path) {
+    let f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(f, 95);
+    img.to_rgb8().write_with_encoder(enc).unwrap();
+}
+
+/// Wilson score interval (95 %) of `k` successes in `n` trials.
+fn wilson(k: usize, n: usize) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let (n, p, z) = (n as f64, k as f64 / n as f64, 1.959_964);
+    let centre = (p + z * z / (2.0 * n)) / (1.0 + z * z / n);
+    let half = z / (1.0 + z * z / n) * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt();
+    ((centre - half).max(0.0), (centre + half).min(1.0))
+}
+
+fn process(idx: usize, input: &Input, key: &WatermarkKey, clean_keys: &[WatermarkKey]) -> Vec<Row> {
+    let dir = std::env::temp_dir().join(format!("wm-platform-{}-{idx}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let Ok(mut orig) = image::open(&input.path) else {
+        eprintln!("skip (unreadable): {}", input.path);
+        return Vec::new();
+    };
+    if input.upscale {
+        let (w, h) = (orig.width() * 2, orig.height() * 2);
+        orig = orig.resize_exact(w, h, image::imageops::FilterType::Lanczos3);
+    }
+    let orig = DynamicImage::ImageRgb8(orig.to_rgb8());
+    let marked = wm::embed(&orig, key, PAYLOAD, &wm::ImageEmbedParams::default()).unwrap();
+    // Shipped as the service ships a signed JPEG (the `image` crate's encoder at
+    // signing.jpeg_quality = 95); the unsigned original goes through the same encoder.
+    let shipped = dir.join("shipped.jpg");
+    let unsigned = dir.join("unsigned.jpg");
+    save_jpeg(&marked, &shipped);
+    save_jpeg(&orig, &unsigned);
+    let mut line = format!(
+        "{}{} {}x{}",
+        input.path,
+        if input.upscale { " (2x)" } else { "" },
+        orig.width(),
+        orig.height()
+    );
+    let mut rows = Vec::new();
+    for (t, (name, args)) in TRANSFORMS.iter().enumerate() {
+        let att = convert(&shipped, args, &dir.join("att.jpg"));
+        let d = wm::detect(&att, key);
+        let hit = d.detected && d.payload == Some(PAYLOAD);
+        let oracle_hit = hit || {
+            let back = att.resize_exact(
+                orig.width(),
+                orig.height(),
+                image::imageops::FilterType::Lanczos3,
+            );
+            let o = wm::detect(&back, key);
+            o.detected && o.payload == Some(PAYLOAD)
+        };
+        if !hit {
+            line += &format!(
+                " | MISS {name} ({}x{}): z={:.2} p={:.1e} s={:.3}{}",
+                att.width(),
+                att.height(),
+                d.score,
+                d.p_value,
+                d.scale.unwrap_or(0.0),
+                if oracle_hit {
+                    " (found at the signed size)"
+                } else {
+                    ""
+                }
+            );
+        }
+        let clean = convert(&unsigned, args, &dir.join("clean.jpg"));
+        let clean_detections = std::iter::once(key)
+            .chain(clean_keys)
+            .filter(|k| wm::detect(&clean, k).detected)
+            .count();
+        if clean_detections > 0 {
+            line += &format!(" | FALSE POSITIVE {name}: {clean_detections}");
+        }
+        rows.push(Row {
+            transform: t,
+            hit,
+            oracle_hit,
+            clean_detections,
+            clean_runs: 1 + clean_keys.len(),
+        });
+    }
+    println!("{line}");
+    std::fs::remove_dir_all(&dir).ok();
+    rows
+}
+
+fn main() {
+    let mut jobs = 2usize;
+    let mut keys = 4usize;
+    let mut inputs: Vec<Input> = Vec::new();
+    let mut upscale = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--jobs" => jobs = args.next().and_then(|v| v.parse().ok()).unwrap_or(2),
+            "--keys" => keys = args.next().and_then(|v| v.parse().ok()).unwrap_or(4),
+            "--upscale" => upscale = true,
+            "--" => upscale = false,
+            _ => inputs.push(Input { path: a, upscale }),
+        }
+    }
+    let key = WatermarkKey::from_secret(SECRET).unwrap();
+    // The harness key plus `keys − 1` others for the unsigned originals.
+    let clean_keys: Vec<WatermarkKey> = (1..keys.max(1))
+        .map(|i| {
+            WatermarkKey::from_secret(format!("hallmark-clean-key-{i:04}").as_bytes()).unwrap()
+        })
+        .collect();
+    let next = AtomicUsize::new(0);
+    let rows: Mutex<Vec<(bool, Row)>> = Mutex::new(Vec::new());
+    std::thread::scope(|sc| {
+        for _ in 0..jobs.max(1) {
+            sc.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(input) = inputs.get(i) else { break };
+                let out = process(i, input, &key, &clean_keys);
+                rows.lock()
+                    .unwrap()
+                    .extend(out.into_iter().map(|r| (input.upscale, r)));
+            });
+        }
+    });
+    let rows = rows.into_inner().unwrap();
+    println!(
+        "\n{:<24} {:<19} {:>9} {:>6} {:>15} {:>13} {:>15}",
+        "transform",
+        "originals",
+        "detected",
+        "rate",
+        "Wilson 95% CI",
+        "at signed size",
+        "clean detected"
+    );
+    for group in [false, true] {
+        for (t, (name, _)) in TRANSFORMS.iter().enumerate() {
+            let sel: Vec<&Row> = rows
+                .iter()
+                .filter(|(g, r)| *g == group && r.transform == t)
+                .map(|(_, r)| r)
+                .collect();
+            if sel.is_empty() {
+                continue;
+            }
+            let (n, k) = (sel.len(), sel.iter().filter(|r| r.hit).count());
+            let (lo, hi) = wilson(k, n);
+            let oracle = sel.iter().filter(|r| r.oracle_hit).count();
+            let fp: usize = sel.iter().map(|r| r.clean_detections).sum();
+            let runs: usize = sel.iter().map(|r| r.clean_runs).sum();
+            println!(
+                "{name:<24} {:<19} {:>9} {:>6.3} {:>15} {:>13} {:>15}",
+                if group {
+                    "868-1024 px, 2x up"
+                } else {
+                    "full resolution"
+                },
+                format!("{k}/{n}"),
+                k as f64 / n as f64,
+                format!("[{lo:.3}, {hi:.3}]"),
+                format!("{oracle}/{n}"),
+                format!("{fp}/{runs}")
+            );
+        }
+    }
+}
