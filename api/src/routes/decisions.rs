@@ -88,9 +88,16 @@ async fn create_batch(
     let key = idempotency_key(&req)?;
     let batch: DecisionBatchRequest = super::parse_json_within(&body, BATCH_BODY_LIMIT)?;
     let out = service::decide_batch(&state, batch, &caller.key_id, key).await?;
+    // Typed, not through a `serde_json::Value`: the receipts are most of the body.
+    #[derive(serde::Serialize)]
+    struct Batch<'a> {
+        decisions: &'a [service::DecisionResponse],
+    }
     Ok(created(
         out.replayed,
-        serde_json::json!({ "decisions": out.decisions }),
+        Batch {
+            decisions: &out.decisions,
+        },
     ))
 }
 
