@@ -18,9 +18,10 @@ use crate::state::AppState;
 pub enum Scope {
     /// `POST /v1/sign`.
     Sign,
-    /// `POST /v1/verify`, `GET /v1/verifications/{id}`, `GET /v1/manifests/{label}`.
+    /// `POST /v1/verify`, `GET /v1/verifications`, `GET /v1/verifications/{id}`,
+    /// `GET /v1/manifests/{label}`.
     Verify,
-    /// `POST /v1/decisions`.
+    /// `POST /v1/decisions`, `POST /v1/decisions/batch`, `GET /v1/review/next`.
     Moderate,
     /// `GET /v1/audit/*`.
     Audit,
