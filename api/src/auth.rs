@@ -22,10 +22,11 @@ use crate::state::AppState;
 pub enum Scope {
     /// `POST /v1/sign`.
     Sign,
-    /// `POST /v1/verify`, `GET /v1/verifications/{id}`, `GET /v1/manifests/{label}`, the soft
-    /// binding resolution routes `/v1/matches/*` (the C2PA API's `fetch:manifests`).
+    /// `POST /v1/verify`, `GET /v1/verifications`, `GET /v1/verifications/{id}`,
+    /// `GET /v1/manifests/{label}`, the soft binding resolution routes `/v1/matches/*` (the C2PA
+    /// API's `fetch:manifests`).
     Verify,
-    /// `POST /v1/decisions`.
+    /// `POST /v1/decisions`, `POST /v1/decisions/batch`, `GET /v1/review/next`.
     Moderate,
     /// `GET /v1/audit/*`.
     Audit,

@@ -69,6 +69,10 @@ pub enum ApiError {
     /// latest signed checkpoint); nothing was acknowledged.
     #[error("the audit log cannot append right now")]
     AuditLogUnavailable(String),
+    /// An `Idempotency-Key` the caller used before for a different request; nothing was
+    /// recorded (IETF draft-ietf-httpapi-idempotency-key-header §2.7: 422).
+    #[error("{0}")]
+    IdempotencyKeyReused(String),
     /// Unexpected server-side failure; details go to the log only.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -153,6 +157,11 @@ impl ApiError {
                 StatusCode::BAD_GATEWAY,
                 "Time-stamp authority unavailable",
             ),
+            Self::IdempotencyKeyReused(_) => (
+                "idempotency_key_reused",
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Idempotency key reused",
+            ),
             Self::Internal(_) => (
                 "internal",
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -227,6 +236,7 @@ impl From<hallmark_store::StoreError> for ApiError {
             }
             hallmark_store::StoreError::OutOfRange(m) => Self::OutOfRange(m),
             hallmark_store::StoreError::LogUnavailable(m) => Self::AuditLogUnavailable(m),
+            hallmark_store::StoreError::IdempotencyConflict(m) => Self::IdempotencyKeyReused(m),
             other => Self::Internal(other.into()),
         }
     }

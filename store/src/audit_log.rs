@@ -4,44 +4,43 @@
 //!
 //! ## Sequencing
 //!
-//! Callers hand entries to [`AuditLog::append`] / [`AuditLog::record_decision`]; one
-//! task per process takes everything queued (at most `batch_max_entries`, default
-//! 256) and, in ONE transaction holding the log's write lock (Postgres
-//! `pg_advisory_xact_lock`, SQLite `BEGIN IMMEDIATE`):
+//! Callers hand *submissions* (one entry, or a caller's batch of decisions) to
+//! [`AuditLog::append`] / [`AuditLog::record_decision`] / [`AuditLog::record_decisions`];
+//! one task per process takes everything queued (whole submissions, at most
+//! `batch_max_entries` entries, default 256) and, in ONE transaction holding the log's
+//! write lock (Postgres `pg_advisory_xact_lock`, SQLite `BEGIN IMMEDIATE`):
 //!
 //! 1. reads the stored size and loads leaves other processes appended since
 //!    (so several processes on one Postgres form one log, without gaps);
 //! 2. checks that the in-memory tree reproduces the latest stored checkpoint's root
 //!    (it refuses to sign over a tree that does not: fail closed);
-//! 3. inserts the batch's leaves and records (decision rows), signs a checkpoint over
-//!    the new size and stores it;
-//! 4. commits, then answers every caller with a receipt (inclusion proof against
-//!    that checkpoint).
+//! 3. admits the submissions: one query checks every decision's verification exists, one
+//!    looks up their idempotency keys (a repeated key is answered with the original
+//!    receipts, not written again; see `audit_sequencer`);
+//! 4. inserts the batch's leaves, decision rows and idempotency keys (one multi-row
+//!    INSERT each), signs a checkpoint over the new size and stores it;
+//! 5. commits, then answers every caller with receipts (inclusion proofs against that
+//!    checkpoint, computed from the in-memory tree: no per-receipt database read).
 //!
 //! A caller is answered only after the commit, so an acknowledged entry is always in
 //! a stored, signed checkpoint. The batch that forms while one commits is the next
 //! batch (group commit): no timer adds latency, and a batch waits at most one commit.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-use hallmark_audit::{
-    canonical_json_string, leaf_hash, Checkpoint, EntryBody, Hash, MerkleTree, NoteSigner,
-    NoteVerifier, Receipt,
-};
-use serde_json::json;
+use hallmark_audit::{Checkpoint, EntryBody, Hash, MerkleTree, NoteSigner, NoteVerifier, Receipt};
 use sqlx::AnyConnection;
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, Mutex};
 
 pub(crate) use crate::audit_log_sql::checkpoint_from_row;
 use crate::audit_log_sql::{
-    check_against_checkpoint, insert_decisions, insert_leaves, latest_checkpoint, load_leaves,
-    proof_err, sync_tree,
+    check_against_checkpoint, latest_checkpoint, load_leaves, proof_err, sync_tree,
 };
+use crate::audit_sequencer::{Job, Submission};
 use crate::db::{check_non_empty, now, to_i64, ts_text};
 use crate::error::StoreError;
-use crate::models::{DecisionRecord, NewDecision};
-use crate::{new_id, Store};
+use crate::Store;
 
 /// Default largest batch (entries per checkpoint).
 pub const DEFAULT_BATCH_MAX_ENTRIES: usize = 256;
@@ -105,12 +104,6 @@ impl Appended {
     }
 }
 
-struct Job {
-    body: EntryBody,
-    decision: Option<DecisionRecord>,
-    reply: oneshot::Sender<Result<Appended, StoreError>>,
-}
-
 /// Handle to the log; cheap to clone.
 #[derive(Clone)]
 pub struct AuditLog {
@@ -120,8 +113,8 @@ pub struct AuditLog {
     /// Largest size whose root this process checked against (or signed as) a stored
     /// checkpoint; `u64::MAX` = none. Skips re-reading the checkpoint when nobody else
     /// appended.
-    verified: Arc<AtomicU64>,
-    tx: mpsc::Sender<Job>,
+    pub(crate) verified: Arc<AtomicU64>,
+    pub(crate) tx: mpsc::Sender<Job>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -177,193 +170,17 @@ impl AuditLog {
     /// the batch could not be committed or the log is inconsistent.
     pub async fn append(&self, body: EntryBody) -> Result<Appended, StoreError> {
         check_non_empty("kind", &body.kind)?;
-        self.submit(body, None).await
-    }
-
-    /// Record a decision: its row and its log entry commit together, in a signed
-    /// checkpoint. Entry: `kind = "decision"`, `actor = decided_by`, `timestamp =
-    /// created_at`, `data = {id, verification_id, action, policy, reason, decided_by}`.
-    ///
-    /// # Errors
-    /// [`StoreError::NotFound`] for an unknown verification; as [`AuditLog::append`].
-    pub async fn record_decision(
-        &self,
-        d: &NewDecision,
-    ) -> Result<(DecisionRecord, Appended), StoreError> {
-        check_non_empty("action", &d.action)?;
-        check_non_empty("decided_by", &d.decided_by)?;
-        let exists = sqlx::query("SELECT id FROM verifications WHERE id = $1")
-            .bind(&d.verification_id)
-            .fetch_optional(&self.store.pool)
-            .await?;
-        if exists.is_none() {
-            return Err(StoreError::NotFound(format!(
-                "verification {}",
-                d.verification_id
-            )));
-        }
-        let mut record = DecisionRecord {
-            id: new_id(),
-            verification_id: d.verification_id.clone(),
-            action: d.action.clone(),
-            policy: d.policy.clone(),
-            reason: d.reason.clone(),
-            decided_by: d.decided_by.clone(),
-            created_at: now(),
-            audit_seq: 0,
-        };
-        let body = EntryBody::at(
-            record.created_at,
-            "decision",
-            d.decided_by.clone(),
-            json!({
-                "id": record.id,
-                "verification_id": record.verification_id,
-                "action": record.action,
-                "policy": record.policy,
-                "reason": record.reason,
-                "decided_by": record.decided_by,
-            }),
-        );
-        let appended = self.submit(body, Some(record.clone())).await?;
-        record.audit_seq = appended.leaf_index + 1;
-        Ok((record, appended))
-    }
-
-    async fn submit(
-        &self,
-        body: EntryBody,
-        decision: Option<DecisionRecord>,
-    ) -> Result<Appended, StoreError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Job {
-                body,
-                decision,
-                reply,
+        let out = self
+            .submit(Submission {
+                entries: vec![(body, None)],
+                idem: None,
             })
-            .await
-            .map_err(|_| StoreError::LogUnavailable("the sequencer has stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::LogUnavailable("the sequencer has stopped".into()))?
-    }
-
-    async fn sequence(self, mut rx: mpsc::Receiver<Job>, max: usize) {
-        while let Some(first) = rx.recv().await {
-            let mut batch = vec![first];
-            while batch.len() < max {
-                match rx.try_recv() {
-                    Ok(j) => batch.push(j),
-                    Err(_) => break,
-                }
-            }
-            let (jobs, replies): (Vec<_>, Vec<_>) = batch
-                .into_iter()
-                .map(|j| ((j.body, j.decision), j.reply))
-                .unzip();
-            match self.append_batch(jobs).await {
-                Ok(done) => {
-                    for (r, a) in replies.into_iter().zip(done) {
-                        let _ = r.send(Ok(a));
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "audit log batch failed");
-                    let msg = e.to_string();
-                    for r in replies {
-                        let _ = r.send(Err(StoreError::LogUnavailable(msg.clone())));
-                    }
-                }
-            }
-        }
-    }
-
-    async fn append_batch(
-        &self,
-        jobs: Vec<(EntryBody, Option<DecisionRecord>)>,
-    ) -> Result<Vec<Appended>, StoreError> {
-        let mut tree = self.tree.lock().await;
-        let mut conn = self.store.pool.acquire().await?;
-        let mut tx = self.store.begin_append(&mut conn).await?;
-        let verified = self.verified.load(Ordering::Acquire);
-        let start = sync_tree(&mut tree, &mut tx, Some(verified)).await?;
-        let r = self.write_batch(&mut tree, &mut tx, start, jobs).await;
-        let r = match r {
-            Ok(v) => tx.commit().await.map(|()| v).map_err(StoreError::from),
-            Err(e) => Err(e),
-        };
-        match r {
-            Ok((entries, note)) => {
-                let size = tree.size();
-                self.verified.store(size, Ordering::Release);
-                let mut out = Vec::with_capacity(entries.len());
-                for (i, (h, entry)) in entries.into_iter().enumerate() {
-                    let leaf_index = start + i as u64;
-                    out.push(Appended {
-                        leaf_index,
-                        leaf_hash: h,
-                        entry,
-                        tree_size: size,
-                        proof: tree.inclusion_proof(leaf_index, size).map_err(proof_err)?,
-                        checkpoint: note.clone(),
-                    });
-                }
-                Ok(out)
-            }
-            Err(e) => {
-                tree.truncate(start);
-                self.verified.store(u64::MAX, Ordering::Release);
-                Err(e)
-            }
-        }
-    }
-
-    async fn write_batch(
-        &self,
-        tree: &mut MerkleTree,
-        conn: &mut AnyConnection,
-        start: u64,
-        jobs: Vec<(EntryBody, Option<DecisionRecord>)>,
-    ) -> Result<(Vec<(Hash, String)>, String), StoreError> {
-        let mut entries = Vec::with_capacity(jobs.len());
-        let mut leaf_rows = Vec::with_capacity(jobs.len());
-        let mut decisions = Vec::new();
-        for (k, (body, decision)) in jobs.into_iter().enumerate() {
-            let index = start + k as u64;
-            let created_at = ts_text(body.timestamp);
-            let text = canonical_json_string(&body.to_json(index + 1));
-            let h = leaf_hash(text.as_bytes());
-            tree.push(h);
-            leaf_rows.push((index, hex::encode(h), text.clone(), created_at));
-            if let Some(mut d) = decision {
-                d.audit_seq = index + 1;
-                decisions.push(d);
-            }
-            entries.push((h, text));
-        }
-        insert_leaves(conn, &leaf_rows).await?;
-        insert_decisions(conn, &decisions).await?;
-        let size = tree.size();
-        let root = tree.root(size).map_err(proof_err)?;
-        let note = Checkpoint {
-            origin: self.signer.name().to_owned(),
-            size,
-            root,
-            extensions: vec![],
-        }
-        .sign(&self.signer)
-        .map_err(|e| StoreError::LogUnavailable(e.to_string()))?;
-        sqlx::query(
-            "INSERT INTO audit_checkpoints (tree_size, root_hash, note, created_at) \
-             VALUES ($1, $2, $3, $4)",
-        )
-        .bind(to_i64(size, "tree_size")?)
-        .bind(hex::encode(root))
-        .bind(&note)
-        .bind(ts_text(now()))
-        .execute(&mut *conn)
-        .await?;
-        Ok((entries, note))
+            .await?;
+        out.items
+            .into_iter()
+            .next()
+            .map(|(a, _)| a)
+            .ok_or_else(|| StoreError::LogUnavailable("the sequencer answered nothing".into()))
     }
 
     async fn adopt_and_load(&self) -> Result<(), StoreError> {
@@ -385,24 +202,11 @@ impl AuditLog {
             false
         };
         if adopt {
-            let root = tree.root(size).map_err(proof_err)?;
-            let note = Checkpoint {
-                origin: self.signer.name().to_owned(),
-                size,
-                root,
-                extensions: vec!["hallmark: adopted the hash-chain log".into()],
-            }
-            .sign(&self.signer)
-            .map_err(|e| StoreError::LogUnavailable(e.to_string()))?;
-            sqlx::query(
-                "INSERT INTO audit_checkpoints (tree_size, root_hash, note, created_at) \
-                 VALUES ($1, $2, $3, $4)",
+            self.sign_and_store(
+                &tree,
+                &mut tx,
+                vec!["hallmark: adopted the hash-chain log".into()],
             )
-            .bind(to_i64(size, "tree_size")?)
-            .bind(hex::encode(root))
-            .bind(&note)
-            .bind(ts_text(now()))
-            .execute(&mut *tx)
             .await?;
             tracing::info!(
                 entries = size,
@@ -415,6 +219,37 @@ impl AuditLog {
             tracing::error!(error = %e, "the audit log does not match its latest checkpoint; appends are refused (GET /v1/audit/verify says where)");
         }
         Ok(())
+    }
+
+    /// Sign a checkpoint over the whole in-memory tree and store it (inside the append
+    /// transaction). Returns the signed note.
+    pub(crate) async fn sign_and_store(
+        &self,
+        tree: &MerkleTree,
+        conn: &mut AnyConnection,
+        extensions: Vec<String>,
+    ) -> Result<String, StoreError> {
+        let size = tree.size();
+        let root = tree.root(size).map_err(proof_err)?;
+        let note = Checkpoint {
+            origin: self.signer.name().to_owned(),
+            size,
+            root,
+            extensions,
+        }
+        .sign(&self.signer)
+        .map_err(|e| StoreError::LogUnavailable(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO audit_checkpoints (tree_size, root_hash, note, created_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(to_i64(size, "tree_size")?)
+        .bind(hex::encode(root))
+        .bind(&note)
+        .bind(ts_text(now()))
+        .execute(&mut *conn)
+        .await?;
+        Ok(note)
     }
 
     /// The latest stored checkpoint.

@@ -42,6 +42,7 @@ both_backends!(
     receipts_and_proofs,
     two_pools_append_one_log,
     tampering_is_located,
+    idempotency_across_pools,
 );
 
 async fn receipts_and_proofs(ctx: Ctx) {
@@ -138,6 +139,70 @@ async fn two_pools_append_one_log(ctx: Ctx) {
             Checkpoint::open(&b.latest_checkpoint().await.unwrap().unwrap().note, &vk).unwrap();
         verify_consistency(1, 60, &c1.root, &head.root, &p).unwrap();
     }
+    other.close().await;
+}
+
+async fn idempotency_across_pools(ctx: Ctx) {
+    // Twenty calls with one idempotency key through two sequencers (two processes' worth):
+    // one records, every other gets the same decisions and receipts.
+    let a = start(&ctx.store).await;
+    let other = Store::connect(&ctx.url).await.unwrap();
+    let b = start(&other).await;
+    let v = verification(&new_id());
+    ctx.store.insert_verification(&v).await.unwrap();
+    let ds = vec![decision(&v.id, 1), decision(&v.id, 2)];
+    let key = |scope: &str, fp: &str| IdempotencyKey {
+        scope: scope.into(),
+        key: "order-1".into(),
+        fingerprint: fp.into(),
+    };
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let log = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let (ds, k) = (ds.clone(), key("key-1", "fp-1"));
+        tasks.push(tokio::spawn(async move {
+            log.record_decisions(&ds, Some(k)).await
+        }));
+    }
+    let mut outs = Vec::new();
+    for t in tasks {
+        outs.push(t.await.unwrap().unwrap());
+    }
+    let shown = |o: &RecordedDecisions| {
+        o.decisions
+            .iter()
+            .map(|(d, a)| (d.clone(), serde_json::to_value(a.receipt()).unwrap()))
+            .collect::<Vec<_>>()
+    };
+    let fresh: Vec<_> = outs.iter().filter(|o| !o.replayed).collect();
+    assert_eq!(fresh.len(), 1);
+    for o in &outs {
+        assert_eq!(shown(o), shown(fresh[0]));
+    }
+    assert_eq!(a.verify().await.unwrap().tree_size, 2);
+    assert!(matches!(
+        b.record_decisions(&ds, Some(key("key-1", "fp-2"))).await,
+        Err(StoreError::IdempotencyConflict(_))
+    ));
+    let theirs = a
+        .record_decisions(&ds, Some(key("key-2", "fp-1")))
+        .await
+        .unwrap();
+    assert!(!theirs.replayed);
+    assert_eq!(theirs.decisions[0].0.audit_seq, 3);
+    // All or none: an unknown verification records nothing of the call.
+    let bad = vec![decision(&v.id, 3), decision("no-such-verification", 4)];
+    assert!(matches!(
+        a.record_decisions(&bad, None).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        a.record_decisions(&[], None).await,
+        Err(StoreError::Invalid(_))
+    ));
+    let r = b.verify().await.unwrap();
+    assert!(r.valid, "{r:?}");
+    assert_eq!(r.tree_size, 4);
     other.close().await;
 }
 
@@ -275,8 +340,18 @@ async fn migration_adopts_hash_chain(backend: Backend) {
     let old = Store::connect_at_version(&url, 20250101000001)
         .await
         .unwrap();
+    // Raw SQL: the current insert also fills columns this schema does not have yet.
     let v = verification(&new_id());
-    old.insert_verification(&v).await.unwrap();
+    old.execute_raw(&format!(
+        "INSERT INTO verifications (id, created_at, sha256, media_type, asset_id, requested_by, report) \
+         VALUES ('{}', '{}', '{}', 'image/png', NULL, 'key-1', \
+         '{{\"verdict\": {{\"label\": \"tampered\"}}, \"detection\": {{\"band\": \"inconclusive\"}}}}')",
+        v.id,
+        hallmark_audit::format_timestamp(v.created_at),
+        v.sha256
+    ))
+    .await
+    .unwrap();
     let mut chain: Vec<AuditEntry> = Vec::new();
     for i in 0..5u64 {
         let id = new_id();
@@ -314,6 +389,24 @@ async fn migration_adopts_hash_chain(backend: Backend) {
     old.close().await;
 
     let s = Store::connect(&url).await.unwrap();
+    // The listing migration copied the verdict and band out of the stored report.
+    let listed = s
+        .list_verifications(
+            &VerificationFilter {
+                verdicts: vec!["tampered".into()],
+                bands: vec!["inconclusive".into()],
+                decided: Some(true),
+                ..VerificationFilter::default()
+            },
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].id.as_str(), listed[0].decisions),
+        (v.id.as_str(), 5)
+    );
     let log = start(&s).await;
     let r = log.verify().await.unwrap();
     assert!(r.valid, "{r:#?}");

@@ -442,8 +442,11 @@ impl Store {
         check_non_empty("id", &v.id)?;
         let report = serde_json::to_string(&v.report)
             .map_err(|e| StoreError::Invalid(format!("report: {e}")))?;
+        // Verdict label and detection band are copied into indexed columns for listing.
+        let text_at = |a: &str, b: &str| v.report[a][b].as_str().map(str::to_owned);
         let sql = format!(
-            "INSERT INTO verifications ({VERIFICATION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            "INSERT INTO verifications ({VERIFICATION_COLS}, verdict, band) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         );
         sqlx::query(&sql)
             .bind(&v.id)
@@ -453,6 +456,8 @@ impl Store {
             .bind(v.asset_id.clone())
             .bind(&v.requested_by)
             .bind(report)
+            .bind(text_at("verdict", "label"))
+            .bind(text_at("detection", "band"))
             .execute(&self.pool)
             .await?;
         Ok(())

@@ -49,6 +49,10 @@ pub enum StoreError {
     /// or the stored log no longer matches its latest checkpoint (fail closed).
     #[error("audit log unavailable: {0}")]
     LogUnavailable(String),
+    /// An idempotency key was used before, by the same caller, for a different request;
+    /// nothing was recorded.
+    #[error("idempotency key reused: {0}")]
+    IdempotencyConflict(String),
     /// Filesystem error (creating the SQLite directory).
     #[error("i/o error: {0}")]
     Io(#[source] std::io::Error),

@@ -35,13 +35,16 @@
 mod api_keys;
 mod audit_log;
 mod audit_log_sql;
+mod audit_sequencer;
 mod audit_verify;
 mod cache;
 mod db;
+mod decision_log;
 mod decision_queries;
 mod error;
 mod models;
 mod review;
+mod verification_queries;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -61,6 +64,7 @@ pub use audit_log::{
 pub use audit_verify::{LeafEntry, MAX_AUDIT_PAGE, VERIFY_PAGE_SIZE};
 pub use cache::{Cache, DEFAULT_MEMORY_MAX_BYTES, DEFAULT_MEMORY_MAX_ENTRIES, KEY_PREFIX};
 pub use db::{new_id, now, Backend, Store, AUDIT_ADVISORY_LOCK_KEY};
+pub use decision_log::{IdempotencyKey, RecordedDecisions, MAX_DECISIONS_PER_CALL};
 pub use decision_queries::DecisionFilter;
 pub use error::StoreError;
 pub use models::{
@@ -68,6 +72,7 @@ pub use models::{
     VerificationRecord,
 };
 pub use review::{ReviewLease, REVIEW_LABELS};
+pub use verification_queries::{VerificationFilter, VerificationSummary, MAX_VERIFICATIONS_PAGE};
 
 /// Re-export of the audit types used in this crate's API.
 pub use hallmark_audit::{

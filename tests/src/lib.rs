@@ -26,8 +26,12 @@ pub fn corpus() -> Option<PathBuf> {
     p.join("README.md").exists().then_some(p)
 }
 
-/// Path of the `hallmark` binary next to the test executable's target dir.
+/// Path of the `hallmark` binary: `$HALLMARK_BIN` when set (e.g. a release build for a
+/// bench), else next to the test executable's target dir.
 pub fn hallmark_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("HALLMARK_BIN") {
+        return PathBuf::from(p);
+    }
     let exe = std::env::current_exe().expect("test exe");
     // target/<profile>/deps/<test> → target/<profile>/hallmark
     let dir = exe.parent().and_then(Path::parent).expect("target dir");

@@ -1,21 +1,104 @@
-//! `POST /v1/decisions` (scope moderate) and `GET /v1/decisions` (scope audit).
+//! `POST /v1/decisions`, `POST /v1/decisions/batch` (scope moderate) and `GET /v1/decisions`
+//! (scope audit).
+//!
+//! Both POST routes take an optional `Idempotency-Key` header (IETF
+//! draft-ietf-httpapi-idempotency-key-header): a retry with the same key and request gets the
+//! original `201` body (and `Idempotent-Replayed: true`), records nothing; the same key with
+//! another request is 422 `idempotency_key_reused`. Keys are scoped per API key and stored
+//! with the decisions, so they survive restarts.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::auth::{Caller, Scope};
 use crate::error::ApiError;
-use crate::service::{self, DecisionRequest, DecisionsQuery};
+use crate::service::{self, DecisionBatchRequest, DecisionRequest, DecisionsQuery};
 use crate::state::AppState;
+
+/// Largest `POST /v1/decisions/batch` body: 100 decisions with 4,000-byte reasons fit.
+pub const BATCH_BODY_LIMIT: usize = 1024 * 1024;
+
+/// The `Idempotency-Key` header: an RFC 8941 sf-string (`"…"`, the draft's form) or, as many
+/// clients send it, the bare value.
+fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let bad = |m: &str| ApiError::InvalidRequest(format!("Idempotency-Key {m}"));
+    let mut values = req.headers().get_all("idempotency-key");
+    let Some(v) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(bad("must be sent once"));
+    }
+    let s = v
+        .to_str()
+        .map_err(|_| bad("must be printable ASCII"))?
+        .trim();
+    let Some(quoted) = s.strip_prefix('"') else {
+        return Ok(Some(s.to_owned()));
+    };
+    let inner = quoted
+        .strip_suffix('"')
+        .ok_or_else(|| bad("has an unterminated string"))?;
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(e @ ('\\' | '"')) => out.push(e),
+                _ => return Err(bad("has an invalid escape")),
+            },
+            '"' => return Err(bad("has an unescaped quote")),
+            c => out.push(c),
+        }
+    }
+    Ok(Some(out))
+}
+
+fn created(replayed: bool, body: impl serde::Serialize) -> HttpResponse {
+    let mut resp = HttpResponse::Created();
+    if replayed {
+        resp.insert_header(("Idempotent-Replayed", "true"));
+    }
+    resp.json(body)
+}
 
 async fn create(
     state: web::Data<AppState>,
     caller: Caller,
+    req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Moderate)?;
-    let req: DecisionRequest = super::parse_json(&body)?;
-    let out = service::decide(&state, req, &caller.key_id).await?;
-    Ok(HttpResponse::Created().json(out))
+    let key = idempotency_key(&req)?;
+    let decision: DecisionRequest = super::parse_json(&body)?;
+    let mut out = service::decide(&state, decision, &caller.key_id, key).await?;
+    let one = out
+        .decisions
+        .pop()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no decision recorded")))?;
+    Ok(created(out.replayed, one))
+}
+
+async fn create_batch(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Moderate)?;
+    let key = idempotency_key(&req)?;
+    let batch: DecisionBatchRequest = super::parse_json_within(&body, BATCH_BODY_LIMIT)?;
+    let out = service::decide_batch(&state, batch, &caller.key_id, key).await?;
+    // Typed, not through a `serde_json::Value`: the receipts are most of the body.
+    #[derive(serde::Serialize)]
+    struct Batch<'a> {
+        decisions: &'a [service::DecisionResponse],
+    }
+    Ok(created(
+        out.replayed,
+        Batch {
+            decisions: &out.decisions,
+        },
+    ))
 }
 
 async fn list(
@@ -27,7 +110,7 @@ async fn list(
     Ok(HttpResponse::Ok().json(service::list_decisions(&state, &q).await?))
 }
 
-/// `POST /v1/decisions`, `GET /v1/decisions`.
+/// `POST /v1/decisions`, `POST /v1/decisions/batch`, `GET /v1/decisions`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/v1/decisions")
@@ -36,5 +119,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(ApiError::MethodNotAllowed("GET, POST"))
             })),
+    )
+    .service(
+        super::resource("/v1/decisions/batch", "POST", web::post().to(create_batch))
+            .app_data(web::PayloadConfig::new(BATCH_BODY_LIMIT)),
     );
 }

@@ -50,10 +50,19 @@ pub fn resource(path: &str, allow: &'static str, route: actix_web::Route) -> act
 pub fn parse_json<T: serde::de::DeserializeOwned>(
     body: &[u8],
 ) -> Result<T, crate::error::ApiError> {
-    if body.len() > crate::error::JSON_BODY_LIMIT {
-        return Err(crate::error::ApiError::PayloadTooLarge {
-            limit: crate::error::JSON_BODY_LIMIT,
-        });
+    parse_json_within(body, crate::error::JSON_BODY_LIMIT)
+}
+
+/// [`parse_json`] with another size limit (bytes), for routes that take larger bodies.
+///
+/// # Errors
+/// `PayloadTooLarge` over `limit`, `InvalidRequest` for malformed JSON.
+pub fn parse_json_within<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    limit: usize,
+) -> Result<T, crate::error::ApiError> {
+    if body.len() > limit {
+        return Err(crate::error::ApiError::PayloadTooLarge { limit });
     }
     serde_json::from_slice(body)
         .map_err(|e| crate::error::ApiError::InvalidRequest(format!("invalid JSON body: {e}")))

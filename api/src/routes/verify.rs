@@ -1,4 +1,5 @@
-//! `POST /v1/verify` (multipart `file` or a raw body) and `GET /v1/verifications/{id}`.
+//! `POST /v1/verify` (multipart `file` or a raw body), `GET /v1/verifications` (listing with
+//! filters) and `GET /v1/verifications/{id}`.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -40,12 +41,26 @@ async fn get_verification(
     Ok(HttpResponse::Ok().json(record.report))
 }
 
-/// `POST /v1/verify`, `GET /v1/verifications/{id}`.
+async fn list_verifications(
+    state: web::Data<AppState>,
+    caller: Caller,
+    q: web::Query<service::VerificationsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Verify)?;
+    Ok(HttpResponse::Ok().json(service::list_verifications(&state, &q).await?))
+}
+
+/// `POST /v1/verify`, `GET /v1/verifications`, `GET /v1/verifications/{id}`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(super::resource(
         "/v1/verify",
         "POST",
         web::post().to(verify),
+    ))
+    .service(super::resource(
+        "/v1/verifications",
+        "GET",
+        web::get().to(list_verifications),
     ))
     .service(super::resource(
         "/v1/verifications/{id}",

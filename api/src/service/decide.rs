@@ -1,6 +1,6 @@
 //! Moderation decisions: recorded with who decided, each appended to the audit log.
 
-use hallmark_store::NewDecision;
+use hallmark_store::{IdempotencyKey, NewDecision};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
@@ -78,18 +78,29 @@ pub struct DecisionResponse {
     pub tlog_proof: String,
 }
 
-/// Records `req` by `actor` and appends it to the audit log in one transaction; returns once
-/// the decision is in a signed checkpoint, with its receipt.
-///
-/// # Errors
-/// `InvalidRequest` for an empty policy, over-long fields or control characters (a reason may
-/// hold newlines and tabs), `NotFound` for an unknown
-/// verification.
-pub async fn decide(
-    state: &AppState,
-    req: DecisionRequest,
-    actor: &str,
-) -> Result<DecisionResponse, ApiError> {
+/// Body of `POST /v1/decisions/batch`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionBatchRequest {
+    /// 1–[`MAX_BATCH_DECISIONS`] decisions, recorded together (all or none).
+    pub decisions: Vec<DecisionRequest>,
+}
+
+/// Most decisions in one `POST /v1/decisions/batch`.
+pub const MAX_BATCH_DECISIONS: usize = 100;
+
+/// What one request recorded: a response per decision, in request order.
+#[derive(Debug, Clone)]
+pub struct Decided {
+    /// The recorded decisions with their receipts.
+    pub decisions: Vec<DecisionResponse>,
+    /// `true` when the `Idempotency-Key` was used before for the same request: nothing new
+    /// was recorded, these are the original decisions and receipts.
+    pub replayed: bool,
+}
+
+/// Checks one decision and turns it into what the store records.
+fn admit(req: &DecisionRequest, actor: &str) -> Result<NewDecision, ApiError> {
     if req.policy.trim().is_empty() {
         return Err(ApiError::InvalidRequest("policy must not be empty".into()));
     }
@@ -114,34 +125,139 @@ pub async fn decide(
             "reason must not contain control characters other than newline and tab".into(),
         ));
     }
-    let verification_id = super::parse_verification_id(&req.verification_id)?;
-    let (decision, entry) = state
-        .audit
-        .record_decision(&NewDecision {
-            verification_id,
-            action: req.action.as_str().into(),
-            policy: req.policy.clone(),
-            reason: req.reason.clone(),
-            decided_by: actor.into(),
+    Ok(NewDecision {
+        verification_id: super::parse_verification_id(&req.verification_id)?,
+        action: req.action.as_str().into(),
+        policy: req.policy.clone(),
+        reason: req.reason.clone(),
+        decided_by: actor.into(),
+    })
+}
+
+/// Records `req` by `actor` and appends it to the audit log in one transaction; returns once
+/// the decision is in a signed checkpoint, with its receipt. With `idempotency_key`, a retry
+/// of the same request returns the original decision and receipt and records nothing.
+///
+/// # Errors
+/// `InvalidRequest` for an empty policy, over-long fields or control characters (a reason may
+/// hold newlines and tabs) or a malformed key, `NotFound` for an unknown verification,
+/// `IdempotencyKeyReused` for a key used before for another request.
+pub async fn decide(
+    state: &AppState,
+    req: DecisionRequest,
+    actor: &str,
+    idempotency_key: Option<String>,
+) -> Result<Decided, ApiError> {
+    let d = admit(&req, actor)?;
+    record(state, vec![d], "decision", actor, idempotency_key).await
+}
+
+/// Records 1–[`MAX_BATCH_DECISIONS`] decisions by `actor` together: all or none, one receipt
+/// each (consecutive leaves under one signed checkpoint). Idempotency as [`decide`], for the
+/// whole batch.
+///
+/// # Errors
+/// As [`decide`]; an error in one decision names its index and records nothing.
+pub async fn decide_batch(
+    state: &AppState,
+    req: DecisionBatchRequest,
+    actor: &str,
+    idempotency_key: Option<String>,
+) -> Result<Decided, ApiError> {
+    if req.decisions.is_empty() || req.decisions.len() > MAX_BATCH_DECISIONS {
+        return Err(ApiError::InvalidRequest(format!(
+            "decisions must hold 1 to {MAX_BATCH_DECISIONS} entries, got {}",
+            req.decisions.len()
+        )));
+    }
+    let ds = req
+        .decisions
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            admit(r, actor).map_err(|e| match e {
+                ApiError::InvalidRequest(m) => {
+                    ApiError::InvalidRequest(format!("decisions[{i}]: {m}"))
+                }
+                other => other,
+            })
         })
+        .collect::<Result<Vec<_>, _>>()?;
+    record(state, ds, "batch", actor, idempotency_key).await
+}
+
+/// Fingerprint of a request for idempotency: hex SHA-256 of the canonical JSON of the route
+/// and the normalised decisions (so a retry that re-encodes the same body matches).
+fn fingerprint(route: &str, ds: &[NewDecision]) -> String {
+    let decisions: Vec<serde_json::Value> = ds
+        .iter()
+        .map(|d| {
+            serde_json::json!({
+                "verification_id": d.verification_id, "action": d.action,
+                "policy": d.policy, "reason": d.reason,
+            })
+        })
+        .collect();
+    let canonical = hallmark_audit::canonical_json_string(
+        &serde_json::json!({"route": route, "decisions": decisions}),
+    );
+    super::sha256_hex(canonical.as_bytes())
+}
+
+async fn record(
+    state: &AppState,
+    ds: Vec<NewDecision>,
+    route: &str,
+    actor: &str,
+    idempotency_key: Option<String>,
+) -> Result<Decided, ApiError> {
+    let idem = match idempotency_key {
+        Some(key) => {
+            if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| (0x20..0x7f).contains(&b))
+            {
+                return Err(ApiError::InvalidRequest(
+                    "Idempotency-Key must be 1 to 255 printable ASCII characters".into(),
+                ));
+            }
+            Some(IdempotencyKey {
+                scope: actor.into(),
+                key,
+                fingerprint: fingerprint(route, &ds),
+            })
+        }
+        None => None,
+    };
+    let out = state
+        .audit
+        .record_decisions(&ds, idem)
         .await
         .map_err(|e| match e {
             hallmark_store::StoreError::NotFound(_) => ApiError::NotFound("verification"),
             other => ApiError::from(other),
         })?;
-    let receipt = entry.receipt();
-    Ok(DecisionResponse {
-        id: decision.id,
-        verification_id: decision.verification_id,
-        action: decision.action,
-        policy: decision.policy,
-        reason: decision.reason,
-        decided_by: decision.decided_by,
-        created_at: super::rfc3339(decision.created_at),
-        audit_seq: entry.leaf_index + 1,
-        audit_entry_hash: hex::encode(entry.leaf_hash),
-        tlog_proof: receipt.tlog_proof(),
-        receipt,
+    let decisions = out
+        .decisions
+        .into_iter()
+        .map(|(decision, entry)| {
+            let receipt = entry.receipt();
+            DecisionResponse {
+                id: decision.id,
+                verification_id: decision.verification_id,
+                action: decision.action,
+                policy: decision.policy,
+                reason: decision.reason,
+                decided_by: decision.decided_by,
+                created_at: super::rfc3339(decision.created_at),
+                audit_seq: entry.leaf_index + 1,
+                audit_entry_hash: hex::encode(entry.leaf_hash),
+                tlog_proof: receipt.tlog_proof(),
+                receipt,
+            }
+        })
+        .collect();
+    Ok(Decided {
+        decisions,
+        replayed: out.replayed,
     })
 }
 
@@ -159,7 +275,7 @@ pub struct DecisionsQuery {
     limit: Option<u32>,
 }
 
-fn rfc3339_param(name: &str, v: Option<&String>) -> Result<Option<String>, ApiError> {
+pub(super) fn rfc3339_param(name: &str, v: Option<&String>) -> Result<Option<String>, ApiError> {
     v.map(|s| {
         chrono::DateTime::parse_from_rfc3339(s)
             .map(|t| super::rfc3339(t.with_timezone(&chrono::Utc)))

@@ -8,13 +8,16 @@ mod generate;
 pub mod keys;
 pub mod resolve;
 mod sign;
+mod verifications;
 mod verify;
 
 pub use decide::{
-    decide, list_decisions, DecisionAction, DecisionRequest, DecisionResponse, DecisionsQuery,
+    decide, decide_batch, list_decisions, Decided, DecisionAction, DecisionBatchRequest,
+    DecisionRequest, DecisionResponse, DecisionsQuery, MAX_BATCH_DECISIONS,
 };
 pub use generate::{generate, GenerateBody};
 pub use sign::{payload_bits, payload_hex, random_payload, sign, SignMetadata, SignOutput};
+pub use verifications::{list_verifications, VerificationsQuery, BANDS, VERDICT_LABELS};
 pub use verify::{analyse, verify};
 
 use std::time::Duration;

@@ -1,0 +1,9 @@
+-- GET /v1/verifications filters by verdict label and detection band: copied out of the report
+-- JSON into indexed columns (NULL for reports without them). insert_verification fills them.
+ALTER TABLE verifications ADD COLUMN verdict TEXT NULL;
+ALTER TABLE verifications ADD COLUMN band TEXT NULL;
+UPDATE verifications SET
+    verdict = report::json -> 'verdict' ->> 'label',
+    band = report::json -> 'detection' ->> 'band';
+CREATE INDEX verifications_created_at_idx ON verifications (created_at, id);
+CREATE INDEX verifications_verdict_idx ON verifications (verdict, created_at);
