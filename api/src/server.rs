@@ -48,6 +48,16 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
     let listener = TcpListener::bind((s.server.host.as_str(), s.server.port))
         .with_context(|| format!("binding {}:{}", s.server.host, s.server.port))?;
     let addr = listener.local_addr()?;
+    // Fail closed: an instance whose policy cannot be logged does not serve.
+    if let Some(seq) = crate::service::settings_events::record(&state, "hallmark serve")
+        .await
+        .map_err(|e| anyhow::anyhow!("recording the running policy in the audit log: {e}"))?
+    {
+        tracing::info!(
+            seq,
+            "running policy differs from the last one logged: settings.changed entry appended"
+        );
+    }
     if let Some(key) = bootstrap_key(&state).await? {
         println!("bootstrap admin API key (shown once, store it now): {key}");
     }

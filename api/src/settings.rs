@@ -127,6 +127,10 @@ pub struct AuditSettings {
     pub batch_max_entries: usize,
     /// Record API key creation, revocation and rotation as log entries (`key.*`).
     pub key_events: bool,
+    /// Record the running policy (trust lists, signing certificate, detector models and
+    /// thresholds, generator registry) as a `settings.changed` entry when an instance starts
+    /// with a policy different from the last one logged.
+    pub settings_events: bool,
 }
 
 impl Default for AuditSettings {
@@ -136,6 +140,7 @@ impl Default for AuditSettings {
             origin: String::new(),
             batch_max_entries: 256,
             key_events: true,
+            settings_events: true,
         }
     }
 }

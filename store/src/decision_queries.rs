@@ -52,3 +52,35 @@ impl Store {
         rows.iter().map(decision_from_row).collect()
     }
 }
+
+impl Store {
+    /// The body (canonical JSON, parsed) of the newest audit-log leaf whose `kind` is `kind`,
+    /// or `None`. Used at start-up to compare the running policy with the last one logged; it
+    /// scans the leaves newest first (`kind` is matched inside the stored canonical JSON, then
+    /// checked on the parsed body).
+    ///
+    /// # Errors
+    /// Database errors; [`StoreError::Invalid`] for a stored body that is not JSON.
+    pub async fn latest_leaf_of_kind(
+        &self,
+        kind: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        use sqlx::Row as _;
+        let needle = format!("%\"kind\":{}%", serde_json::Value::String(kind.to_owned()));
+        let rows = sqlx::query(
+            "SELECT body FROM audit_leaves WHERE body LIKE $1 ORDER BY leaf_index DESC LIMIT 16",
+        )
+        .bind(needle)
+        .fetch_all(&self.pool)
+        .await?;
+        for r in rows {
+            let body: String = r.try_get("body")?;
+            let v: serde_json::Value = serde_json::from_str(&body)
+                .map_err(|e| StoreError::Invalid(format!("audit leaf body: {e}")))?;
+            if v.get("kind").and_then(|k| k.as_str()) == Some(kind) {
+                return Ok(Some(v));
+            }
+        }
+        Ok(None)
+    }
+}

@@ -99,6 +99,7 @@ pub fn base_env(cmd: &mut Command, data: &Path) {
         // The decision-log tests assert exact leaf positions; key events (on by default) are
         // tested with their own servers (tests/tests/keys.rs).
         .env("HALLMARK__AUDIT__KEY_EVENTS", "false")
+        .env("HALLMARK__AUDIT__SETTINGS_EVENTS", "false")
         .env_remove("DATABASE_URL")
         .env_remove("REDIS_URL")
         .env_remove("HALLMARK_CONFIG");
