@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod paths;
 pub mod ratelimit;
 pub mod report;
+pub mod request_id;
 pub mod routes;
 pub mod server;
 pub mod service;

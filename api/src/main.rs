@@ -302,11 +302,21 @@ fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("HALLMARK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     use std::io::IsTerminal as _;
-    tracing_subscriber::fmt()
+    // `HALLMARK_LOG_FORMAT=json`: one JSON object per line (timestamp, level, target, fields,
+    // and the enclosing spans, e.g. the request's `request_id`), for log shippers.
+    let json = std::env::var("HALLMARK_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    if json {
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
+    } else {
+        builder.with_ansi(std::io::stderr().is_terminal()).init();
+    }
 }
 
 /// Writes a signed file atomically and prints what identifies it; service errors keep their

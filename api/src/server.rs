@@ -99,11 +99,21 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
                 // The route pattern, never the raw path: ids do not become label values.
                 let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
                 let timer = crate::metrics::RequestTimer::start(method.as_str(), &route);
-                let fut = srv.call(req);
+                let request_id = crate::request_id::from_header(
+                    req.headers()
+                        .get(crate::request_id::HEADER)
+                        .and_then(|v| v.to_str().ok()),
+                );
+                // Every log line of this request (handlers, services) carries its id.
+                let span = tracing::info_span!("request", request_id = %request_id);
+                let fut = tracing::Instrument::instrument(srv.call(req), span.clone());
                 async move {
-                    let res = fut.await?;
+                    let mut res = fut.await?;
                     timer.finish(res.status().as_u16());
-                    tracing::info!(%method, %path, status = res.status().as_u16(), ms = start.elapsed().as_millis() as u64, "request");
+                    crate::request_id::set(res.headers_mut(), &request_id);
+                    span.in_scope(|| {
+                        tracing::info!(%method, %path, status = res.status().as_u16(), ms = start.elapsed().as_millis() as u64, "request");
+                    });
                     Ok(res)
                 }
             })
