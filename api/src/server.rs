@@ -48,6 +48,9 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
     let listener = TcpListener::bind((s.server.host.as_str(), s.server.port))
         .with_context(|| format!("binding {}:{}", s.server.host, s.server.port))?;
     let addr = listener.local_addr()?;
+    if state.identity_is_dev {
+        tracing::warn!("{}", crate::state::DEV_IDENTITY_WARNING);
+    }
     // Fail closed: an instance whose policy cannot be logged does not serve.
     if let Some(seq) = crate::service::settings_events::record(&state, "hallmark serve")
         .await

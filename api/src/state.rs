@@ -99,6 +99,9 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What an instance signing with its generated development identity is told.
+pub const DEV_IDENTITY_WARNING: &str = "signing with a generated DEVELOPMENT certificate: its signatures validate but are untrusted outside this instance; configure signing.chain_path/key_path for production";
+
 fn load_identity(settings: &Settings) -> anyhow::Result<(SigningIdentity, bool, Option<String>)> {
     let s = &settings.signing;
     // RFC 3161 time-stamping: Hallmark's signer posts to the TSA itself (plain HTTP, bounded
@@ -116,13 +119,17 @@ fn load_identity(settings: &Settings) -> anyhow::Result<(SigningIdentity, bool, 
         return Ok((id, false, None));
     }
     let dir = settings.storage.data_dir.join("signing");
+    let fresh = !dir.join("signing-chain.pem").exists();
     let paths = hallmark_provenance::generate_dev_identity(&dir, &s.dev_organization)
         .context("generating the development signing identity")?;
     let id = SigningIdentity::from_pem_files(&paths.chain, &paths.key)?;
-    tracing::warn!(
-        ca = %paths.ca_cert.display(),
-        "signing with a generated DEVELOPMENT certificate: its signatures validate but are untrusted outside this instance; configure signing.chain_path/key_path for production"
-    );
+    // Warned once per data directory (when generated) and on every `serve` (server.rs); other
+    // commands stay quiet about it.
+    if fresh {
+        tracing::warn!(ca = %paths.ca_cert.display(), "{DEV_IDENTITY_WARNING}");
+    } else {
+        tracing::debug!(ca = %paths.ca_cert.display(), "{DEV_IDENTITY_WARNING}");
+    }
     let ca = std::fs::read_to_string(&paths.ca_cert).ok();
     let id = id
         .with_time_authority(tsa, tsa_timeout)

@@ -59,7 +59,8 @@ fn dn(common_name: &str, organization: &str) -> DistinguishedName {
 /// (`dev-ca.pem`, `signing-chain.pem`, `signing-key.pem`), overwriting nothing that exists:
 /// when all three files are present they are reused.
 ///
-/// `organization` becomes the O= of both subjects.
+/// `organization` becomes the O= of both subjects; the common names end in an 8-hex-digit
+/// instance tag (`Hallmark Development Signer 3f9a02c1`), random per generated identity.
 ///
 /// # Errors
 /// [`ProvenanceError::Io`] when `dir` can't be written, [`ProvenanceError::CertificateGeneration`]
@@ -103,8 +104,16 @@ pub fn generate_dev_identity_with(
     let now = chrono::Utc::now();
     let (y, m, d) = (now.year(), now.month() as u8, now.day().min(28) as u8);
 
+    // Each generated identity names its instance (8 random hex digits in both common names),
+    // so that two development instances' signatures do not read as the same signer.
+    use ring::rand::SecureRandom as _;
+    let mut tag = [0u8; 4];
+    ring::rand::SystemRandom::new()
+        .fill(&mut tag)
+        .map_err(|_| ProvenanceError::Identity("system RNG unavailable".into()))?;
+    let tag = hex::encode(tag);
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-    ca_params.distinguished_name = dn("Hallmark Development Root CA", organization);
+    ca_params.distinguished_name = dn(&format!("Hallmark Development Root CA {tag}"), organization);
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     ca_params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
@@ -118,7 +127,8 @@ pub fn generate_dev_identity_with(
     let ca = CertifiedIssuer::self_signed(ca_params, ca_key)?;
 
     let mut leaf_params = CertificateParams::new(Vec::<String>::new())?;
-    leaf_params.distinguished_name = dn("Hallmark Development Signer", organization);
+    leaf_params.distinguished_name =
+        dn(&format!("Hallmark Development Signer {tag}"), organization);
     leaf_params.is_ca = IsCa::ExplicitNoCa;
     leaf_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     leaf_params.extended_key_usages = vec![
