@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use super::*;
 use crate::{decode_audio, decode_image, Limits};
@@ -177,4 +177,61 @@ fn declared_pixels_need_the_data_present() {
     j[sof + 7..sof + 9].copy_from_slice(&8000u16.to_be_bytes());
     let err = decode_image(&j, MediaFormat::Jpeg, &Limits::default()).unwrap_err();
     assert!(err.to_string().contains("declares 8000x6000"), "{err}");
+}
+
+/// An ID3v2.4 tag header declaring `size` bytes of frames (syncsafe), `flags` as given.
+fn id3_header(size: u32, flags: u8) -> Vec<u8> {
+    let mut h = b"ID3\x04\x00".to_vec();
+    h.push(flags);
+    h.extend((0..4).rev().map(|i| ((size >> (7 * i)) & 0x7F) as u8));
+    h
+}
+
+#[test]
+fn an_id3_tag_does_not_hide_another_container_from_the_table_checks() {
+    // Fuzzer find (fuzz/seeds/media_audio/regress-id3-flac-comment): sniffed as MP3 for its
+    // `ID3`, demuxed by symphonia as the FLAC after the tag, whose comment asked for 4 GB.
+    let mut bomb = 0u32.to_le_bytes().to_vec();
+    bomb.extend_from_slice(&1u32.to_le_bytes());
+    bomb.extend_from_slice(&0xFFFF_FF00u32.to_le_bytes());
+    bomb.extend_from_slice(b"A=b");
+    let mut f = id3_header(4, 0);
+    f.extend_from_slice(&[0u8; 4]);
+    f.extend_from_slice(&flac_with_comment(&bomb));
+    assert_eq!(crate::sniff(&f), Some(MediaFormat::Mp3));
+    match decode_audio(&f, MediaFormat::Mp3, &Limits::default()) {
+        Err(MediaError::Corrupt { format, detail }) => {
+            assert_eq!(format, "audio/flac");
+            assert!(detail.contains("4294967040 bytes"), "{detail}");
+        }
+        other => panic!("expected the FLAC table check to refuse it, got {other:?}"),
+    }
+    // Nor does junk between the tag and a stream that symphonia would find by scanning.
+    let mut g = id3_header(0, 0);
+    g.extend_from_slice(b"junk before the stream");
+    g.extend_from_slice(&flac_with_comment(&bomb));
+    assert!(decode_audio(&g, MediaFormat::Mp3, &Limits::default()).is_err());
+}
+
+#[test]
+fn id3_tags_are_skipped_by_their_declared_size() {
+    use crate::demux::audio_stream;
+    let flac = flac_with_comment(&[0u8; 8]);
+    // Two tags, the second with a footer (flag 0x10: 10 more bytes).
+    let mut f = id3_header(3, 0);
+    f.extend_from_slice(b"abc");
+    f.extend_from_slice(&id3_header(1, 0x10));
+    f.extend_from_slice(&[0u8; 11]);
+    f.extend_from_slice(&flac);
+    assert_eq!(
+        audio_stream(&f, MediaFormat::Mp3),
+        (&flac[..], MediaFormat::Flac)
+    );
+    // A tag longer than the file leaves nothing; other formats are left as they are.
+    let cut = id3_header(1000, 0);
+    assert_eq!(audio_stream(&cut, MediaFormat::Mp3).0.len(), 0);
+    assert_eq!(
+        audio_stream(&flac, MediaFormat::Flac),
+        (&flac[..], MediaFormat::Flac)
+    );
 }
