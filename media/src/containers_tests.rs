@@ -235,3 +235,53 @@ fn id3_tags_are_skipped_by_their_declared_size() {
         (&flac[..], MediaFormat::Flac)
     );
 }
+
+#[test]
+fn no_mp4_sample_may_be_larger_than_the_file() {
+    // Fuzzer find (fuzz/seeds/media_audio/regress-m4a-stsz-sample-size): an `stsz` entry of
+    // 4 GB, read by symphonia into a buffer of that size.
+    let mut f = m4a_with_table(b"stsz", 1, 4);
+    let n = f.len();
+    f[n - 4..].copy_from_slice(&0xFFE3_00EFu32.to_be_bytes());
+    let err = check_tables(&f, MediaFormat::M4a).unwrap_err().to_string();
+    assert!(err.contains("sample of 4293066991 bytes"), "{err}");
+    assert!(matches!(
+        decode_audio(&f, MediaFormat::M4a, &Limits::default()),
+        Err(MediaError::Corrupt { .. })
+    ));
+    // The same with a constant sample size, and a plausible size passes.
+    let mut c = m4a_with_table(b"stsz", 0, 0);
+    let n = c.len();
+    c[n - 8..n - 4].copy_from_slice(&u32::MAX.to_be_bytes());
+    assert!(check_tables(&c, MediaFormat::M4a).is_err());
+    let n = f.len();
+    f[n - 4..].copy_from_slice(&16u32.to_be_bytes());
+    assert!(check_tables(&f, MediaFormat::M4a).is_ok());
+    // Fragments: `trun` sample sizes (flag 0x200) and `tfhd` default sizes (flag 0x10).
+    let fragment = |kind: &[u8; 4], payload: &[u8]| {
+        let traf = mp4_box(b"traf", &mp4_box(kind, payload));
+        let mut f = mp4_box(b"ftyp", b"M4A \0\0\0\0M4A isom");
+        f.extend_from_slice(&mp4_box(b"moof", &traf));
+        f
+    };
+    let trun = |size: u32| {
+        [
+            &0x200u32.to_be_bytes()[..],
+            &1u32.to_be_bytes(),
+            &size.to_be_bytes(),
+        ]
+        .concat()
+    };
+    assert!(check_tables(&fragment(b"trun", &trun(8)), MediaFormat::M4a).is_ok());
+    assert!(check_tables(&fragment(b"trun", &trun(u32::MAX)), MediaFormat::M4a).is_err());
+    let mut many = trun(8);
+    many[4..8].copy_from_slice(&1000u32.to_be_bytes()); // 1000 samples, data for one
+    assert!(check_tables(&fragment(b"trun", &many), MediaFormat::M4a).is_err());
+    let tfhd = [
+        &0x10u32.to_be_bytes()[..],
+        &1u32.to_be_bytes(),
+        &u32::MAX.to_be_bytes(),
+    ]
+    .concat();
+    assert!(check_tables(&fragment(b"tfhd", &tfhd), MediaFormat::M4a).is_err());
+}
