@@ -285,3 +285,17 @@ fn no_mp4_sample_may_be_larger_than_the_file() {
     .concat();
     assert!(check_tables(&fragment(b"tfhd", &tfhd), MediaFormat::M4a).is_err());
 }
+
+#[test]
+fn id3_tagged_streams_still_decode() {
+    // ffmpeg writes an ID3v2 tag in front of MP3; some taggers put one in front of FLAC.
+    let mp3 = include_bytes!("../../fuzz/seeds/media_audio/cbr.mp3");
+    assert!(mp3.starts_with(b"ID3"));
+    let c = decode_audio(mp3, MediaFormat::Mp3, &Limits::default()).unwrap();
+    assert!(c.frames() > 1000, "{}", c.frames());
+    let mut f = id3_header(0, 0);
+    f.extend_from_slice(include_bytes!("../../fuzz/seeds/media_audio/mono.flac"));
+    assert_eq!(crate::sniff(&f), Some(MediaFormat::Mp3));
+    let d = decode_audio(&f, MediaFormat::Mp3, &Limits::default()).unwrap();
+    assert_eq!((d.sample_rate, d.frames()), (8000, 800)); // 0.1 s at 8 kHz
+}
