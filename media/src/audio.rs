@@ -190,6 +190,8 @@ fn decode_audio_inner(
             operation: "audio decoding",
         });
     }
+    // The stream after leading ID3v2 tags, in the format its own magic bytes name.
+    let (bytes, format) = crate::demux::audio_stream(bytes, format);
     let corrupt = |detail: String| MediaError::Corrupt {
         format: format.mime(),
         detail,
@@ -205,7 +207,7 @@ fn decode_audio_inner(
         Box::new(Cursor::new(bytes.to_vec())),
         MediaSourceStreamOptions::default(),
     );
-    let probed = symphonia::default::get_probe()
+    let probed = crate::demux::probe_for(format)
         .format(
             &hint,
             mss,

@@ -125,6 +125,8 @@ fn check_boxes(
         }
         let box_end = at + size as usize;
         let payload = &b[at + header..box_end];
+        check_sample_sizes(kind, payload, b.len())
+            .map_err(|detail| format!("'{name}' {detail}"))?;
         if let Some((count_at, entry)) = table_layout(kind, payload) {
             let count = u32_be(payload, count_at)
                 .ok_or_else(|| format!("'{name}' box too short for its entry count"))?;
@@ -146,6 +148,56 @@ fn check_boxes(
             check_boxes(b, at + header + skip, box_end, depth + 1, Some(kind))?;
         }
         at = box_end;
+    }
+    Ok(())
+}
+
+/// Sample sizes an MP4 box declares (ISO/IEC 14496-12 `stsz` §8.7.3, `trex` §8.8.3, `tfhd`
+/// §8.8.7, `trun` §8.8.8): symphonia reads every sample into a buffer of its declared size
+/// (`read_boxed_slice_exact`), so no sample may be larger than the file (fuzzer find: a 1.4 KB
+/// M4A whose `stsz` declared a 4 GB sample). A `trun`'s per-sample fields must fit its box.
+fn check_sample_sizes(kind: &[u8], p: &[u8], file_len: usize) -> Result<(), String> {
+    let flags = u32_be(p, 0).unwrap_or(0) & 0x00FF_FFFF;
+    let fits = |size: Option<u32>| match size {
+        Some(n) if n as usize > file_len => Err(format!(
+            "declares a sample of {n} bytes in a {file_len}-byte file"
+        )),
+        _ => Ok(()),
+    };
+    match kind {
+        b"stsz" => {
+            fits(u32_be(p, 4))?;
+            if u32_be(p, 4) == Some(0) {
+                let count = u32_be(p, 8).unwrap_or(0) as usize;
+                (0..count.min(p.len() / 4)).try_for_each(|i| fits(u32_be(p, 12 + 4 * i)))?;
+            }
+        }
+        b"trex" => fits(u32_be(p, 16))?,
+        b"tfhd" if flags & 0x10 != 0 => {
+            // track_ID, then the optional fields flagged 0x01 (8 bytes), 0x02 and 0x08 (4 each).
+            let at = 8 + [(0x01, 8), (0x02, 4), (0x08, 4)]
+                .iter()
+                .filter(|(f, _)| flags & f != 0)
+                .map(|(_, n)| n)
+                .sum::<usize>();
+            fits(u32_be(p, at))?;
+        }
+        b"trun" => {
+            let count = u64::from(u32_be(p, 4).unwrap_or(0));
+            let first = 8 + 4 * (flags & 0x01 != 0) as usize + 4 * (flags & 0x04 != 0) as usize;
+            let stride = 4 * (flags & 0xF00).count_ones() as usize;
+            if count * stride as u64 > p.len().saturating_sub(first) as u64 {
+                return Err(format!(
+                    "declares {count} samples of {stride} bytes in a {}-byte box",
+                    p.len()
+                ));
+            }
+            if flags & 0x200 != 0 {
+                let size_at = first + 4 * (flags & 0x100 != 0) as usize;
+                (0..count as usize).try_for_each(|i| fits(u32_be(p, size_at + stride * i)))?;
+            }
+        }
+        _ => {}
     }
     Ok(())
 }

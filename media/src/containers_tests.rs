@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use super::*;
 use crate::{decode_audio, decode_image, Limits};
@@ -177,4 +177,125 @@ fn declared_pixels_need_the_data_present() {
     j[sof + 7..sof + 9].copy_from_slice(&8000u16.to_be_bytes());
     let err = decode_image(&j, MediaFormat::Jpeg, &Limits::default()).unwrap_err();
     assert!(err.to_string().contains("declares 8000x6000"), "{err}");
+}
+
+/// An ID3v2.4 tag header declaring `size` bytes of frames (syncsafe), `flags` as given.
+fn id3_header(size: u32, flags: u8) -> Vec<u8> {
+    let mut h = b"ID3\x04\x00".to_vec();
+    h.push(flags);
+    h.extend((0..4).rev().map(|i| ((size >> (7 * i)) & 0x7F) as u8));
+    h
+}
+
+#[test]
+fn an_id3_tag_does_not_hide_another_container_from_the_table_checks() {
+    // Fuzzer find (fuzz/seeds/media_audio/regress-id3-flac-comment): sniffed as MP3 for its
+    // `ID3`, demuxed by symphonia as the FLAC after the tag, whose comment asked for 4 GB.
+    let mut bomb = 0u32.to_le_bytes().to_vec();
+    bomb.extend_from_slice(&1u32.to_le_bytes());
+    bomb.extend_from_slice(&0xFFFF_FF00u32.to_le_bytes());
+    bomb.extend_from_slice(b"A=b");
+    let mut f = id3_header(4, 0);
+    f.extend_from_slice(&[0u8; 4]);
+    f.extend_from_slice(&flac_with_comment(&bomb));
+    assert_eq!(crate::sniff(&f), Some(MediaFormat::Mp3));
+    match decode_audio(&f, MediaFormat::Mp3, &Limits::default()) {
+        Err(MediaError::Corrupt { format, detail }) => {
+            assert_eq!(format, "audio/flac");
+            assert!(detail.contains("4294967040 bytes"), "{detail}");
+        }
+        other => panic!("expected the FLAC table check to refuse it, got {other:?}"),
+    }
+    // Nor does junk between the tag and a stream that symphonia would find by scanning.
+    let mut g = id3_header(0, 0);
+    g.extend_from_slice(b"junk before the stream");
+    g.extend_from_slice(&flac_with_comment(&bomb));
+    assert!(decode_audio(&g, MediaFormat::Mp3, &Limits::default()).is_err());
+}
+
+#[test]
+fn id3_tags_are_skipped_by_their_declared_size() {
+    use crate::demux::audio_stream;
+    let flac = flac_with_comment(&[0u8; 8]);
+    // Two tags, the second with a footer (flag 0x10: 10 more bytes).
+    let mut f = id3_header(3, 0);
+    f.extend_from_slice(b"abc");
+    f.extend_from_slice(&id3_header(1, 0x10));
+    f.extend_from_slice(&[0u8; 11]);
+    f.extend_from_slice(&flac);
+    assert_eq!(
+        audio_stream(&f, MediaFormat::Mp3),
+        (&flac[..], MediaFormat::Flac)
+    );
+    // A tag longer than the file leaves nothing; other formats are left as they are.
+    let cut = id3_header(1000, 0);
+    assert_eq!(audio_stream(&cut, MediaFormat::Mp3).0.len(), 0);
+    assert_eq!(
+        audio_stream(&flac, MediaFormat::Flac),
+        (&flac[..], MediaFormat::Flac)
+    );
+}
+
+#[test]
+fn no_mp4_sample_may_be_larger_than_the_file() {
+    // Fuzzer find (fuzz/seeds/media_audio/regress-m4a-stsz-sample-size): an `stsz` entry of
+    // 4 GB, read by symphonia into a buffer of that size.
+    let mut f = m4a_with_table(b"stsz", 1, 4);
+    let n = f.len();
+    f[n - 4..].copy_from_slice(&0xFFE3_00EFu32.to_be_bytes());
+    let err = check_tables(&f, MediaFormat::M4a).unwrap_err().to_string();
+    assert!(err.contains("sample of 4293066991 bytes"), "{err}");
+    assert!(matches!(
+        decode_audio(&f, MediaFormat::M4a, &Limits::default()),
+        Err(MediaError::Corrupt { .. })
+    ));
+    // The same with a constant sample size, and a plausible size passes.
+    let mut c = m4a_with_table(b"stsz", 0, 0);
+    let n = c.len();
+    c[n - 8..n - 4].copy_from_slice(&u32::MAX.to_be_bytes());
+    assert!(check_tables(&c, MediaFormat::M4a).is_err());
+    let n = f.len();
+    f[n - 4..].copy_from_slice(&16u32.to_be_bytes());
+    assert!(check_tables(&f, MediaFormat::M4a).is_ok());
+    // Fragments: `trun` sample sizes (flag 0x200) and `tfhd` default sizes (flag 0x10).
+    let fragment = |kind: &[u8; 4], payload: &[u8]| {
+        let traf = mp4_box(b"traf", &mp4_box(kind, payload));
+        let mut f = mp4_box(b"ftyp", b"M4A \0\0\0\0M4A isom");
+        f.extend_from_slice(&mp4_box(b"moof", &traf));
+        f
+    };
+    let trun = |size: u32| {
+        [
+            &0x200u32.to_be_bytes()[..],
+            &1u32.to_be_bytes(),
+            &size.to_be_bytes(),
+        ]
+        .concat()
+    };
+    assert!(check_tables(&fragment(b"trun", &trun(8)), MediaFormat::M4a).is_ok());
+    assert!(check_tables(&fragment(b"trun", &trun(u32::MAX)), MediaFormat::M4a).is_err());
+    let mut many = trun(8);
+    many[4..8].copy_from_slice(&1000u32.to_be_bytes()); // 1000 samples, data for one
+    assert!(check_tables(&fragment(b"trun", &many), MediaFormat::M4a).is_err());
+    let tfhd = [
+        &0x10u32.to_be_bytes()[..],
+        &1u32.to_be_bytes(),
+        &u32::MAX.to_be_bytes(),
+    ]
+    .concat();
+    assert!(check_tables(&fragment(b"tfhd", &tfhd), MediaFormat::M4a).is_err());
+}
+
+#[test]
+fn id3_tagged_streams_still_decode() {
+    // ffmpeg writes an ID3v2 tag in front of MP3; some taggers put one in front of FLAC.
+    let mp3 = include_bytes!("../../fuzz/seeds/media_audio/cbr.mp3");
+    assert!(mp3.starts_with(b"ID3"));
+    let c = decode_audio(mp3, MediaFormat::Mp3, &Limits::default()).unwrap();
+    assert!(c.frames() > 1000, "{}", c.frames());
+    let mut f = id3_header(0, 0);
+    f.extend_from_slice(include_bytes!("../../fuzz/seeds/media_audio/mono.flac"));
+    assert_eq!(crate::sniff(&f), Some(MediaFormat::Mp3));
+    let d = decode_audio(&f, MediaFormat::Mp3, &Limits::default()).unwrap();
+    assert_eq!((d.sample_rate, d.frames()), (8000, 800)); // 0.1 s at 8 kHz
 }

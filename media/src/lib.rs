@@ -5,6 +5,7 @@
 
 mod audio;
 mod containers;
+mod demux;
 mod error;
 mod image_io;
 mod sniff;
