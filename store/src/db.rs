@@ -101,11 +101,31 @@ pub(crate) fn check_non_empty(field: &str, v: &str) -> Result<(), StoreError> {
     }
 }
 
+/// Checks an asset's id, hashes and payload before it is written.
+pub(crate) fn check_asset(a: &AssetRecord) -> Result<(), StoreError> {
+    check_non_empty("id", &a.id)?;
+    check_sha256("output_sha256", &a.output_sha256)?;
+    if let Some(i) = &a.input_sha256 {
+        check_sha256("input_sha256", i)?;
+    }
+    if let Some(p) = &a.watermark_payload {
+        if !(is_lower_hex(p, 16) || is_lower_hex(p, 8)) {
+            return Err(StoreError::Invalid(
+                "watermark_payload must be 16 (image) or 8 (audio) lowercase hex characters"
+                    .into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Parsed database URL.
 struct Target {
     backend: Backend,
     url: String,
     sqlite_memory: bool,
+    /// The SQLite database file.
+    file: Option<std::path::PathBuf>,
 }
 
 async fn resolve_url(url: &str) -> Result<Target, StoreError> {
@@ -115,6 +135,7 @@ async fn resolve_url(url: &str) -> Result<Target, StoreError> {
             backend: Backend::Postgres,
             url: url.to_string(),
             sqlite_memory: false,
+            file: None,
         });
     }
     let rest = if let Some(r) = url.strip_prefix("sqlite://") {
@@ -142,6 +163,7 @@ async fn resolve_url(url: &str) -> Result<Target, StoreError> {
             backend: Backend::Sqlite,
             url: "sqlite::memory:".to_string(),
             sqlite_memory: true,
+            file: None,
         });
     }
     if let Some(parent) = std::path::Path::new(path).parent() {
@@ -160,6 +182,7 @@ async fn resolve_url(url: &str) -> Result<Target, StoreError> {
         backend: Backend::Sqlite,
         url: format!("sqlite://{path}?{query}"),
         sqlite_memory: false,
+        file: Some(std::path::PathBuf::from(path)),
     })
 }
 
@@ -171,6 +194,8 @@ async fn resolve_url(url: &str) -> Result<Target, StoreError> {
 pub struct Store {
     pub(crate) pool: AnyPool,
     backend: Backend,
+    /// Start-up lock file of a SQLite database file (see `startup.rs`).
+    pub(crate) lock_path: Option<std::path::PathBuf>,
 }
 
 impl fmt::Debug for Store {
@@ -181,10 +206,10 @@ impl fmt::Debug for Store {
     }
 }
 
-const ASSET_COLS: &str = "id, created_at, media_type, input_sha256, output_sha256, \
+pub(crate) const ASSET_COLS: &str = "id, created_at, media_type, input_sha256, output_sha256, \
      watermark_payload, manifest_label, generator, model, model_version, \
      digital_source_type, created_by, content_fingerprint";
-const MANIFEST_COLS: &str = "label, asset_id, format, store_bytes, created_at";
+pub(crate) const MANIFEST_COLS: &str = "label, asset_id, format, store_bytes, created_at";
 const VERIFICATION_COLS: &str =
     "id, created_at, sha256, media_type, asset_id, requested_by, report";
 pub(crate) const DECISION_COLS: &str =
@@ -220,6 +245,14 @@ impl Store {
     async fn connect_migrated_to(url: &str, max_version: i64) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let target = resolve_url(url).await?;
+        // Postgres migrations hold an advisory lock (sqlx); SQLite's (from creating the file and
+        // switching it to WAL on) are serialised here, so that instances starting together on
+        // a new file don't both apply them.
+        let lock_path = target.file.as_deref().map(crate::startup::lock_path);
+        let file_lock = match &lock_path {
+            Some(p) => Some(crate::startup::lock_file(p.clone()).await?),
+            None => None,
+        };
         // A short acquire timeout: with the database down a request fails within a second
         // (503 `store_unavailable`) instead of hanging; pooled connections are tested before
         // use, so the pool recovers by itself when the database comes back.
@@ -277,10 +310,14 @@ impl Store {
             };
             partial.run(&pool).await?;
         }
+        if let Some(f) = file_lock {
+            f.unlock().map_err(StoreError::Io)?;
+        }
         tracing::debug!(backend = %target.backend, "store connected and migrated");
         Ok(Store {
             pool,
             backend: target.backend,
+            lock_path,
         })
     }
 
@@ -328,42 +365,11 @@ impl Store {
 
     /// Insert an asset. Duplicate id or watermark payload →
     /// [`StoreError::Conflict`]. Hashes must be 64 lowercase hex characters,
-    /// the payload 16 (image, 64-bit) or 8 (audio, 32-bit).
+    /// the payload 16 (image, 64-bit) or 8 (audio, 32-bit). A signed asset and its manifest
+    /// are written together by [`Store::insert_signed`].
     pub async fn insert_asset(&self, a: &AssetRecord) -> Result<(), StoreError> {
-        check_non_empty("id", &a.id)?;
-        check_sha256("output_sha256", &a.output_sha256)?;
-        if let Some(i) = &a.input_sha256 {
-            check_sha256("input_sha256", i)?;
-        }
-        if let Some(p) = &a.watermark_payload {
-            if !(is_lower_hex(p, 16) || is_lower_hex(p, 8)) {
-                return Err(StoreError::Invalid(
-                    "watermark_payload must be 16 (image) or 8 (audio) lowercase hex characters"
-                        .into(),
-                ));
-            }
-        }
-        let sql = format!(
-            "INSERT INTO assets ({ASSET_COLS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-        );
-        sqlx::query(&sql)
-            .bind(&a.id)
-            .bind(ts_text(a.created_at))
-            .bind(&a.media_type)
-            .bind(a.input_sha256.clone())
-            .bind(&a.output_sha256)
-            .bind(a.watermark_payload.clone())
-            .bind(a.manifest_label.clone())
-            .bind(&a.generator)
-            .bind(&a.model)
-            .bind(&a.model_version)
-            .bind(&a.digital_source_type)
-            .bind(&a.created_by)
-            .bind(a.content_fingerprint.clone())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        check_asset(a)?;
+        crate::sign_log::insert_asset_on(&self.pool, a).await
     }
 
     /// Asset by id.
@@ -412,17 +418,7 @@ impl Store {
     /// Insert a manifest. Duplicate label → [`StoreError::Conflict`]; unknown
     /// asset → [`StoreError::InvalidReference`].
     pub async fn insert_manifest(&self, m: &ManifestRecord) -> Result<(), StoreError> {
-        check_non_empty("label", &m.label)?;
-        let sql = format!("INSERT INTO manifests ({MANIFEST_COLS}) VALUES ($1, $2, $3, $4, $5)");
-        sqlx::query(&sql)
-            .bind(&m.label)
-            .bind(&m.asset_id)
-            .bind(&m.format)
-            .bind(m.store_bytes.clone())
-            .bind(ts_text(m.created_at))
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        crate::sign_log::insert_manifest_on(&self.pool, m).await
     }
 
     /// Manifest by label.

@@ -44,6 +44,8 @@ mod decision_queries;
 mod error;
 mod models;
 mod review;
+mod sign_log;
+mod startup;
 mod verification_queries;
 
 #[cfg(any(test, feature = "testing"))]
@@ -57,6 +59,9 @@ mod api_keys_tests;
 
 #[cfg(test)]
 mod audit_log_tests;
+
+#[cfg(test)]
+mod sign_log_tests;
 
 pub use audit_log::{
     Appended, AuditLog, AuditLogConfig, StoredCheckpoint, DEFAULT_BATCH_MAX_ENTRIES,
@@ -72,6 +77,8 @@ pub use models::{
     VerificationRecord,
 };
 pub use review::{ReviewLease, REVIEW_LABELS};
+pub use sign_log::{Claim, RequestKey, StoredResponse};
+pub use startup::StartupLock;
 pub use verification_queries::{VerificationFilter, VerificationSummary, MAX_VERIFICATIONS_PAGE};
 
 /// Re-export of the audit types used in this crate's API.

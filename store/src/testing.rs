@@ -145,3 +145,14 @@ mod tests {
         );
     }
 }
+
+impl crate::Store {
+    /// Rows in `table` (a table name from the schema; tests only).
+    pub async fn count_rows(&self, table: &str) -> Result<i64, StoreError> {
+        use sqlx::Row as _;
+        let row = sqlx::query(&format!("SELECT COUNT(*) AS n FROM {table}"))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<i64, _>("n")?)
+    }
+}
