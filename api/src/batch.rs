@@ -318,7 +318,7 @@ pub async fn verify_batch(state: &AppState, opts: &BatchOptions) -> anyhow::Resu
     let tmp = opts
         .output
         .as_ref()
-        .map(|p| p.with_extension("hallmark-tmp"));
+        .map(|p| crate::tools::temp_sibling(p));
     let mut sink: Box<dyn Write> = match &tmp {
         Some(t) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(t)

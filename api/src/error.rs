@@ -73,6 +73,10 @@ pub enum ApiError {
     /// recorded (IETF draft-ietf-httpapi-idempotency-key-header §2.7: 422).
     #[error("{0}")]
     IdempotencyKeyReused(String),
+    /// The request under this `Idempotency-Key` is still being processed (draft §2.7: 409);
+    /// retry later for its result.
+    #[error("a request with this Idempotency-Key is still being processed; retry later")]
+    IdempotencyInProgress,
     /// Unexpected server-side failure; details go to the log only.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -162,6 +166,11 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "Idempotency key reused",
             ),
+            Self::IdempotencyInProgress => (
+                "idempotency_key_in_use",
+                StatusCode::CONFLICT,
+                "Request in progress",
+            ),
             Self::Internal(_) => (
                 "internal",
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -198,7 +207,10 @@ impl ResponseError for ApiError {
         };
         let mut resp = HttpResponse::build(status);
         resp.insert_header((header::CONTENT_TYPE, "application/problem+json"));
-        if matches!(self, Self::Overloaded | Self::StoreUnavailable(_)) {
+        if matches!(
+            self,
+            Self::Overloaded | Self::StoreUnavailable(_) | Self::IdempotencyInProgress
+        ) {
             resp.insert_header((header::RETRY_AFTER, "5"));
         }
         if let Self::RateLimited { retry_after_secs } = self {

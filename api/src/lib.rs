@@ -20,4 +20,5 @@ pub mod service;
 pub mod settings;
 pub mod state;
 pub mod tools;
+pub mod upload_budget;
 pub mod worker;

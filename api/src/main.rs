@@ -461,7 +461,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await?;
             let n = match output {
                 Some(path) => {
-                    let tmp = path.with_extension("hallmark-tmp");
+                    let tmp = hallmark_api::tools::temp_sibling(&path);
                     let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
                     let n = hallmark_api::audit_tools::export(&log, &mut f).await?;
                     drop(f);

@@ -69,7 +69,8 @@ pub fn verdict(label: &str) {
     metrics::counter!("hallmark_verdicts_total", "label" => label.to_owned()).increment(1);
 }
 
-/// Counts a request refused by a rate limit (`key` or `failed_auth`).
+/// Counts a request refused by a rate limit (`key`, `failed_auth`, `uploads_per_key`,
+/// `upload_budget`, `slow_body`).
 pub fn rate_limited(reason: &'static str) {
     metrics::counter!("hallmark_rate_limited_total", "reason" => reason).increment(1);
 }

@@ -18,11 +18,35 @@ async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::NotFound("route"))
 }
 
-/// Creates the bootstrap admin key when the instance has no key at all, returning it.
+/// What an instance records in the database when it starts: the running policy in the audit
+/// log (when it differs from the last one logged; its sequence number) and, on an instance
+/// with no key at all, the bootstrap admin key (its secret). Holds the database's start-up
+/// lock ([`hallmark_store::Store::startup_lock`]) throughout, so instances starting together
+/// on an empty database create exactly one key and log the policy once.
 ///
 /// # Errors
-/// Database failures.
-pub async fn bootstrap_key(state: &AppState) -> anyhow::Result<Option<String>> {
+/// Database failures; failing to log the policy (an instance whose policy cannot be logged
+/// does not serve).
+pub async fn record_startup(state: &AppState) -> anyhow::Result<(Option<u64>, Option<String>)> {
+    let lock = state
+        .store
+        .startup_lock()
+        .await
+        .context("taking the start-up lock")?;
+    let policy = crate::service::settings_events::record(state, "hallmark serve")
+        .await
+        .map_err(|e| anyhow::anyhow!("recording the running policy in the audit log: {e}"));
+    let key = match policy {
+        Ok(_) => create_bootstrap_key(state).await,
+        Err(_) => Ok(None),
+    };
+    lock.release()
+        .await
+        .context("releasing the start-up lock")?;
+    Ok((policy?, key?))
+}
+
+async fn create_bootstrap_key(state: &AppState) -> anyhow::Result<Option<String>> {
     if state.store.count_api_keys().await? > 0 {
         return Ok(None);
     }
@@ -51,17 +75,14 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
     if state.identity_is_dev {
         tracing::warn!("{}", crate::state::DEV_IDENTITY_WARNING);
     }
-    // Fail closed: an instance whose policy cannot be logged does not serve.
-    if let Some(seq) = crate::service::settings_events::record(&state, "hallmark serve")
-        .await
-        .map_err(|e| anyhow::anyhow!("recording the running policy in the audit log: {e}"))?
-    {
+    let (policy_seq, bootstrap) = record_startup(&state).await?;
+    if let Some(seq) = policy_seq {
         tracing::info!(
             seq,
             "running policy differs from the last one logged: settings.changed entry appended"
         );
     }
-    if let Some(key) = bootstrap_key(&state).await? {
+    if let Some(key) = bootstrap {
         println!("bootstrap admin API key (shown once, store it now): {key}");
     }
     println!("hallmark listening on http://{addr}");

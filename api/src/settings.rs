@@ -161,6 +161,17 @@ pub struct ServerSettings {
     pub max_concurrent_jobs: usize,
     /// Seconds a client has to send its whole request body (408 beyond).
     pub upload_timeout_seconds: u64,
+    /// Request-body bytes all requests together may hold in memory (0 = unlimited); a body
+    /// that would overdraw it gets 503 `overloaded` with `Retry-After`.
+    pub upload_budget_bytes: usize,
+    /// Uploads (sign, verify, by-content lookups) one key may send at once (0 = unlimited);
+    /// more get 429 `rate_limited`.
+    pub max_uploads_per_key: usize,
+    /// Slowest accepted body after the grace period, in bytes per second (0 = none); a
+    /// slower body is cut off with 408 `request_timeout`.
+    pub min_upload_bytes_per_second: u64,
+    /// Seconds a body may take before `min_upload_bytes_per_second` applies.
+    pub upload_rate_grace_seconds: u64,
 }
 
 /// `[storage]`

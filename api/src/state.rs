@@ -48,6 +48,8 @@ pub struct AppState {
     pub limits: Arc<crate::ratelimit::RateLimits>,
     /// When each key's last use was last written.
     pub key_usage: Arc<crate::auth::KeyUsage>,
+    /// Memory budget and limits for request bodies.
+    pub uploads: Arc<crate::upload_budget::UploadBudget>,
 }
 
 fn read_opt(path: &str) -> anyhow::Result<Option<String>> {
@@ -73,8 +75,9 @@ pub fn load_watermark_key(settings: &Settings) -> anyhow::Result<(WatermarkKey, 
             ring::rand::SystemRandom::new()
                 .fill(&mut secret)
                 .map_err(|_| anyhow::anyhow!("system RNG unavailable"))?;
-            write_private(&path, hex::encode(secret).as_bytes())?;
-            tracing::warn!(path = %path.display(), "generated a new watermark key; back it up: marks made with it can only be read with it");
+            if crate::tools::create_private(&path, hex::encode(secret).as_bytes())? {
+                tracing::warn!(path = %path.display(), "generated a new watermark key; back it up: marks made with it can only be read with it");
+            }
         }
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?
     } else {
@@ -87,16 +90,22 @@ pub fn load_watermark_key(settings: &Settings) -> anyhow::Result<(WatermarkKey, 
     Ok((key, id.as_ref().to_vec()))
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
-    }
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+/// Takes an exclusive lock on `<data_dir>/.hallmark.lock` (released when the returned file is
+/// dropped, or by the kernel when the process dies).
+async fn lock_data_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
+    let path = dir.join(".hallmark.lock");
+    tokio::task::spawn_blocking(move || {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        f.lock()
+            .with_context(|| format!("locking {}", path.display()))?;
+        Ok(f)
+    })
+    .await?
 }
 
 /// What an instance signing with its generated development identity is told.
@@ -159,8 +168,14 @@ impl AppState {
         let cache = Cache::connect(redis)
             .await
             .context("connecting the cache")?;
+        // Key material generated on first start (development identity, watermark key, audit
+        // log key) is created under an exclusive lock on the data directory: instances
+        // starting together on one directory generate it once and all use the same.
+        let dir_lock = lock_data_dir(&settings.storage.data_dir).await?;
         let (identity, identity_is_dev, dev_ca) = load_identity(&settings)?;
         let (watermark_key, key_id) = load_watermark_key(&settings)?;
+        let log_key = crate::service::audit::load_log_key(&settings).context("audit log key")?;
+        drop(dir_lock);
         // Cache entries carry an HMAC under a key derived from the watermark secret (via its
         // SHA-256, never stored or shown): instances that share Redis share the watermark key,
         // and so read each other's entries; nobody else can write one they accept.
@@ -169,7 +184,6 @@ impl AppState {
             b"hallmark cache integrity v1",
         );
         let cache = cache.with_integrity(cache_key.as_ref());
-        let log_key = crate::service::audit::load_log_key(&settings).context("audit log key")?;
         let audit = AuditLog::start(
             store.clone(),
             log_key,
@@ -300,6 +314,7 @@ impl AppState {
             jobs: Arc::new(Semaphore::new(settings.server.max_concurrent_jobs.max(1))),
             limits: Arc::new(crate::ratelimit::RateLimits::new(&settings.rate_limits)),
             key_usage: Arc::new(crate::auth::KeyUsage::default()),
+            uploads: Arc::new(crate::upload_budget::UploadBudget::new(&settings.server)),
             settings: Arc::new(settings),
             store,
             audit,

@@ -16,9 +16,43 @@ use crate::state::load_watermark_key;
 /// # Errors
 /// I/O failures, naming the path.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension("hallmark-tmp");
+    let tmp = temp_sibling(path);
     std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}
+
+/// A temporary sibling of `path` no other process or thread picks:
+/// `<name>.<pid>.<counter>.hallmark-tmp` (processes writing the same file at once never share
+/// a temporary file).
+pub fn temp_sibling(path: &Path) -> std::path::PathBuf {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push(format!(".{}.{n}.hallmark-tmp", std::process::id()));
+    path.with_file_name(name)
+}
+
+/// Creates `path` with `bytes`, readable by the owner only, unless it exists: the content is
+/// written to a [`temp_sibling`] and hard-linked into place, which fails if another process
+/// created the file first (that file is then kept). Returns whether this call created it.
+///
+/// # Errors
+/// I/O failures, naming the path.
+pub fn create_private(path: &Path, bytes: &[u8]) -> anyhow::Result<bool> {
+    let tmp = temp_sibling(path);
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+    }
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("writing {}", path.display())),
+    }
 }
 
 fn format_of(bytes: &[u8], path: &Path) -> anyhow::Result<MediaFormat> {

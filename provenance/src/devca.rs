@@ -155,7 +155,12 @@ pub fn generate_dev_identity_with(
 /// Writes `bytes` to a temporary sibling and renames it into place, so a crash never leaves a
 /// half-written key or certificate.
 fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<(), ProvenanceError> {
-    let tmp = path.with_extension("tmp");
+    // A name no other process writing the same identity at once picks.
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    name.push(format!(".{}.{n}.tmp", std::process::id()));
+    let tmp = path.with_file_name(name);
     let err = |source| ProvenanceError::Io {
         path: path.display().to_string(),
         source,

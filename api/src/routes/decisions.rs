@@ -19,7 +19,7 @@ pub const BATCH_BODY_LIMIT: usize = 1024 * 1024;
 
 /// The `Idempotency-Key` header: an RFC 8941 sf-string (`"…"`, the draft's form) or, as many
 /// clients send it, the bare value.
-fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+pub(crate) fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     let bad = |m: &str| ApiError::InvalidRequest(format!("Idempotency-Key {m}"));
     let mut values = req.headers().get_all("idempotency-key");
     let Some(v) = values.next() else {
@@ -65,11 +65,12 @@ async fn create(
     state: web::Data<AppState>,
     caller: Caller,
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Moderate)?;
     let key = idempotency_key(&req)?;
-    let decision: DecisionRequest = super::parse_json(&body)?;
+    let decision: DecisionRequest =
+        super::read_json(&req, payload, &state, crate::error::JSON_BODY_LIMIT).await?;
     let mut out = service::decide(&state, decision, &caller.key_id, key).await?;
     let one = out
         .decisions
@@ -82,11 +83,12 @@ async fn create_batch(
     state: web::Data<AppState>,
     caller: Caller,
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Moderate)?;
     let key = idempotency_key(&req)?;
-    let batch: DecisionBatchRequest = super::parse_json_within(&body, BATCH_BODY_LIMIT)?;
+    let batch: DecisionBatchRequest =
+        super::read_json(&req, payload, &state, BATCH_BODY_LIMIT).await?;
     let out = service::decide_batch(&state, batch, &caller.key_id, key).await?;
     // Typed, not through a `serde_json::Value`: the receipts are most of the body.
     #[derive(serde::Serialize)]
@@ -121,7 +123,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             })),
     )
     .service(
-        super::resource("/v1/decisions/batch", "POST", web::post().to(create_batch))
-            .app_data(web::PayloadConfig::new(BATCH_BODY_LIMIT)),
+        super::resource("/v1/decisions/batch", "POST", web::post().to(create_batch)),
     );
 }

@@ -1,7 +1,7 @@
-//! `POST /v1/generate` (render with a registered generator model, signed) and
-//! `GET /v1/generators`.
+//! `POST /v1/generate` (render with a registered generator model, signed; an optional
+//! `Idempotency-Key` makes retries safe) and `GET /v1/generators`.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::auth::{Caller, Scope};
 use crate::error::ApiError;
@@ -11,17 +11,15 @@ use crate::state::AppState;
 async fn generate(
     state: web::Data<AppState>,
     caller: Caller,
-    body: web::Bytes,
+    req: HttpRequest,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Sign)?;
-    let req: GenerateBody = super::parse_json(&body)?;
-    let out = service::generate(&state, req, &caller.key_id).await?;
-    Ok(HttpResponse::Ok()
-        .content_type(out.format.mime())
-        .insert_header(("Hallmark-Asset-Id", out.asset_id.clone()))
-        .insert_header(("Hallmark-Manifest-Label", out.manifest_label.clone()))
-        .insert_header(("Hallmark-Watermark-Payload", out.payload.clone()))
-        .body(out.bytes))
+    let idem = super::decisions::idempotency_key(&req)?;
+    let body: GenerateBody =
+        super::read_json(&req, payload, &state, crate::error::JSON_BODY_LIMIT).await?;
+    let out = service::generate_idempotent(&state, body, &caller.key_id, idem).await?;
+    Ok(super::signed_response(&out).body(out.bytes))
 }
 
 async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {

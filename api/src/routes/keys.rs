@@ -1,11 +1,11 @@
 //! `/v1/keys` (scope `admin`): list, create, revoke, rotate API keys. The logic, and the audit
 //! log entries each change writes, live in [`crate::service::keys`].
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use crate::auth::{Caller, Scope};
-use crate::error::ApiError;
+use crate::error::{ApiError, JSON_BODY_LIMIT};
 use crate::service::keys::{self, CreateKeyRequest, RotateKeyRequest};
 use crate::state::AppState;
 
@@ -29,10 +29,11 @@ async fn list(
 async fn create(
     state: web::Data<AppState>,
     caller: Caller,
-    body: web::Bytes,
+    http: HttpRequest,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Admin)?;
-    let req: CreateKeyRequest = super::parse_json(&body)?;
+    let req: CreateKeyRequest = super::read_json(&http, payload, &state, JSON_BODY_LIMIT).await?;
     let out = keys::create(&state, &req, &caller.key_id).await?;
     Ok(HttpResponse::Created().json(out))
 }
@@ -50,9 +51,13 @@ async fn rotate(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
-    body: web::Bytes,
+    http: HttpRequest,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Admin)?;
+    let body = super::upload::read_body(&http, payload, &state, JSON_BODY_LIMIT, None)
+        .await?
+        .bytes;
     let req: RotateKeyRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RotateKeyRequest::default()
     } else {

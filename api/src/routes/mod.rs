@@ -42,6 +42,39 @@ pub fn resource(path: &str, allow: &'static str, route: actix_web::Route) -> act
         }))
 }
 
+/// The status and headers of a signed file's response (`200`, its media type,
+/// `Hallmark-Asset-Id`, `Hallmark-Manifest-Label`, `Hallmark-Watermark-Payload`, and
+/// `Idempotent-Replayed: true` for a replayed response).
+pub fn signed_response(out: &crate::service::SignOutput) -> actix_web::HttpResponseBuilder {
+    let mut r = actix_web::HttpResponse::Ok();
+    r.content_type(out.format.mime())
+        .insert_header(("Hallmark-Asset-Id", out.asset_id.clone()))
+        .insert_header(("Hallmark-Manifest-Label", out.manifest_label.clone()))
+        .insert_header(("Hallmark-Watermark-Payload", out.payload.clone()));
+    if out.replayed {
+        r.insert_header(("Idempotent-Replayed", "true"));
+    }
+    r
+}
+
+/// Reads and parses a JSON request body of at most `limit` bytes. Call it after the scope
+/// check: the body is only read then, so a key without the scope gets 403 whatever it sends
+/// (an `actix_web::web::Bytes` argument would be read while the key is looked up, and an
+/// over-size body would get 413 first).
+///
+/// # Errors
+/// `PayloadTooLarge`, `RequestTimeout`, `Overloaded` as [`upload::read_body`];
+/// `InvalidRequest` for malformed JSON.
+pub async fn read_json<T: serde::de::DeserializeOwned>(
+    req: &actix_web::HttpRequest,
+    payload: web::Payload,
+    state: &crate::state::AppState,
+    limit: usize,
+) -> Result<T, crate::error::ApiError> {
+    let body = upload::read_body(req, payload, state, limit, None).await?;
+    parse_json_within(&body.bytes, limit)
+}
+
 /// Parses a JSON body after authentication and authorisation (so a caller without the scope
 /// gets 403, not body-parsing details). Bodies over 64 KiB are refused (413).
 ///

@@ -1,4 +1,5 @@
-//! `POST /v1/sign`: multipart `file` + JSON `metadata` → the signed file.
+//! `POST /v1/sign`: multipart `file` + JSON `metadata` → the signed file. An optional
+//! `Idempotency-Key` header makes retries safe (see [`crate::service::idempotency`]).
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -15,19 +16,16 @@ async fn sign(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Sign)?;
-    let mut upload = read_upload(&req, payload, &state.settings.server, false).await?;
+    let idem = super::decisions::idempotency_key(&req)?;
+    let mut upload = read_upload(&req, payload, &state, &caller, false).await?;
     let file = upload.take_file()?;
     let metadata: SignMetadata =
         serde_json::from_str(upload.metadata.as_deref().ok_or_else(|| {
             ApiError::InvalidRequest("missing multipart field 'metadata'".into())
         })?)
         .map_err(|e| ApiError::InvalidRequest(format!("invalid metadata JSON: {e}")))?;
-    let out = service::sign(&state, file, metadata, &caller.key_id).await?;
-    Ok(HttpResponse::Ok()
-        .content_type(out.format.mime())
-        .insert_header(("Hallmark-Asset-Id", out.asset_id.clone()))
-        .insert_header(("Hallmark-Manifest-Label", out.manifest_label.clone()))
-        .insert_header(("Hallmark-Watermark-Payload", out.payload.clone()))
+    let out = service::sign_idempotent(&state, file, metadata, &caller.key_id, idem).await?;
+    Ok(super::signed_response(&out)
         .insert_header((
             "Content-Disposition",
             format!(

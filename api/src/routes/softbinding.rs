@@ -27,10 +27,12 @@ async fn by_binding_post(
     state: web::Data<AppState>,
     caller: Caller,
     q: web::Query<MaxResultsParam>,
-    body: web::Bytes,
+    req: HttpRequest,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Verify)?;
-    let query: SoftBindingQuery = super::parse_json(&body)?;
+    let query: SoftBindingQuery =
+        super::read_json(&req, payload, &state, crate::error::JSON_BODY_LIMIT).await?;
     let out = resolve::by_binding(&state, &query.alg, &query.value, q.max_results).await?;
     Ok(HttpResponse::Ok().json(out))
 }
@@ -43,7 +45,7 @@ async fn by_content(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Verify)?;
-    let mut upload = read_upload(&req, payload, &state.settings.server, true).await?;
+    let mut upload = read_upload(&req, payload, &state, &caller, true).await?;
     let out = resolve::by_content(&state, upload.take_file()?, &q).await?;
     Ok(HttpResponse::Ok().json(out))
 }

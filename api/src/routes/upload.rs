@@ -1,5 +1,6 @@
-//! Reading uploads: multipart fields or a raw body, never past the configured size limit and
-//! never for longer than the configured upload timeout.
+//! Reading request bodies: multipart fields or a raw body, never past the configured size
+//! limit, the global upload budget, the per-key upload limit, the minimum upload rate or the
+//! upload timeout (see [`crate::upload_budget`]).
 
 use std::time::Duration;
 
@@ -8,8 +9,10 @@ use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest};
 use futures_util::StreamExt as _;
 
+use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::settings::ServerSettings;
+use crate::state::AppState;
+use crate::upload_budget::{BodyCharge, RateFloor};
 
 /// An upload: the `file` bytes and the optional `metadata` JSON text.
 #[derive(Debug, Default)]
@@ -18,6 +21,8 @@ pub struct Upload {
     pub file: Option<Vec<u8>>,
     /// The `metadata` field, if sent.
     pub metadata: Option<String>,
+    /// The upload budget the body holds until the upload is dropped.
+    _charge: Option<BodyCharge>,
 }
 
 impl Upload {
@@ -62,71 +67,138 @@ fn multipart_boundary(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     Ok(Some(b))
 }
 
-async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, ApiError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::InvalidRequest(format!("reading body: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge { limit });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+/// A request body read within its limits, and the share of the upload budget it holds (kept
+/// until the body is dropped with the request).
+#[derive(Debug)]
+pub struct Body {
+    /// The bytes.
+    pub bytes: Vec<u8>,
+    /// The budget the bytes are charged to; returned on drop.
+    pub charge: BodyCharge,
 }
 
-/// Reads a multipart form (`file`, `metadata`) or, when `allow_raw` and the request is not
-/// multipart, the raw body as the file. The body is buffered (bounded) before parsing, so a
-/// form without its closing boundary is rejected at once instead of waiting for more data.
+/// Reads a whole request body: never past `limit` bytes (413, checked against
+/// `Content-Length` before anything is read, then while streaming), never past the global
+/// upload budget (503 `overloaded`), never slower than `server.min_upload_bytes_per_second`
+/// after the grace period and never longer than `server.upload_timeout_seconds` (408). With
+/// `key`, the body takes one of that key's concurrent upload slots (429 beyond
+/// `server.max_uploads_per_key`).
 ///
 /// # Errors
-/// `PayloadTooLarge` past `server.max_upload_bytes` (checked while streaming); `RequestTimeout`
-/// when the body does not arrive within `server.upload_timeout_seconds`, or for a `metadata`
-/// part over 64 KiB (the JSON body limit); `InvalidRequest` for a malformed form, an unknown or
-/// repeated field, or a non-UTF-8 metadata.
-pub async fn read_upload(
+/// As above; `InvalidRequest` when the connection fails mid-body.
+pub async fn read_body(
     req: &HttpRequest,
     payload: web::Payload,
-    server: &ServerSettings,
-    allow_raw: bool,
-) -> Result<Upload, ApiError> {
-    let (limit, timeout) = (
-        server.max_upload_bytes,
-        Duration::from_secs(server.upload_timeout_seconds),
-    );
-    match tokio::time::timeout(timeout, read_upload_inner(req, payload, limit, allow_raw)).await {
-        Ok(r) => r,
+    state: &AppState,
+    limit: usize,
+    key: Option<&str>,
+) -> Result<Body, ApiError> {
+    let timeout = Duration::from_secs(state.settings.server.upload_timeout_seconds);
+    let budget = &state.uploads;
+    let mut charge = budget.start(key)?;
+    if let Some(len) = content_length(req) {
+        if len > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        charge.reserve_total(len as u64)?;
+    }
+    let floor = RateFloor::new(budget);
+    let read = async {
+        let mut payload = payload;
+        let mut body = Vec::new();
+        loop {
+            let next = match floor.deadline(body.len() as u64) {
+                Some(at) => match tokio::time::timeout_at(at.into(), payload.next()).await {
+                    Ok(n) => n,
+                    Err(_) => {
+                        crate::metrics::rate_limited("slow_body");
+                        return Err(ApiError::RequestTimeout(floor.elapsed_secs()));
+                    }
+                },
+                None => payload.next().await,
+            };
+            let Some(chunk) = next else { break };
+            let chunk =
+                chunk.map_err(|e| ApiError::InvalidRequest(format!("reading body: {e}")))?;
+            if body.len() + chunk.len() > limit {
+                return Err(ApiError::PayloadTooLarge { limit });
+            }
+            charge.reserve_total((body.len() + chunk.len()) as u64)?;
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    };
+    match tokio::time::timeout(timeout, read).await {
+        Ok(Ok(bytes)) => Ok(Body { bytes, charge }),
+        Ok(Err(e)) => Err(e),
         Err(_) => Err(ApiError::RequestTimeout(timeout.as_secs())),
     }
 }
 
-async fn read_upload_inner(
-    req: &HttpRequest,
-    payload: web::Payload,
-    limit: usize,
-    allow_raw: bool,
-) -> Result<Upload, ApiError> {
-    if let Some(len) = req
-        .headers()
+fn content_length(req: &HttpRequest) -> Option<usize> {
+    req.headers()
         .get(actix_web::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok())
-    {
-        if len > limit.saturating_add(FRAMING) {
-            return Err(ApiError::PayloadTooLarge { limit });
-        }
+}
+
+/// Reads a multipart form (`file`, `metadata`) or, when `allow_raw` and the request is not
+/// multipart, the raw body as the file, for `caller` (whose scope the route has checked). The
+/// body is buffered (bounded, see [`read_body`]; it takes one of the caller's concurrent upload
+/// slots) before parsing, so a form without its closing boundary is rejected at once instead of
+/// waiting for more data.
+///
+/// # Errors
+/// `PayloadTooLarge` past `server.max_upload_bytes`; `RequestTimeout`, `Overloaded`,
+/// `RateLimited` as [`read_body`]; `PayloadTooLarge` for a `metadata` part over 64 KiB (the
+/// JSON body limit); `InvalidRequest` for a malformed form, an unknown or repeated field, or a
+/// non-UTF-8 metadata.
+pub async fn read_upload(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    caller: &Caller,
+    allow_raw: bool,
+) -> Result<Upload, ApiError> {
+    let limit = state.settings.server.max_upload_bytes;
+    let boundary = multipart_boundary(req)?;
+    if boundary.is_none() && !allow_raw {
+        return Err(ApiError::InvalidRequest(
+            "expected multipart/form-data with a 'file' part".into(),
+        ));
     }
-    let Some(boundary) = multipart_boundary(req)? else {
-        if !allow_raw {
-            return Err(ApiError::InvalidRequest(
-                "expected multipart/form-data with a 'file' part".into(),
-            ));
-        }
+    let framing = if boundary.is_some() { FRAMING } else { 0 };
+    let body = read_body(
+        req,
+        payload,
+        state,
+        limit.saturating_add(framing),
+        Some(&caller.key_id),
+    )
+    .await
+    .map_err(|e| match e {
+        // The limit the client is told is the file's, framing aside.
+        ApiError::PayloadTooLarge { .. } => ApiError::PayloadTooLarge { limit },
+        e => e,
+    })?;
+    let Some(boundary) = boundary else {
         return Ok(Upload {
-            file: Some(read_body(payload, limit).await?),
+            file: Some(body.bytes),
             metadata: None,
+            _charge: Some(body.charge),
         });
     };
-    let body = read_body(payload, limit.saturating_add(FRAMING)).await?;
+    let mut upload = parse_form(req, &boundary, body.bytes, limit).await?;
+    upload._charge = Some(body.charge);
+    Ok(upload)
+}
+
+async fn parse_form(
+    req: &HttpRequest,
+    boundary: &str,
+    body: Vec<u8>,
+    limit: usize,
+) -> Result<Upload, ApiError> {
     let closing = format!("--{boundary}--");
     if boundary.is_empty() || !body.windows(closing.len()).any(|w| w == closing.as_bytes()) {
         return Err(ApiError::InvalidRequest(

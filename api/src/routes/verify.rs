@@ -16,7 +16,7 @@ async fn verify(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Verify)?;
-    let mut upload = read_upload(&req, payload, &state.settings.server, true).await?;
+    let mut upload = read_upload(&req, payload, &state, &caller, true).await?;
     let file = upload.take_file()?;
     let report = service::verify(&state, file, &caller.key_id).await?;
     // Serialise through a JSON value, as stored, so the response and GET are byte-identical.

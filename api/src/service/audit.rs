@@ -45,8 +45,9 @@ pub fn load_log_key(settings: &Settings) -> anyhow::Result<NoteSigner> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        write_private(&path, signer.to_skey().as_bytes())?;
-        tracing::warn!(path = %path.display(), origin = %name, "generated the audit log key; back it up and publish `hallmark audit public-key`");
+        if crate::tools::create_private(&path, signer.to_skey().as_bytes())? {
+            tracing::warn!(path = %path.display(), origin = %name, "generated the audit log key; back it up and publish `hallmark audit public-key`");
+        }
     }
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
@@ -60,18 +61,6 @@ pub fn load_log_key(settings: &Settings) -> anyhow::Result<NoteSigner> {
         );
     }
     Ok(signer)
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
-    }
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
 }
 
 fn u64_param(name: &str, v: Option<&str>) -> Result<u64, ApiError> {

@@ -3,14 +3,15 @@
 
 use hallmark_generators::{GenerateRequest, GeneratorError};
 use hallmark_media::MediaFormat;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use super::{blocking, sign, SignMetadata, SignOutput};
+use super::idempotency::{self, Begun, Claimed};
+use super::{blocking, SignMetadata, SignOutput};
 use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Body of `POST /v1/generate`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GenerateBody {
     /// Registered generator name (see `GET /v1/generators`).
@@ -42,6 +43,35 @@ pub async fn generate(
     state: &AppState,
     body: GenerateBody,
     actor: &str,
+) -> Result<SignOutput, ApiError> {
+    generate_claimed(state, body, actor, None).await
+}
+
+/// [`generate`] under the client's `Idempotency-Key` (if sent): a repeat of the same body under
+/// the same key gets the first signed image back, even without a seed (see
+/// [`super::idempotency`]).
+///
+/// # Errors
+/// As [`generate`] and [`super::idempotency::begin`].
+pub async fn generate_idempotent(
+    state: &AppState,
+    body: GenerateBody,
+    actor: &str,
+    idem_key: Option<String>,
+) -> Result<SignOutput, ApiError> {
+    let json = serde_json::to_vec(&body).map_err(ApiError::internal)?;
+    let fp = idempotency::fingerprint("/v1/generate", &[&json]);
+    match idempotency::begin(state, actor, "/v1/generate", idem_key, fp).await? {
+        Begun::Replay(out) => Ok(out),
+        Begun::Fresh(claim) => generate_claimed(state, body, actor, claim).await,
+    }
+}
+
+async fn generate_claimed(
+    state: &AppState,
+    body: GenerateBody,
+    actor: &str,
+    claim: Option<Claimed>,
 ) -> Result<SignOutput, ApiError> {
     let registry = state
         .generators
@@ -82,7 +112,7 @@ pub async fn generate(
     })
     .await?;
     let (png, model, version) = generated;
-    sign(
+    super::sign::sign_claimed(
         state,
         png,
         SignMetadata {
@@ -94,6 +124,7 @@ pub async fn generate(
             training_mining: None,
         },
         actor,
+        claim,
     )
     .await
 }

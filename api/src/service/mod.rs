@@ -5,6 +5,7 @@ pub mod audit;
 mod binding;
 mod decide;
 mod generate;
+pub mod idempotency;
 pub mod keys;
 pub mod resolve;
 pub mod settings_events;
@@ -16,8 +17,10 @@ pub use decide::{
     decide, decide_batch, list_decisions, Decided, DecisionAction, DecisionBatchRequest,
     DecisionRequest, DecisionResponse, DecisionsQuery, MAX_BATCH_DECISIONS,
 };
-pub use generate::{generate, GenerateBody};
-pub use sign::{payload_bits, payload_hex, random_payload, sign, SignMetadata, SignOutput};
+pub use generate::{generate, generate_idempotent, GenerateBody};
+pub use sign::{
+    payload_bits, payload_hex, random_payload, sign, sign_idempotent, SignMetadata, SignOutput,
+};
 pub use verifications::{list_verifications, VerificationsQuery, BANDS, VERDICT_LABELS};
 pub use verify::{analyse, verify};
 

@@ -6,6 +6,7 @@ use hallmark_provenance::{ManifestRequest, ProvenanceError, SoftBinding};
 use hallmark_store::{AssetRecord, ManifestRecord};
 use serde::{Deserialize, Serialize};
 
+use super::idempotency::{self, Begun, Claimed};
 use super::{blocking, decode_upload, job_permit, sha256_hex};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -95,6 +96,9 @@ pub struct SignOutput {
     pub manifest_label: String,
     /// Watermark payload ([`payload_hex`]: 16 hex digits for images, 8 for audio).
     pub payload: String,
+    /// This is the stored first response to a repeated `Idempotency-Key` request (nothing
+    /// was signed now).
+    pub replayed: bool,
 }
 
 /// Draws a payload not yet assigned to any asset. With 32-bit audio payloads a repeat is
@@ -116,7 +120,8 @@ async fn fresh_payload(state: &AppState, kind: MediaKind) -> Result<(u64, String
 }
 
 /// Watermarks and signs `bytes` (JPEG, PNG, WebP, WAV, MP3 or M4A) for `actor` (API key id or
-/// "cli"), stores the asset and its manifest, and returns the signed file in the input's format.
+/// "cli"), stores the asset and its manifest (one transaction), and returns the signed file in
+/// the input's format.
 ///
 /// # Errors
 /// `UnsupportedMedia` (415) for other formats, `CorruptMedia`/`MediaLimit` for bad input,
@@ -126,6 +131,37 @@ pub async fn sign(
     bytes: Vec<u8>,
     metadata: SignMetadata,
     actor: &str,
+) -> Result<SignOutput, ApiError> {
+    sign_claimed(state, bytes, metadata, actor, None).await
+}
+
+/// [`sign`] under the client's `Idempotency-Key` (if sent): a repeat of the same file and
+/// metadata under the same key gets the first signed file back (see [`super::idempotency`]).
+///
+/// # Errors
+/// As [`sign`] and [`super::idempotency::begin`].
+pub async fn sign_idempotent(
+    state: &AppState,
+    bytes: Vec<u8>,
+    metadata: SignMetadata,
+    actor: &str,
+    idem_key: Option<String>,
+) -> Result<SignOutput, ApiError> {
+    let meta = serde_json::to_vec(&metadata).map_err(ApiError::internal)?;
+    let fp = idempotency::fingerprint("/v1/sign", &[sha256_hex(&bytes).as_bytes(), &meta]);
+    match idempotency::begin(state, actor, "/v1/sign", idem_key, fp).await? {
+        Begun::Replay(out) => Ok(out),
+        Begun::Fresh(claim) => sign_claimed(state, bytes, metadata, actor, claim).await,
+    }
+}
+
+/// [`sign`], completing `claim` (if any) in the transaction that stores the asset.
+pub(crate) async fn sign_claimed(
+    state: &AppState,
+    bytes: Vec<u8>,
+    metadata: SignMetadata,
+    actor: &str,
+    claim: Option<Claimed>,
 ) -> Result<SignOutput, ApiError> {
     if metadata.model.trim().is_empty() {
         return Err(ApiError::InvalidRequest(
@@ -205,46 +241,52 @@ pub async fn sign(
 
     let asset_id = uuid::Uuid::now_v7().to_string();
     let created_at = hallmark_store::now();
-    state
-        .store
-        .insert_asset(&AssetRecord {
-            id: asset_id.clone(),
-            created_at,
-            media_type: format.mime().into(),
-            input_sha256: Some(input_sha256),
-            output_sha256: sha256_hex(&signed.bytes),
-            watermark_payload: Some(payload_hex.clone()),
-            manifest_label: Some(signed.manifest_label.clone()),
-            generator: metadata.generator.clone().unwrap_or_default(),
-            model: metadata.model.clone(),
-            model_version: metadata.model_version.clone().unwrap_or_default(),
-            digital_source_type: if signed.digital_source_type.is_empty() {
-                request.digital_source_type.clone()
-            } else {
-                signed.digital_source_type.clone()
-            },
-            created_by: actor.into(),
-            content_fingerprint,
-        })
-        .await?;
-    state
-        .store
-        .insert_manifest(&ManifestRecord {
-            label: signed.manifest_label.clone(),
-            asset_id: asset_id.clone(),
-            format: format.mime().into(),
-            store_bytes: signed.manifest_store.clone(),
-            created_at,
-        })
-        .await?;
-    tracing::info!(%asset_id, payload = %payload_hex, media_type = format.mime(), "signed");
-    Ok(SignOutput {
+    let asset = AssetRecord {
+        id: asset_id.clone(),
+        created_at,
+        media_type: format.mime().into(),
+        input_sha256: Some(input_sha256),
+        output_sha256: sha256_hex(&signed.bytes),
+        watermark_payload: Some(payload_hex.clone()),
+        manifest_label: Some(signed.manifest_label.clone()),
+        generator: metadata.generator.clone().unwrap_or_default(),
+        model: metadata.model.clone(),
+        model_version: metadata.model_version.clone().unwrap_or_default(),
+        digital_source_type: if signed.digital_source_type.is_empty() {
+            request.digital_source_type.clone()
+        } else {
+            signed.digital_source_type.clone()
+        },
+        created_by: actor.into(),
+        content_fingerprint,
+    };
+    let manifest = ManifestRecord {
+        label: signed.manifest_label.clone(),
+        asset_id: asset_id.clone(),
+        format: format.mime().into(),
+        store_bytes: signed.manifest_store,
+        created_at,
+    };
+    let out = SignOutput {
         asset_id,
         bytes: signed.bytes,
         format,
         manifest_label: signed.manifest_label,
         payload: payload_hex,
-    })
+        replayed: false,
+    };
+    // The asset, its manifest and the idempotency record: all or nothing.
+    let done = claim.as_ref().map(|c| c.completion(&out)).transpose()?;
+    state
+        .store
+        .insert_signed(&asset, &manifest, done.as_ref().map(|(k, r)| (*k, r)))
+        .await?;
+    drop(done);
+    if let Some(c) = claim {
+        c.completed();
+    }
+    tracing::info!(asset_id = %out.asset_id, payload = %out.payload, media_type = format.mime(), "signed");
+    Ok(out)
 }
 
 /// Embedding strengths tried in order for images: the default, then stronger marks for small
