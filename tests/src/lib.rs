@@ -331,28 +331,24 @@ impl Server {
         key: Option<&str>,
         parts: &[(&str, Option<&str>, &[u8])],
     ) -> Resp {
-        let boundary = "hallmark-test-boundary-7d1f0c";
-        let mut body = Vec::new();
-        for (name, filename, bytes) in parts {
-            body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
-            match filename {
-                Some(f) => body.extend_from_slice(
-                    format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
-                ),
-                None => body.extend_from_slice(
-                    format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
-                ),
-            }
-            body.extend_from_slice(bytes);
-            body.extend_from_slice(b"\r\n");
-        }
-        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-        self.post_raw(
-            path,
-            key,
-            &format!("multipart/form-data; boundary={boundary}"),
-            &body,
-        )
+        let (content_type, body) = multipart_body(parts);
+        self.post_raw(path, key, &content_type, &body)
+    }
+
+    /// Rows in a table of the server's database.
+    pub fn count_rows(&self, table: &str) -> i64 {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let store = hallmark_store::Store::connect(&self.database_url)
+                .await
+                .unwrap();
+            let n = store.count_rows(table).await.unwrap();
+            store.close().await;
+            n
+        })
     }
 
     /// Signs `bytes` with `metadata` JSON through `POST /v1/sign`.
@@ -420,6 +416,27 @@ impl Drop for Server {
             }
         }
     }
+}
+
+/// A multipart/form-data body of `parts` `(name, filename, bytes)`: its content type and bytes.
+pub fn multipart_body(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "hallmark-test-boundary-7d1f0c";
+    let mut body = Vec::new();
+    for (name, filename, bytes) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match filename {
+            Some(f) => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+            ),
+            None => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+            ),
+        }
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
 /// A response, read fully.
