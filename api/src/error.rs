@@ -41,6 +41,10 @@ pub enum ApiError {
     /// Resource not found.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// A well-formed soft binding value that names no manifest of this service
+    /// (`/v1/matches/byBinding`).
+    #[error("{0}")]
+    BindingNotFound(String),
     /// The route exists but not for this method; the value is the `Allow` header.
     #[error("method not allowed; this route accepts {0}")]
     MethodNotAllowed(&'static str),
@@ -129,6 +133,11 @@ impl ApiError {
                 "Media too small to watermark",
             ),
             Self::NotFound(_) => ("not_found", StatusCode::NOT_FOUND, "Not found"),
+            Self::BindingNotFound(_) => (
+                "binding_not_found",
+                StatusCode::NOT_FOUND,
+                "Soft binding not found",
+            ),
             Self::MethodNotAllowed(_) => (
                 "method_not_allowed",
                 StatusCode::METHOD_NOT_ALLOWED,

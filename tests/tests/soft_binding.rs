@@ -4,8 +4,9 @@
 //! resolve its `alg`/`value` (GET and POST `/matches/byBinding`), fetch the manifest store by
 //! the returned `manifestId`, and resolve the content itself after JPEG re-encoding, resizing
 //! and metadata removal (`/matches/byContent`). A signed image's mark copied onto other content
-//! resolves to nothing (the fingerprint cross-check); malformed queries are 400, unknown
-//! manifests 404, content no algorithm reads 415, all problem+json.
+//! resolves to nothing (the fingerprint cross-check: 200 with no matches); malformed queries
+//! are 400, unknown bindings and manifests 404, content no algorithm reads 415, all
+//! problem+json.
 
 use base64::Engine as _;
 use hallmark_tests::fixtures::{copy_mark, encode, jpeg, scene};
@@ -150,14 +151,20 @@ fn soft_binding_resolution_api() {
     );
     assert!(manifest_ids(&r).is_empty());
 
-    // A well-formed binding no asset carries: zero matches (the spec's 200 "zero or more").
+    // A well-formed binding no asset carries: 404 problem+json `binding_not_found`, on GET and
+    // POST, for both algorithms (issue 17's acceptance criterion; docs/DECISIONS.md).
     let unknown = base64::engine::general_purpose::STANDARD.encode([0x5a; 8]);
-    let path = format!(
-        "/v1/matches/byBinding?alg={}&value={}",
-        q(IMAGE_ALG),
-        q(&unknown)
-    );
-    assert!(manifest_ids(&s.get(&path, k)).is_empty());
+    let unknown_audio = base64::engine::general_purpose::STANDARD.encode([0x5a; 4]);
+    for (alg, value) in [(IMAGE_ALG, &unknown), (AUDIO_ALG, &unknown_audio)] {
+        let path = format!("/v1/matches/byBinding?alg={}&value={}", q(alg), q(value));
+        s.get(&path, k).assert_problem(404, "binding_not_found");
+        s.post_json(
+            "/v1/matches/byBinding",
+            k,
+            &json!({"alg": alg, "value": value}),
+        )
+        .assert_problem(404, "binding_not_found");
+    }
     // An unknown manifest id: 404 problem+json.
     s.get(
         "/v1/manifests/urn:c2pa:7d0f1c8e-3c1a-4f6e-9a51-0c2b3d4e5f60",

@@ -13,7 +13,10 @@
 //! ```
 //!
 //! Files after `--upscale` (up to `--`) are upscaled 2× (Lanczos3) before marking; the rest
-//! are used as they are. Transforms use ImageMagick `convert` (`-resize WxH>` fits within a
+//! are used as they are. `--legacy-scale` marks with the integer scale `⌊long side / 1000⌋`
+//! (1–8) of the marks signed before `mark_scale` became `long side / 720`, to check that the
+//! current detector still finds them. The PSNR of each mark (8-bit RGB, against the original)
+//! is printed per group. Transforms use ImageMagick `convert` (`-resize WxH>` fits within a
 //! box and never enlarges; the default filter, Lanczos for downscaling).
 // Offline harness over trusted local files: plain `image::open` and unwrap are fine here.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
@@ -55,6 +58,23 @@ struct Input {
     upscale: bool,
 }
 
+/// The mark's scale of earlier versions: `⌊long side / 1000⌋` clamped to 1–8.
+fn legacy_scale(w: u32, h: u32) -> f64 {
+    f64::from((w.max(h) / 1000).clamp(1, 8))
+}
+
+/// PSNR (dB) of `b` against `a`, 8-bit RGB.
+fn psnr(a: &DynamicImage, b: &DynamicImage) -> f64 {
+    let (a, b) = (a.to_rgb8(), b.to_rgb8());
+    let se: f64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(&p, &q)| (f64::from(p) - f64::from(q)).powi(2))
+        .sum();
+    10.0 * (255.0f64.powi(2) / (se / a.as_raw().len() as f64).max(1e-12)).log10()
+}
+
 /// One (image, transform) outcome.
 struct Row {
     transform: usize,
@@ -64,6 +84,8 @@ struct Row {
     oracle_hit: bool,
     clean_detections: usize,
     clean_runs: usize,
+    /// PSNR of the mark (dB).
+    psnr: f64,
 }
 
 fn convert(src: &Path, args: &[&str], dst: &Path) -> DynamicImage {
@@ -95,7 +117,13 @@ fn wilson(k: usize, n: usize) -> (f64, f64) {
     ((centre - half).max(0.0), (centre + half).min(1.0))
 }
 
-fn process(idx: usize, input: &Input, key: &WatermarkKey, clean_keys: &[WatermarkKey]) -> Vec<Row> {
+fn process(
+    idx: usize,
+    input: &Input,
+    key: &WatermarkKey,
+    clean_keys: &[WatermarkKey],
+    legacy: bool,
+) -> Vec<Row> {
     let dir = std::env::temp_dir().join(format!("wm-platform-{}-{idx}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let Ok(mut orig) = image::open(&input.path) else {
@@ -107,7 +135,12 @@ fn process(idx: usize, input: &Input, key: &WatermarkKey, clean_keys: &[Watermar
         orig = orig.resize_exact(w, h, image::imageops::FilterType::Lanczos3);
     }
     let orig = DynamicImage::ImageRgb8(orig.to_rgb8());
-    let marked = wm::embed(&orig, key, PAYLOAD, &wm::ImageEmbedParams::default()).unwrap();
+    let params = wm::ImageEmbedParams {
+        mark_scale: legacy.then(|| legacy_scale(orig.width(), orig.height())),
+        ..wm::ImageEmbedParams::default()
+    };
+    let marked = wm::embed(&orig, key, PAYLOAD, &params).unwrap();
+    let psnr = psnr(&orig, &marked);
     // Shipped as the service ships a signed JPEG (the `image` crate's encoder at
     // signing.jpeg_quality = 95); the unsigned original goes through the same encoder.
     let shipped = dir.join("shipped.jpg");
@@ -115,7 +148,7 @@ fn process(idx: usize, input: &Input, key: &WatermarkKey, clean_keys: &[Watermar
     save_jpeg(&marked, &shipped);
     save_jpeg(&orig, &unsigned);
     let mut line = format!(
-        "{}{} {}x{}",
+        "{}{} {}x{} PSNR {psnr:.2} dB",
         input.path,
         if input.upscale { " (2x)" } else { "" },
         orig.width(),
@@ -164,6 +197,7 @@ fn process(idx: usize, input: &Input, key: &WatermarkKey, clean_keys: &[Watermar
             oracle_hit,
             clean_detections,
             clean_runs: 1 + clean_keys.len(),
+            psnr,
         });
     }
     println!("{line}");
@@ -176,12 +210,14 @@ fn main() {
     let mut keys = 4usize;
     let mut inputs: Vec<Input> = Vec::new();
     let mut upscale = false;
+    let mut legacy = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--jobs" => jobs = args.next().and_then(|v| v.parse().ok()).unwrap_or(2),
             "--keys" => keys = args.next().and_then(|v| v.parse().ok()).unwrap_or(4),
             "--upscale" => upscale = true,
+            "--legacy-scale" => legacy = true,
             "--" => upscale = false,
             _ => inputs.push(Input { path: a, upscale }),
         }
@@ -200,7 +236,7 @@ fn main() {
             sc.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(input) = inputs.get(i) else { break };
-                let out = process(i, input, &key, &clean_keys);
+                let out = process(i, input, &key, &clean_keys, legacy);
                 rows.lock()
                     .unwrap()
                     .extend(out.into_iter().map(|r| (input.upscale, r)));
@@ -208,6 +244,30 @@ fn main() {
         }
     });
     let rows = rows.into_inner().unwrap();
+    if legacy {
+        println!("\nmarks of the earlier scale floor(long side / 1000), current detector");
+    }
+    for group in [false, true] {
+        // One PSNR per image (every transform row of an image carries the same one).
+        let p: Vec<f64> = rows
+            .iter()
+            .filter(|(g, r)| *g == group && r.transform == 0)
+            .map(|(_, r)| r.psnr)
+            .collect();
+        if !p.is_empty() {
+            println!(
+                "PSNR {}: mean {:.2} dB, min {:.2} dB over {} images",
+                if group {
+                    "2x upscales"
+                } else {
+                    "full resolution"
+                },
+                p.iter().sum::<f64>() / p.len() as f64,
+                p.iter().copied().fold(f64::INFINITY, f64::min),
+                p.len()
+            );
+        }
+    }
     println!(
         "\n{:<24} {:<19} {:>9} {:>6} {:>15} {:>13} {:>15}",
         "transform",

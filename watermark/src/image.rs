@@ -67,18 +67,30 @@ const N_PILOT: usize = N_CHIPS - CHIPS_PER_BIT * CODED_BITS;
 const PILOT: u16 = u16::MAX;
 /// Minimum width and height (pixels) of an image that can carry the mark.
 pub const MIN_SIDE: usize = TILE;
-/// Long side (pixels) per unit of [`mark_scale`].
-pub const MARK_SCALE_STEP: usize = 1000;
+/// Long side (pixels) from which the mark is magnified with the image ([`mark_scale`]).
+pub const MARK_SCALE_MIN_SIDE: usize = 1440;
+/// Long side (pixels) at which a magnified mark has its native size: a large original fitted
+/// within this many pixels carries 2-px chips on a 128-px tile again.
+pub const MARK_REFERENCE_SIDE: f64 = 720.0;
 /// Largest [`mark_scale`].
-pub const MAX_MARK_SCALE: usize = 8;
+pub const MAX_MARK_SCALE: f64 = 32.0;
 
-/// Scale `k` of the mark embedded in a `width`×`height` image: chips of `2k` px and a tile of
-/// `128k` px, `k = ⌊long side / 1000⌋` clamped to 1–8. A platform that fits a large original
-/// within 1080 or 720 px (0.12–0.5×) then leaves the tile at 0.48–1.08× of 128 px and the
-/// chips at ≥ 0.96 px, inside what the synchronisation searches and above the downscaled
-/// image's Nyquist frequency; images under 2,000 px keep `k = 1`, the mark of earlier versions.
-pub fn mark_scale(width: usize, height: usize) -> usize {
-    (width.max(height) / MARK_SCALE_STEP).clamp(1, MAX_MARK_SCALE)
+/// Magnification `m` of the mark embedded in a `width`×`height` image: chips of `2m` px and a
+/// tile of `128m` px. Images under [`MARK_SCALE_MIN_SIDE`] (1,440 px, long side) keep `m = 1`;
+/// larger ones get `m = long side / 720` ([`MARK_REFERENCE_SIDE`], at most 32, not rounded),
+/// so that whatever the original's size, a copy whose long side is `L'` carries a tile of
+/// `128 · L' / 720` px: exactly the native 128 px (2-px chips) once fitted within 720 px,
+/// 192 px within 1080 px, and inside the synchronisation's 58–262 px range at one of the
+/// detection pyramid's levels (see [`detect`]) for any copy of 0.1–2× the signed size.
+/// Marks of earlier versions used `⌊long side / 1000⌋` (integer, 2–8 from 2,000 px); the
+/// detector still finds them (same pyramid, a superset of the old levels).
+pub fn mark_scale(width: usize, height: usize) -> f64 {
+    let long = width.max(height);
+    if long < MARK_SCALE_MIN_SIDE {
+        1.0
+    } else {
+        (long as f64 / MARK_REFERENCE_SIDE).min(MAX_MARK_SCALE)
+    }
 }
 
 /// Embedding parameters. Units are 8-bit code values (0–255 scale) for every
@@ -108,6 +120,10 @@ pub struct ImageEmbedParams {
     /// The pattern is scaled down if needed so that the PSNR of the (unquantised)
     /// change is at least this, in dB (RMS ≤ 255·10^(−min_psnr_db/20)).
     pub min_psnr_db: f32,
+    /// Magnification of the mark (1–[`MAX_MARK_SCALE`]); `None` (the default, what the
+    /// service uses) = [`mark_scale`] of the image. Set it to embed another geometry, e.g. the
+    /// integer scale of an earlier version's mark.
+    pub mark_scale: Option<f64>,
 }
 
 impl Default for ImageEmbedParams {
@@ -118,6 +134,7 @@ impl Default for ImageEmbedParams {
             flat_floor: 0.0,
             activity_ref: 4.5,
             min_psnr_db: 43.0,
+            mark_scale: None,
         }
     }
 }
@@ -410,20 +427,57 @@ fn luma(img: &DynamicImage) -> Result<Vec<f32>, WatermarkError> {
 }
 
 /// The luma change of [`embed`], evaluated row by row: pixel `(x, y)` gets
-/// `scale · amplitude(act) · pattern[y mod T][x mod T]` (see [`amplitude`]).
+/// `scale · amplitude(act) · chips[row(y)][col(x)]` (see [`amplitude`]), the chip under the
+/// pixel's centre on the grid magnified `m` times ([`mark_scale`]).
 struct Mark<'a> {
     act: &'a [f32],
     w: usize,
-    /// The `period`² px pattern (±1 per chip, expanded to pixels).
-    pattern: Vec<f32>,
-    /// Tile side in pixels, `TILE · mark_scale`.
-    period: usize,
+    /// The patterns summed (one for a fresh mark).
+    layers: Vec<MarkLayer>,
     /// Global factor (≤ 1) that keeps the change's PSNR at `min_psnr_db`.
     scale: f32,
     strength: f32,
     inv_ref: f32,
     cap: f32,
     floor: f32,
+}
+
+/// One magnified chip pattern of a [`Mark`].
+struct MarkLayer {
+    /// Per-chip pattern values, [`GRID`]² (±1 for a fresh mark).
+    chips: Vec<f32>,
+    /// Chip column (0–63) under each pixel column's centre.
+    col: Vec<u8>,
+    /// Chip side in pixels, `CHIP · m` (not necessarily an integer).
+    chip_px: f64,
+}
+
+impl MarkLayer {
+    fn new(chips: Vec<f32>, m: f64, w: usize) -> Self {
+        let chip_px = CHIP as f64 * m;
+        let col = (0..w).map(|x| chip_coord(x, chip_px)).collect();
+        Self {
+            chips,
+            col,
+            chip_px,
+        }
+    }
+
+    /// The pattern values of row `y`, per pixel column, added to `p`.
+    fn add_row(&self, y: usize, p: &mut [f32]) {
+        let prow = &self.chips[usize::from(chip_coord(y, self.chip_px)) * GRID..][..GRID];
+        for (o, &c) in p.iter_mut().zip(&self.col) {
+            *o += prow[usize::from(c)];
+        }
+    }
+}
+
+/// Chip coordinate (0–63) of pixel `i` (its centre) on a grid of `chip_px`-px chips.
+/// For an integer magnification `k` this is `⌊i / 2k⌋ mod 64`, the pixel-aligned grid.
+#[inline]
+fn chip_coord(i: usize, chip_px: f64) -> u8 {
+    // Truncation is the floor here (non-negative); the modulo keeps it < 64.
+    (((i as f64 + 0.5) / chip_px) as usize % GRID) as u8
 }
 
 /// Mark amplitude (8-bit code values) at local activity `a`:
@@ -443,8 +497,10 @@ fn amplitude(a: f32, strength: f32, inv_ref: f32, cap: f32, floor: f32) -> f32 {
 impl Mark<'_> {
     /// Luma change of row `y` into `d` (`w` long).
     fn row(&self, y: usize, d: &mut [f32]) {
-        let t = self.period;
-        let prow = &self.pattern[(y % t) * t..][..t];
+        d.fill(0.0);
+        for l in &self.layers {
+            l.add_row(y, d);
+        }
         let arow = &self.act[y * self.w..][..self.w];
         let (s, k, inv_ref, cap, floor) = (
             self.scale,
@@ -453,10 +509,8 @@ impl Mark<'_> {
             self.cap,
             self.floor,
         );
-        for (dc, ac) in d.chunks_mut(t).zip(arow.chunks(t)) {
-            for ((o, &a), &p) in dc.iter_mut().zip(ac).zip(prow) {
-                *o = s * amplitude(a, k, inv_ref, cap, floor) * p;
-            }
+        for (o, &a) in d.iter_mut().zip(arow) {
+            *o *= s * amplitude(a, k, inv_ref, cap, floor);
         }
     }
 }
@@ -516,7 +570,7 @@ pub fn embed(
     params: &ImageEmbedParams,
 ) -> Result<DynamicImage, WatermarkError> {
     let chips = Layout::new(key).chips(payload);
-    embed_chips(img, &chips, params)
+    embed_layers(img, vec![(chips, scale_for(img, params))], params)
 }
 
 /// Re-mark an image that already carries this key's mark with payload
@@ -534,6 +588,15 @@ pub fn embed(
 /// the new one. The PSNR cap (`min_psnr_db`) accounts for the pattern's
 /// energy (about 1.3× a fresh mark's RMS on half-differing codewords).
 ///
+/// `previous_scale` is the old mark's magnification as its detection measured it
+/// ([`Detection::scale`]); `None` means the new mark's. A file signed by an earlier
+/// version carries an integer scale `⌊long side / 1000⌋` where the new mark gets
+/// `long side / 720` ([`mark_scale`]): the measured scale is snapped to the new one or to
+/// the nearest integer (within 2 %), and when they differ the change is the new mark minus
+/// the old one at its own scale, `amplitude · (new(m) − old(k))`, so the old mark is removed
+/// rather than left beside the new one. A scale that is neither (a resized copy, whose
+/// offset is unknown too) is treated as the new mark's.
+///
 /// # Errors
 /// As [`embed`].
 pub fn embed_replacing(
@@ -541,23 +604,37 @@ pub fn embed_replacing(
     key: &WatermarkKey,
     payload: u64,
     previous: u64,
+    previous_scale: Option<f64>,
     params: &ImageEmbedParams,
 ) -> Result<DynamicImage, WatermarkError> {
     let layout = Layout::new(key);
     let old = layout.chips(previous);
-    let chips: Vec<f32> = layout
-        .chips(payload)
-        .iter()
-        .zip(&old)
-        .map(|(n, o)| n - o)
-        .collect();
-    embed_chips(img, &chips, params)
+    let new = layout.chips(payload);
+    let m = scale_for(img, params);
+    let near = |a: f64, b: f64| (a - b).abs() <= 0.02 * b;
+    let old_scale = previous_scale
+        .filter(|s| s.is_finite() && *s >= 1.0 && !near(*s, m))
+        .map(f64::round)
+        .filter(|k| previous_scale.is_some_and(|s| near(s, *k)) && (*k - m).abs() > 1e-9);
+    let layers = match old_scale {
+        None => vec![(new.iter().zip(&old).map(|(n, o)| n - o).collect(), m)],
+        Some(k) => vec![(new, m), (old.iter().map(|o| -o).collect(), k)],
+    };
+    embed_layers(img, layers, params)
 }
 
-/// [`embed`] with the per-chip pattern values given (±1 for a fresh mark).
-fn embed_chips(
+/// The magnification of the mark embedded in `img`: `params.mark_scale` or [`mark_scale`].
+fn scale_for(img: &DynamicImage, params: &ImageEmbedParams) -> f64 {
+    params
+        .mark_scale
+        .unwrap_or_else(|| mark_scale(img.width() as usize, img.height() as usize))
+}
+
+/// [`embed`] with the change a sum of patterns: per-chip values ([`GRID`]²) on a grid of
+/// the given magnification each.
+fn embed_layers(
     img: &DynamicImage,
-    chips: &[f32],
+    layers: Vec<(Vec<f32>, f64)>,
     params: &ImageEmbedParams,
 ) -> Result<DynamicImage, WatermarkError> {
     let (w, h) = (img.width() as usize, img.height() as usize);
@@ -579,6 +656,14 @@ fn embed_chips(
             "flat_floor must be >= 0".into(),
         ));
     }
+    if let Some((_, m)) = layers
+        .iter()
+        .find(|(_, m)| !(m.is_finite() && (1.0..=MAX_MARK_SCALE).contains(m)))
+    {
+        return Err(WatermarkError::InvalidInput(format!(
+            "mark scale {m} is not within 1-{MAX_MARK_SCALE}"
+        )));
+    }
     let act = activity(luma(img)?, w, h);
     let inv_ref = 1.0 / params.activity_ref.max(1e-3);
     let (cap, floor) = (params.grain_cap.max(0.0), params.flat_floor);
@@ -595,8 +680,12 @@ fn embed_chips(
             .sum();
         ss += f64::from(rs);
     }
-    // × the pattern's RMS (1 for ±1 chips).
-    let chip_ms = chips.iter().map(|&c| f64::from(c * c)).sum::<f64>() / chips.len().max(1) as f64;
+    // × the pattern's mean square (1 for ±1 chips; layers of different scales are taken as
+    // uncorrelated, so their mean squares add).
+    let chip_ms: f64 = layers
+        .iter()
+        .map(|(c, _)| c.iter().map(|&v| f64::from(v * v)).sum::<f64>() / c.len().max(1) as f64)
+        .sum();
     let rms = (ss / (w * h) as f64 * chip_ms).sqrt();
     let max_rms = 255.0 * 10f64.powf(-f64::from(params.min_psnr_db) / 20.0);
     let scale = if rms > max_rms {
@@ -604,16 +693,13 @@ fn embed_chips(
     } else {
         1.0
     };
-    let k = mark_scale(w, h);
-    let period = TILE * k;
-    let pattern = (0..period * period)
-        .map(|i| chips[chip_index(i % period / k, i / period / k)])
-        .collect();
     let mark = Mark {
         act: &act,
         w,
-        pattern,
-        period,
+        layers: layers
+            .into_iter()
+            .map(|(c, m)| MarkLayer::new(c, m, w))
+            .collect(),
         scale,
         strength: params.strength,
         inv_ref,
@@ -655,28 +741,33 @@ fn embed_chips(
 /// Detect the mark. Never panics; images smaller than [`MIN_SIDE`] give
 /// `too_small = true`, unsupported color types give `p_value = 1`, not detected.
 ///
-/// Images of at least 2,000 px (long side) are also searched at half and, from 4,000 px, at
-/// a quarter of their size (area averaging): a large original's own mark has a tile of
-/// `128·k` px ([`mark_scale`]), which those levels bring back into the synchronisation's
-/// range. The levels depend on the image size only, and the p-value is corrected for the
-/// hypotheses of every level (`levels × n × 16384`), so the false-positive rate stays at
-/// [`crate::FALSE_POSITIVE_RATE`]. `scale` is the tile period found, over 128 px, in the
-/// pixels of `img` (for a `k = 1` mark: attacked / original size).
+/// The image is also searched at ½, ¼, ⅛ and 1/16 of its size (area averaging, each level
+/// the 2×2 average of the one before) while the level's long side stays ≥ 500 px
+/// ([`pyramid_levels`]): a copy of long side `L'` of a large original carries a tile of
+/// `128 · L' / 720` px ([`mark_scale`]), which one of those levels brings into the
+/// synchronisation's 58–262 px range. Images of at least 1,440 px try first the level that
+/// brings an uncropped copy's tile closest to 128 px, then the others from full size down. The
+/// levels depend on the image size only, and the p-value is corrected for the hypotheses of
+/// every level (`levels × n × 16384`), so the false-positive rate stays at
+/// [`crate::FALSE_POSITIVE_RATE`] whatever the order. `scale` is the tile period found, over
+/// 128 px, in the pixels of `img` (for a `m = 1` mark: attacked / original size).
 pub fn detect(img: &DynamicImage, key: &WatermarkKey) -> Detection {
     let long = img.width().max(img.height()) as usize;
-    let levels: Vec<u32> = [1u32, 2, 4]
-        .into_iter()
-        .filter(|&d| d == 1 || long >= d as usize * MARK_SCALE_STEP)
-        .collect();
+    let levels = pyramid_levels(long);
+    let n_levels = levels.len();
+    // The pyramid below full size, built as far as needed: `pyramid[j]` is level j + 1, the
+    // 2×2 area average of the level before it.
+    let mut pyramid: Vec<DynamicImage> = Vec::new();
     let mut best: Option<Detection> = None;
-    for &d in &levels {
-        let mut det = if d == 1 {
-            detect_level(img, key, levels.len())
-        } else {
-            let small = img.thumbnail_exact(img.width() / d, img.height() / d);
-            detect_level(&small, key, levels.len())
-        };
-        det.scale = det.scale.map(|s| s * f64::from(d));
+    for i in level_order(long, n_levels) {
+        while pyramid.len() < i {
+            let prev = pyramid.last().unwrap_or(img);
+            let next = prev.thumbnail_exact(prev.width() / 2, prev.height() / 2);
+            pyramid.push(next);
+        }
+        let level = i.checked_sub(1).and_then(|j| pyramid.get(j)).unwrap_or(img);
+        let mut det = detect_level(level, key, n_levels);
+        det.scale = det.scale.map(|s| s * f64::from(levels[i]));
         if det.detected {
             return det;
         }
@@ -685,6 +776,39 @@ pub fn detect(img: &DynamicImage, key: &WatermarkKey) -> Detection {
         }
     }
     best.unwrap_or_else(Detection::too_small)
+}
+
+/// Least long side (pixels) of a detection pyramid level below full size.
+const MIN_LEVEL_SIDE: usize = 500;
+/// Deepest pyramid level (1/16 of the size).
+const MAX_LEVEL: u32 = 16;
+
+/// Downscale factors (1, 2, 4, …, ≤ 16) of the detection pyramid of an image of long side
+/// `long`: full size, and every halving whose long side stays ≥ [`MIN_LEVEL_SIDE`].
+pub fn pyramid_levels(long: usize) -> Vec<u32> {
+    let mut levels = vec![1u32];
+    let mut d = 2u32;
+    while d <= MAX_LEVEL && long / d as usize >= MIN_LEVEL_SIDE {
+        levels.push(d);
+        d *= 2;
+    }
+    levels
+}
+
+/// Order in which [`detect`] tries the `n` pyramid levels of an image of long side `long`:
+/// from [`MARK_SCALE_MIN_SIDE`] up, first the level whose long side is nearest (in ratio) to
+/// [`MARK_REFERENCE_SIDE`] — where an uncropped copy of a large original has its 128-px
+/// tile — then the others from full size down; smaller images from full size down.
+fn level_order(long: usize, n: usize) -> Vec<usize> {
+    let first = if long >= MARK_SCALE_MIN_SIDE {
+        let ideal = (long as f64 / MARK_REFERENCE_SIDE).log2().round().max(0.0);
+        (ideal as usize).min(n.saturating_sub(1))
+    } else {
+        0
+    };
+    std::iter::once(first)
+        .chain((0..n).filter(|&i| i != first))
+        .collect()
 }
 
 /// [`detect`] at one level of the resolution pyramid; `levels` tested in all.

@@ -338,14 +338,14 @@ fn embed_replacing_rewrites_the_previous_payload() {
     assert_eq!(detect(&first, &key()).payload, Some(a));
     let stacked = detect(&embed(&first, &key(), b, &p).unwrap(), &key());
     assert!(!stacked.detected, "{stacked:?}");
-    let second = embed_replacing(&first, &key(), b, a, &p).unwrap();
+    let second = embed_replacing(&first, &key(), b, a, None, &p).unwrap();
     let d = detect(&second, &key());
     assert!(d.detected && d.payload == Some(b), "{d:?}");
-    let third = embed_replacing(&second, &key(), c, b, &p).unwrap();
+    let third = embed_replacing(&second, &key(), c, b, None, &p).unwrap();
     let d = detect(&third, &key());
     assert!(d.detected && d.payload == Some(c), "{d:?}");
     assert_eq!(
-        embed_replacing(&third, &key(), c, c, &p)
+        embed_replacing(&third, &key(), c, c, None, &p)
             .unwrap()
             .as_bytes(),
         third.as_bytes()
@@ -354,31 +354,79 @@ fn embed_replacing_rewrites_the_previous_payload() {
 
 #[test]
 fn large_originals_survive_platform_downscaling() {
-    use hallmark_watermark::image::mark_scale;
-    assert_eq!(mark_scale(1999, 1200), 1);
-    assert_eq!(mark_scale(1600, 2560), 2);
-    assert_eq!(mark_scale(6028, 3391), 6);
-    assert_eq!(mark_scale(20_000, 100), 8);
+    use hallmark_watermark::image::{mark_scale, pyramid_levels};
+    assert_eq!(mark_scale(1439, 1200), 1.0);
+    assert!((mark_scale(1200, 1440) - 2.0).abs() < 1e-12);
+    assert!((mark_scale(1600, 2560) - 2560.0 / 720.0).abs() < 1e-12);
+    assert!((mark_scale(6028, 3391) - 6028.0 / 720.0).abs() < 1e-12);
+    assert_eq!(mark_scale(30_000, 100), 32.0);
+    assert_eq!(pyramid_levels(999), vec![1]);
+    assert_eq!(pyramid_levels(2560), vec![1, 2, 4]);
+    assert_eq!(pyramid_levels(6028), vec![1, 2, 4, 8]);
+    let m = mark_scale(2560, 1600);
     let orig = DynamicImage::ImageRgb8(photo(2560, 1600, 11));
     let marked = embed(&orig, &key(), PAYLOAD, &ImageEmbedParams::default()).unwrap();
     assert!(psnr(&orig, &marked) > 42.0);
-    // The signed file itself: found at half resolution (the tile is 256 px), scale ≈ 2.
+    // The signed file itself: the tile is 455 px, found at a quarter size, scale ≈ m.
     let d = detect(&jpeg(&marked, 95), &key());
     assert!(d.detected && d.payload == Some(PAYLOAD), "{d:?}");
-    assert!((d.scale.unwrap() - 2.0).abs() < 0.05, "{d:?}");
-    // Fitted within 1080 px (0.42x) and halved, then re-encoded: the tile is 108 / 128 px.
-    for (w, h) in [(1080, 675), (1280, 800)] {
+    assert!((d.scale.unwrap() / m - 1.0).abs() < 0.02, "{d:?}");
+    // Fitted within 720 px (the native 128-px tile again), within 1080 px (192 px) and
+    // halved (228 px), then re-encoded.
+    for (w, h) in [(720, 450), (1080, 675), (1280, 800)] {
         let small = jpeg(
             &marked.resize_exact(w, h, ::image::imageops::FilterType::Lanczos3),
-            85,
+            80,
         );
         let d = detect(&small, &key());
         assert!(d.detected && d.payload == Some(PAYLOAD), "{w}x{h}: {d:?}");
-        let expected = 2.0 * f64::from(w) / 2560.0;
-        assert!((d.scale.unwrap() - expected).abs() < 0.03, "{d:?}");
+        let expected = m * f64::from(w) / 2560.0;
+        assert!((d.scale.unwrap() / expected - 1.0).abs() < 0.02, "{d:?}");
     }
     // Unmarked, and the same image under another key: never detected, at any level.
     assert!(!detect(&jpeg(&orig, 95), &key()).detected);
     let other = WatermarkKey::from_secret(b"another-secret-0123456").unwrap();
     assert!(!detect(&jpeg(&marked, 95), &other).detected);
+}
+
+/// A large file signed by an earlier version (integer mark scale `⌊long side / 1000⌋`) is
+/// still detected, and re-signing it (as the sign path does: detect, then re-mark with the
+/// scale found) gives a file that reads back with the new payload only.
+#[test]
+fn marks_of_the_earlier_large_image_scale_are_detected_and_replaced() {
+    use hallmark_watermark::image::mark_scale;
+    let orig = DynamicImage::ImageRgb8(photo(2400, 1500, 12));
+    let old_params = ImageEmbedParams {
+        mark_scale: Some(2.0),
+        ..ImageEmbedParams::default()
+    };
+    let old = jpeg(&embed(&orig, &key(), 0xAAAA, &old_params).unwrap(), 95);
+    let found = detect(&old, &key());
+    assert!(found.detected && found.payload == Some(0xAAAA), "{found:?}");
+    assert!((found.scale.unwrap() - 2.0).abs() < 0.04, "{found:?}");
+    let small = jpeg(
+        &old.resize_exact(1080, 675, ::image::imageops::FilterType::Lanczos3),
+        85,
+    );
+    let d = detect(&small, &key());
+    assert!(d.detected && d.payload == Some(0xAAAA), "{d:?}");
+
+    let p = ImageEmbedParams::default();
+    let resigned = jpeg(
+        &embed_replacing(&old, &key(), 0xBBBB, 0xAAAA, found.scale, &p).unwrap(),
+        95,
+    );
+    let d = detect(&resigned, &key());
+    assert!(d.detected && d.payload == Some(0xBBBB), "{d:?}");
+    let m = mark_scale(2400, 1500);
+    assert!((d.scale.unwrap() / m - 1.0).abs() < 0.02, "{d:?}");
+    // Invalid scales are refused, not embedded.
+    let bad = ImageEmbedParams {
+        mark_scale: Some(0.5),
+        ..ImageEmbedParams::default()
+    };
+    assert!(matches!(
+        embed(&orig, &key(), 1, &bad),
+        Err(WatermarkError::InvalidInput(_))
+    ));
 }

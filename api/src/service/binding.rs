@@ -14,7 +14,7 @@ pub fn signed_image(img: &image::DynamicImage) -> Option<String> {
     let k = hallmark_watermark::image::mark_scale(img.width() as usize, img.height() as usize);
     img_fp::fingerprint(img)
         .ok()
-        .map(|f| f.with_geometry(Some(k as f64), None).to_string())
+        .map(|f| f.with_geometry(Some(k), None).to_string())
 }
 
 /// Fingerprint of a signed clip, as stored with the asset.

@@ -97,13 +97,14 @@ fn entry(asset: &AssetRecord, score: Option<u8>) -> Option<SoftBindingMatch> {
 }
 
 /// Resolves a soft binding value (`alg`, base64 `value`) to the manifest of the asset that
-/// carries it. A well-formed value that names no asset is an empty result (the spec's "zero
-/// or more"), not an error. No content is given, so no content check is possible here: a
-/// client holding the content uses [`by_content`], or compares the manifest's hard binding.
+/// carries it. No content is given, so no content check is possible here: a client holding
+/// the content uses [`by_content`], or compares the manifest's hard binding.
 ///
 /// # Errors
 /// `InvalidRequest` (400) for an unsupported `alg`, a value that is not base64 of the
-/// algorithm's payload width, or `maxResults` < 1; store failures.
+/// algorithm's payload width, or `maxResults` < 1; `BindingNotFound` (404
+/// `binding_not_found`) for a well-formed value that names no asset with a stored manifest
+/// (docs/DECISIONS.md "No match"); store failures.
 pub async fn by_binding(
     state: &AppState,
     alg: &str,
@@ -114,14 +115,19 @@ pub async fn by_binding(
     let payload = sb::decode_value(alg, value).map_err(query_error)?;
     let max = sb::max_results(max_results).map_err(query_error)?;
     let asset = asset_by_payload(state, alg, payload).await?;
-    Ok(SoftBindingQueryResult {
-        matches: asset
-            .as_ref()
-            .and_then(|a| entry(a, None))
-            .into_iter()
-            .take(max)
-            .collect(),
-    })
+    let matches: Vec<SoftBindingMatch> = asset
+        .as_ref()
+        .and_then(|a| entry(a, None))
+        .into_iter()
+        .take(max)
+        .collect();
+    if matches.is_empty() {
+        return Err(ApiError::BindingNotFound(format!(
+            "no manifest of this service carries the {} binding {value}",
+            alg.alg
+        )));
+    }
+    Ok(SoftBindingQueryResult { matches })
 }
 
 /// A checked hint: its algorithm and payload.

@@ -390,13 +390,19 @@ fn watermark_and_encode(
             // Re-signing a file Hallmark marked before (an edit of a signed output): its
             // mark is rewritten to the new payload instead of a second mark stacked on it
             // (the two would share the pilot and cancel each other's differing bits).
-            let previous = hallmark_watermark::image::detect(&image, key)
-                .payload
-                .filter(|&p| p != payload);
+            // The old mark's scale, measured, lets a mark of an earlier version's geometry be
+            // removed rather than left beside the new one.
+            let found = hallmark_watermark::image::detect(&image, key);
+            let previous = found.payload.filter(|&p| p != payload);
             for (params, quality) in image_attempts(state.settings.signing.jpeg_quality) {
                 let marked = match previous {
                     Some(old) => hallmark_watermark::image::embed_replacing(
-                        &image, key, payload, old, &params,
+                        &image,
+                        key,
+                        payload,
+                        old,
+                        found.scale,
+                        &params,
                     ),
                     None => hallmark_watermark::image::embed(&image, key, payload, &params),
                 }

@@ -72,7 +72,7 @@ pub struct ImageFingerprint {
     pub height: u32,
     /// Tile period of the mark in this image over 128 px, as the watermark's synchronisation
     /// measured it ([`Detection::scale`](crate::Detection::scale)); for a signed original,
-    /// its mark's scale `k` ([`mark_scale`](crate::image::mark_scale): 1 below 2,000 px).
+    /// its mark's scale `m` ([`mark_scale`](crate::image::mark_scale): 1 below 1,440 px).
     /// A candidate's size relative to the signed original is its `scale` over the stored one.
     pub scale: f64,
     /// Rotation relative to the signed original, degrees (the convention of
