@@ -8,161 +8,21 @@
 //! Needs `ffmpeg` (libmp3lame, libopus, aac). Clips are cut to their first 20 s.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
-use std::process::Command;
-
 use hallmark_watermark::fingerprint::audio as fp;
+
+#[path = "audio_common/mod.rs"]
+mod common;
+use common::{codec, white};
 use hallmark_watermark::{audio, WatermarkKey};
-
-fn decode(path: &Path, rate: u32) -> Option<Vec<f32>> {
-    let o = Command::new("ffmpeg")
-        .args(["-loglevel", "error", "-i"])
-        .arg(path)
-        .args([
-            "-f",
-            "f32le",
-            "-ac",
-            "1",
-            "-ar",
-            &rate.to_string(),
-            "pipe:1",
-        ])
-        .output()
-        .ok()?;
-    o.status.success().then(|| {
-        o.stdout
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect()
-    })
-}
-
-fn write_wav(x: &[f32], rate: u32, path: &Path) {
-    let spec = hound_free_wav(x, rate);
-    std::fs::write(path, spec).unwrap();
-}
-
-/// 32-bit float mono WAV bytes.
-fn hound_free_wav(x: &[f32], rate: u32) -> Vec<u8> {
-    let data = (x.len() * 4) as u32;
-    let mut v = Vec::with_capacity(44 + x.len() * 4);
-    v.extend_from_slice(b"RIFF");
-    v.extend_from_slice(&(36 + data).to_le_bytes());
-    v.extend_from_slice(b"WAVEfmt ");
-    v.extend_from_slice(&16u32.to_le_bytes());
-    v.extend_from_slice(&3u16.to_le_bytes());
-    v.extend_from_slice(&1u16.to_le_bytes());
-    v.extend_from_slice(&rate.to_le_bytes());
-    v.extend_from_slice(&(rate * 4).to_le_bytes());
-    v.extend_from_slice(&4u16.to_le_bytes());
-    v.extend_from_slice(&32u16.to_le_bytes());
-    v.extend_from_slice(b"data");
-    v.extend_from_slice(&data.to_le_bytes());
-    for s in x {
-        v.extend_from_slice(&s.to_le_bytes());
-    }
-    v
-}
-
-/// Encodes with ffmpeg `args` into `ext` and decodes back at `out_rate`.
-fn codec(
-    x: &[f32],
-    rate: u32,
-    args: &[&str],
-    ext: &str,
-    out_rate: u32,
-    dir: &Path,
-) -> Option<Vec<f32>> {
-    let src = dir.join("in.wav");
-    let enc = dir.join(format!("enc.{ext}"));
-    write_wav(x, rate, &src);
-    let ok = Command::new("ffmpeg")
-        .args(["-y", "-loglevel", "error", "-i"])
-        .arg(&src)
-        .args(args)
-        .arg(&enc)
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok {
-        return None;
-    }
-    decode(&enc, out_rate)
-}
-
-fn white(x: &[f32], snr_db: f64, seed: u64) -> Vec<f32> {
-    let p = x.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / x.len() as f64;
-    let sd = (p / 10f64.powf(snr_db / 10.0)).sqrt();
-    let mut s = seed | 1;
-    x.iter()
-        .map(|v| {
-            let mut g = 0.0;
-            for _ in 0..12 {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                g += (s >> 11) as f64 / (1u64 << 53) as f64;
-            }
-            v + ((g - 6.0) * sd) as f32
-        })
-        .collect()
-}
 
 fn main() {
     let files: Vec<String> = std::env::args().skip(1).collect();
     let key = WatermarkKey::from_secret(b"hallmark-audio-binding-secret").unwrap();
     let dir = std::env::temp_dir().join(format!("hm-abind-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    struct Clip {
-        name: String,
-        rate: u32,
-        orig: Vec<f32>,
-        signed: Vec<f32>,
-        payload: u64,
-        fp: fp::AudioFingerprint,
-    }
-    let mut clips = Vec::new();
-    for (i, f) in files.iter().enumerate() {
-        let Some(rate) = Command::new("soxi")
-            .args(["-r", f])
-            .output()
-            .ok()
-            .and_then(|o| {
-                String::from_utf8_lossy(&o.stdout)
-                    .trim()
-                    .parse::<u32>()
-                    .ok()
-            })
-        else {
-            continue;
-        };
-        let Some(mut x) = decode(Path::new(f), rate) else {
-            continue;
-        };
-        x.truncate(rate as usize * 20);
-        let payload = 0x1000_0000 + i as u64 * 7919;
-        let mut ch = vec![x.clone()];
-        if audio::embed(&mut ch, rate, &key, payload, &Default::default()).is_err() {
-            continue;
-        }
-        let d = audio::detect(&ch, rate, &key);
-        if d.payload != Some(payload) {
-            continue;
-        }
-        let name = Path::new(f)
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
-        let fp = fp::fingerprint(&ch, rate);
-        clips.push(Clip {
-            name,
-            rate,
-            orig: x,
-            signed: ch.remove(0),
-            payload,
-            fp,
-        });
+    let (clips, skipped) = common::sign_clips(&files, &key);
+    for (why, f) in &skipped {
+        println!("skipped: {f}: {why}");
     }
     println!("signed clips: {}", clips.len());
     type Attack = (

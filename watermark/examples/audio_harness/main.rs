@@ -15,6 +15,18 @@
 //! watermark/bench/audio/make_clips.sh /tmp/wm_clips
 //! cargo run -p hallmark-watermark --release --example audio_harness -- /tmp/wm_clips
 //! ```
+//! Any speech (issue 19): `--windows S` decodes every file of the given files
+//! and folders (anything `ffmpeg` decodes) at its own rate and channel count
+//! and cuts it into consecutive S-second windows, which become the clips;
+//! `--half tune|report` keeps the files at even / odd positions of the sorted
+//! list (split by file, so no window of a tuning file is reported on);
+//! `--min-seconds S` skips clips shorter than S.
+//!
+//! ```text
+//! watermark/bench/audio/real_speech.sh /tmp/wm_real   # symlinks to the corpus's real speech
+//! cargo run -p hallmark-watermark --release --example audio_harness -- \
+//!     --windows 5 --half report /tmp/wm_real
+//! ```
 //! `audio_harness --clean [--keys K] FILES…` instead runs detection on unmarked
 //! files (anything `ffmpeg` decodes) under K keys and prints the false-positive
 //! count, smallest p-value, largest score and p-value deciles.
@@ -35,230 +47,14 @@ use std::time::Instant;
 
 use hallmark_watermark::{audio, WatermarkKey};
 
+mod attacks;
+mod clips;
+
+use attacks::{attack, read_audio, run, write_wav16, Ctx, ATTACKS};
+use clips::Half;
+
 /// A 32-bit payload (`AUDIO_PAYLOAD_BITS`).
 const PAYLOAD: u64 = 0x89AB_CDEF;
-const ATTACKS: &[&str] = &[
-    "wav16",
-    "mp3_128",
-    "mp3_64",
-    "aac_64",
-    "opus_32",
-    "resample_16k",
-    "resample_48k",
-    "phone_8k",
-    "white_20db",
-    "pink_20db",
-    "vol_+10db",
-    "vol_-10db",
-    "trim_5s",
-    "concat",
-    "speed_+5%",
-    "speed_-5%",
-];
-
-fn run(cmd: &mut Command) -> bool {
-    cmd.output().map(|o| o.status.success()).unwrap_or(false)
-}
-
-fn read_audio(path: &Path, dir: &Path) -> Option<(Vec<Vec<f32>>, u32)> {
-    let raw = dir.join("read.raw");
-    if !run(Command::new("sox")
-        .arg(path)
-        .args(["-t", "raw", "-e", "floating-point", "-b", "32", "-L"])
-        .arg(&raw))
-    {
-        return None;
-    }
-    let info = |flag: &str| -> Option<u32> {
-        let o = Command::new("soxi").arg(flag).arg(path).output().ok()?;
-        String::from_utf8_lossy(&o.stdout).trim().parse().ok()
-    };
-    let (rate, nch) = (info("-r")?, info("-c")? as usize);
-    let bytes = std::fs::read(&raw).ok()?;
-    let mut ch = vec![Vec::new(); nch];
-    for (i, b) in bytes.chunks_exact(4).enumerate() {
-        ch[i % nch].push(f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-    }
-    Some((ch, rate))
-}
-
-fn write_wav16(ch: &[Vec<f32>], rate: u32, out: &Path, dir: &Path) {
-    let raw = dir.join("write.raw");
-    let n = ch[0].len();
-    let mut bytes = Vec::with_capacity(n * ch.len() * 4);
-    for i in 0..n {
-        for c in ch {
-            bytes.extend_from_slice(&c[i].to_le_bytes());
-        }
-    }
-    std::fs::write(&raw, bytes).unwrap();
-    let r = rate.to_string();
-    let c = ch.len().to_string();
-    let raw_in = [
-        "-t",
-        "raw",
-        "-e",
-        "floating-point",
-        "-b",
-        "32",
-        "-L",
-        "-r",
-        &r,
-        "-c",
-        &c,
-    ];
-    run(Command::new("sox")
-        .args(raw_in)
-        .arg(&raw)
-        .args(["-D", "-b", "16"])
-        .arg(out));
-}
-
-/// Deterministic generator (PCG-like LCG) for noise and window choices.
-struct Rng(u64);
-impl Rng {
-    fn u(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        ((self.0 >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-    fn gauss(&mut self) -> f64 {
-        let (a, b) = (self.u(), self.u());
-        (-2.0 * a.ln()).sqrt() * (2.0 * std::f64::consts::PI * b).cos()
-    }
-}
-
-/// Adds white or pink (Kellet's filter) Gaussian noise at `snr_db` below the
-/// clip's mean power (per channel).
-fn add_noise(ch: &mut [Vec<f32>], snr_db: f64, pink: bool, seed: u64) {
-    let mut rng = Rng(seed);
-    for c in ch.iter_mut() {
-        let p: f64 = c.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / c.len() as f64;
-        let mut noise: Vec<f64> = Vec::with_capacity(c.len());
-        let mut b = [0f64; 7];
-        for _ in 0..c.len() {
-            let w = rng.gauss();
-            if pink {
-                b[0] = 0.99886 * b[0] + w * 0.0555179;
-                b[1] = 0.99332 * b[1] + w * 0.0750759;
-                b[2] = 0.96900 * b[2] + w * 0.1538520;
-                b[3] = 0.86650 * b[3] + w * 0.3104856;
-                b[4] = 0.55000 * b[4] + w * 0.5329522;
-                b[5] = -0.7616 * b[5] - w * 0.0168980;
-                noise.push(b.iter().sum::<f64>() + w * 0.5362);
-                b[6] = w * 0.115926;
-            } else {
-                noise.push(w);
-            }
-        }
-        let pn: f64 = noise.iter().map(|v| v * v).sum::<f64>() / noise.len() as f64;
-        let g = (p / pn.max(1e-30) / 10f64.powf(snr_db / 10.0)).sqrt();
-        for (v, n) in c.iter_mut().zip(noise) {
-            *v += (g * n) as f32;
-        }
-    }
-}
-
-struct Ctx<'a> {
-    dir: &'a Path,
-    rate: u32,
-    /// Unmarked audio at the clip's rate/channels for the concatenation attack.
-    filler: &'a [Vec<f32>],
-    seed: u64,
-}
-
-/// Applies `attack` to the 16-bit WAV `src` (the clip as audio `x`); returns
-/// the attacked file and, for concatenation, the time range of `src` in it.
-fn attack(
-    name: &str,
-    src: &Path,
-    x: &[Vec<f32>],
-    ctx: &Ctx,
-    tag: &str,
-) -> Option<(PathBuf, Option<(f64, f64)>)> {
-    let d = ctx.dir;
-    let out = d.join(format!("{tag}_{name}.wav"));
-    let ff = |codec: &[&str], ext: &str| -> bool {
-        let enc = d.join(format!("{tag}_{name}.{ext}"));
-        run(Command::new("ffmpeg")
-            .args(["-y", "-loglevel", "error", "-i"])
-            .arg(src)
-            .args(codec)
-            .arg(&enc))
-            && run(Command::new("ffmpeg")
-                .args(["-y", "-loglevel", "error", "-i"])
-                .arg(&enc)
-                .arg(&out))
-    };
-    let sox = |args: &[&str]| -> bool {
-        run(Command::new("sox")
-            .arg(src)
-            .args(["-b", "16"])
-            .arg(&out)
-            .args(args))
-    };
-    let lame = |br: &str| -> bool {
-        let enc = d.join(format!("{tag}_{name}.mp3"));
-        run(Command::new("lame")
-            .args(["--quiet", "-b", br])
-            .arg(src)
-            .arg(&enc))
-            && run(Command::new("ffmpeg")
-                .args(["-y", "-loglevel", "error", "-i"])
-                .arg(&enc)
-                .arg(&out))
-    };
-    let mut range = None;
-    let ok = match name {
-        "wav16" => std::fs::copy(src, &out).is_ok(),
-        "mp3_128" => lame("128"),
-        "mp3_64" => lame("64"),
-        "aac_64" => ff(&["-c:a", "aac", "-b:a", "64k"], "m4a"),
-        "opus_32" => ff(&["-c:a", "libopus", "-b:a", "32k"], "opus"),
-        "resample_16k" => sox(&["rate", "16k"]),
-        "resample_48k" => sox(&["rate", "48k"]),
-        "phone_8k" => sox(&["sinc", "300-3400", "rate", "8k"]),
-        "vol_+10db" => sox(&["vol", "10dB"]),
-        "vol_-10db" => sox(&["vol", "-10dB"]),
-        "speed_+5%" => sox(&["tempo", "1.05"]),
-        "speed_-5%" => sox(&["tempo", "0.95"]),
-        "trim_5s" => {
-            let mut rng = Rng(ctx.seed ^ 0x7431);
-            let dur = x[0].len() as f64 / f64::from(ctx.rate);
-            let start = rng.u() * (dur - 5.0).max(0.0);
-            sox(&["trim", &format!("{start:.4}"), "5"])
-        }
-        "white_20db" | "pink_20db" => {
-            let mut y = x.to_vec();
-            add_noise(&mut y, 20.0, name == "pink_20db", ctx.seed);
-            write_wav16(&y, ctx.rate, &out, d);
-            true
-        }
-        "concat" => {
-            // 3 s of unmarked speech, the clip, 4 s of other unmarked speech.
-            let r = ctx.rate as usize;
-            let f = ctx.filler;
-            let y: Vec<Vec<f32>> = (0..x.len())
-                .map(|c| {
-                    let fc = &f[c.min(f.len() - 1)];
-                    let mut v = fc[..(3 * r).min(fc.len())].to_vec();
-                    v.extend_from_slice(&x[c]);
-                    let tail0 = fc.len().saturating_sub(4 * r);
-                    v.extend_from_slice(&fc[tail0..]);
-                    v
-                })
-                .collect();
-            let lead = (3 * r).min(f[0].len()) as f64 / r as f64;
-            range = Some((lead, lead + x[0].len() as f64 / r as f64));
-            write_wav16(&y, ctx.rate, &out, d);
-            true
-        }
-        _ => false,
-    };
-    ok.then_some((out, range))
-}
 
 /// (attack, ok, wrong payload, bit accuracy, z, ranges ok, detect s, audio s)
 type Outcome = (String, bool, bool, f64, f64, bool, f64, f64);
@@ -633,13 +429,7 @@ fn clean_mode(args: &[String]) {
                         *n - 1
                     };
                     let Some(f) = files.get(i) else { break };
-                    let wav = dir.join("clean.wav");
-                    let decoded = run(Command::new("ffmpeg")
-                        .args(["-v", "error", "-y", "-i"])
-                        .arg(f)
-                        .args(["-c:a", "pcm_f32le"])
-                        .arg(&wav));
-                    let Some((ch, rate)) = decoded.then(|| read_audio(&wav, &dir)).flatten() else {
+                    let Some((ch, rate)) = clips::decode_file(f, &dir) else {
                         unreadable.lock().unwrap().push(f.clone());
                         continue;
                     };
@@ -709,16 +499,61 @@ fn main() {
         clean_mode(&args[1..]);
         return;
     }
-    let Some(folder) = args.first() else {
-        eprintln!("usage: audio_harness CLIP_DIR");
-        return;
-    };
-    let mut files: Vec<PathBuf> = std::fs::read_dir(folder)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "wav"))
+    let (mut min_seconds, mut window, mut half) = (0f64, None::<f64>, Half::All);
+    let mut paths: Vec<PathBuf> = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut num = |flag: &str| -> f64 {
+            it.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| {
+                eprintln!("{flag} needs a number of seconds");
+                std::process::exit(2)
+            })
+        };
+        match a.as_str() {
+            "--min-seconds" => min_seconds = num("--min-seconds"),
+            "--windows" => window = Some(num("--windows")),
+            "--half" => {
+                half = it.next().and_then(|v| Half::parse(v)).unwrap_or_else(|| {
+                    eprintln!("--half needs tune, report or all");
+                    std::process::exit(2)
+                })
+            }
+            _ => paths.push(PathBuf::from(a)),
+        }
+    }
+    if paths.is_empty() {
+        eprintln!(
+            "usage: audio_harness [--min-seconds S] CLIP_DIR\n       audio_harness --windows S [--half tune|report|all] [--min-seconds S] FILE_OR_DIR…\n       audio_harness --clean [--keys K] FILE…"
+        );
+        std::process::exit(2);
+    }
+    let windows = window.map(|s| {
+        let w = clips::make_windows(&paths, s, half);
+        println!(
+            "windows of {s} s ({half:?} half): {} from {} files; skipped {}",
+            w.count,
+            w.used.len(),
+            w.skipped.len()
+        );
+        for f in &w.used {
+            println!("used: {}", f.display());
+        }
+        for (f, why) in &w.skipped {
+            println!("skipped ({why}): {}", f.display());
+        }
+        w
+    });
+    let clip_dirs = windows.as_ref().map_or(paths, |w| vec![w.dir.clone()]);
+    let mut files: Vec<PathBuf> = clips::list_files(&clip_dirs, &["wav"])
+        .into_iter()
+        .filter(|f| {
+            min_seconds <= 0.0 || clips::seconds(f).is_some_and(|d| d + 1e-3 >= min_seconds)
+        })
         .collect();
-    files.sort();
+    if files.is_empty() {
+        eprintln!("no clips of at least {min_seconds} s");
+        std::process::exit(1);
+    }
     let limit = std::env::var("WM_LIMIT")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -855,4 +690,7 @@ fn main() {
             t.null_wrong_det
         )
     );
+    if let Some(w) = windows {
+        let _ = std::fs::remove_dir_all(w.dir);
+    }
 }
