@@ -7,6 +7,7 @@ mod decide;
 mod generate;
 pub mod keys;
 pub mod resolve;
+pub mod review;
 pub mod settings_events;
 mod sign;
 mod verifications;
