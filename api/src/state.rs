@@ -48,6 +48,8 @@ pub struct AppState {
     pub limits: Arc<crate::ratelimit::RateLimits>,
     /// When each key's last use was last written.
     pub key_usage: Arc<crate::auth::KeyUsage>,
+    /// Moderator console sessions and previews.
+    pub console: Arc<crate::console::ConsoleState>,
 }
 
 fn read_opt(path: &str) -> anyhow::Result<Option<String>> {
@@ -300,6 +302,7 @@ impl AppState {
             jobs: Arc::new(Semaphore::new(settings.server.max_concurrent_jobs.max(1))),
             limits: Arc::new(crate::ratelimit::RateLimits::new(&settings.rate_limits)),
             key_usage: Arc::new(crate::auth::KeyUsage::default()),
+            console: Arc::new(crate::console::ConsoleState::new(&settings.console)),
             settings: Arc::new(settings),
             store,
             audit,
