@@ -201,10 +201,27 @@ async fn authenticate(state: web::Data<AppState>, a: Attempt) -> Result<Caller, 
         .split_once(' ')
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, k)| k.trim())
+        .ok_or(ApiError::Unauthorized)?;
+    authenticate_secret(&state, key, a.ip, &a.route).await
+}
+
+/// Authenticates the secret `key` (`hm_…`) sent from `ip` to `route`: the failed-attempt
+/// limit per address, the lookup by digest (revoked and expired keys fail), the key's rate
+/// limit. Used by the `Authorization` header and the console's sign-in form alike.
+///
+/// # Errors
+/// `Unauthorized` for a malformed, unknown, revoked or expired key; `RateLimited`.
+pub async fn authenticate_secret(
+    state: &AppState,
+    key: &str,
+    ip: Option<IpAddr>,
+    route: &str,
+) -> Result<Caller, ApiError> {
+    let key = Some(key.trim())
         .filter(|k| k.starts_with("hm_") && k.len() < 100)
         .ok_or(ApiError::Unauthorized)?;
     // An address that keeps sending bad keys is refused before any lookup.
-    state.limits.check_auth_allowed(a.ip).map_err(|l| {
+    state.limits.check_auth_allowed(ip).map_err(|l| {
         crate::metrics::rate_limited("failed_auth");
         rate_limited(l)
     })?;
@@ -213,7 +230,7 @@ async fn authenticate(state: web::Data<AppState>, a: Attempt) -> Result<Caller, 
     // very next request on every instance, and nothing written into Redis can authenticate
     // anyone (one indexed lookup).
     let Some(record) = state.store.find_api_key_by_hash(&digest).await? else {
-        state.limits.auth_failed(a.ip);
+        state.limits.auth_failed(ip);
         return Err(ApiError::Unauthorized);
     };
     if state.key_usage.due(&record.id) {
@@ -225,7 +242,7 @@ async fn authenticate(state: web::Data<AppState>, a: Attempt) -> Result<Caller, 
             tracing::warn!(error = %e, key = %record.id, "could not record the key's last use");
         }
     }
-    state.limits.check_key(&record.id, &a.route).map_err(|l| {
+    state.limits.check_key(&record.id, route).map_err(|l| {
         crate::metrics::rate_limited("key");
         rate_limited(l)
     })?;

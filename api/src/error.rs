@@ -309,7 +309,8 @@ pub fn problem_fallback<B: actix_web::body::MessageBody + 'static>(
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/problem+json"));
+        .is_some_and(|v| v.starts_with("application/problem+json") || v.starts_with("text/html"));
+    // Problem documents pass through, and so do the console's HTML error pages.
     if is_problem {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }

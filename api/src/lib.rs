@@ -6,6 +6,7 @@
 pub mod audit_tools;
 pub mod auth;
 pub mod batch;
+pub mod console;
 pub mod detectors_cli;
 pub mod error;
 pub mod keys_cli;

@@ -108,6 +108,7 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
     } else {
         s.server.workers
     };
+    let console = s.console.clone();
     HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
@@ -142,6 +143,7 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
                 }
             })
             .configure(crate::routes::configure)
+            .configure(|cfg| crate::console::configure(cfg, &console))
             .default_service(web::to(not_found))
     })
     .workers(workers)

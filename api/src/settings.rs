@@ -38,6 +38,9 @@ pub struct Settings {
     /// Prometheus `/metrics`.
     #[serde(default)]
     pub metrics: MetricsSettings,
+    /// The moderator console at `/console`.
+    #[serde(default)]
+    pub console: ConsoleSettings,
     /// Which of the located paths were set explicitly (for error messages).
     #[serde(skip)]
     pub explicit: ExplicitPaths,
@@ -109,6 +112,35 @@ impl Default for MetricsSettings {
         Self {
             enabled: true,
             token: String::new(),
+        }
+    }
+}
+
+/// `[console]`: the moderator console (`/console`, see docs/CONSOLE.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ConsoleSettings {
+    /// Serve the console.
+    pub enabled: bool,
+    /// A session ends after this many minutes without a request.
+    pub session_idle_minutes: u64,
+    /// A session ends this many hours after sign-in, used or not.
+    pub session_max_hours: u64,
+    /// Media uploaded through the console is kept in memory for the report page's preview
+    /// this many minutes (0 = never kept).
+    pub preview_minutes: u64,
+    /// Most MiB of previews held (the oldest go first).
+    pub preview_max_mb: usize,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            session_idle_minutes: 30,
+            session_max_hours: 12,
+            preview_minutes: 60,
+            preview_max_mb: 256,
         }
     }
 }

@@ -50,6 +50,8 @@ pub struct AppState {
     pub key_usage: Arc<crate::auth::KeyUsage>,
     /// Memory budget and limits for request bodies.
     pub uploads: Arc<crate::upload_budget::UploadBudget>,
+    /// Moderator console sessions and previews.
+    pub console: Arc<crate::console::ConsoleState>,
 }
 
 fn read_opt(path: &str) -> anyhow::Result<Option<String>> {
@@ -315,6 +317,7 @@ impl AppState {
             limits: Arc::new(crate::ratelimit::RateLimits::new(&settings.rate_limits)),
             key_usage: Arc::new(crate::auth::KeyUsage::default()),
             uploads: Arc::new(crate::upload_budget::UploadBudget::new(&settings.server)),
+            console: Arc::new(crate::console::ConsoleState::new(&settings.console)),
             settings: Arc::new(settings),
             store,
             audit,

@@ -20,20 +20,9 @@ async fn next(
     q: web::Query<NextQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Moderate)?;
-    let secs = q.lease_seconds.unwrap_or(300);
-    if secs == 0 || secs > 3600 {
-        return Err(ApiError::InvalidRequest(
-            "lease_seconds must be between 1 and 3600".into(),
-        ));
-    }
-    let lease = state
-        .store
-        .lease_next_review(
-            &caller.key_id,
-            hallmark_store::now(),
-            chrono::Duration::seconds(i64::from(secs)),
-        )
-        .await?;
+    let lease =
+        crate::service::review::lease_next(&state, &caller.key_id, q.lease_seconds.unwrap_or(300))
+            .await?;
     Ok(match lease {
         None => HttpResponse::NoContent().finish(),
         Some(l) => HttpResponse::Ok().json(serde_json::json!({

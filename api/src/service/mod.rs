@@ -8,6 +8,7 @@ mod generate;
 pub mod idempotency;
 pub mod keys;
 pub mod resolve;
+pub mod review;
 pub mod settings_events;
 mod sign;
 mod verifications;
