@@ -4,14 +4,14 @@
 # them next to itself, so no path settings are needed.
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
-RUN apt-get update && apt-get install -y --no-install-recommends python3-pip unzip && rm -rf /var/lib/apt/lists/*
+RUN apt-get update && apt-get install -y --no-install-recommends python3-pip unzip libopus-dev && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN scripts/fetch-onnxruntime.sh && scripts/fetch-models.sh \
     && cargo build --release --bin hallmark \
     && scripts/install.sh --bin target/release/hallmark /opt/hallmark-prefix
 
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates ffmpeg && rm -rf /var/lib/apt/lists/* \
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates ffmpeg libopus0 && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home /var/lib/hallmark hallmark && mkdir -p /var/lib/hallmark/data && chown -R hallmark /var/lib/hallmark
 WORKDIR /var/lib/hallmark
 COPY --from=build /opt/hallmark-prefix/ /usr/local/

@@ -1,4 +1,4 @@
-//! Audio decoding (symphonia) and encoding (WAV via hound, MP3 via LAME).
+//! Audio decoding (symphonia; Opus in [`crate::opus`]) and encoding (WAV via hound, MP3 via LAME).
 
 /// Decoded PCM audio, planar, samples in [-1, 1].
 ///
@@ -29,7 +29,7 @@ impl AudioClip {
 use std::io::Cursor;
 
 use symphonia::core::audio::SampleBuffer;
-use symphonia::core::codecs::{DecoderOptions, CODEC_TYPE_NULL};
+use symphonia::core::codecs::{DecoderOptions, CODEC_TYPE_NULL, CODEC_TYPE_OPUS};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::FormatOptions;
 use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
@@ -199,6 +199,9 @@ fn decode_audio_inner(
     if format == MediaFormat::Wav {
         check_wav_format_chunk(bytes, limits)?;
     }
+    if format == MediaFormat::Webm {
+        return crate::webm::decode_webm(bytes, limits);
+    }
     // Tables the demuxer would reserve memory from must fit in the bytes present.
     crate::containers::check_tables(bytes, format)?;
     let mut hint = Hint::new();
@@ -226,6 +229,10 @@ fn decode_audio_inner(
         .ok_or_else(|| corrupt("no audio track".into()))?;
     let track_id = track.id;
     let params = track.codec_params.clone();
+    if params.codec == CODEC_TYPE_OPUS {
+        let head = params.extra_data.as_deref().unwrap_or_default();
+        return crate::opus::decode_ogg(reader.as_mut(), track_id, head, bytes, limits);
+    }
     // symphonia's AAC configuration parser yields 0 Hz for the 88.2/96 kHz sampling-frequency
     // indices; an MP4 track's time base (1/timescale) is then the sample rate.
     let from_time_base = params

@@ -7,8 +7,8 @@
 //! allocation failure aborts the process. Every such count here must fit in the bytes of its
 //! box or block, and every box or block in its parent and the file, so no reservation can
 //! exceed the input's size. The `image` decoders allocate the whole canvas from the declared
-//! dimensions; [`check_declared_pixels`] requires the data a JPEG or PNG of that size needs at
-//! the very least.
+//! dimensions; [`check_declared_pixels`] requires the data a JPEG, PNG, WebP, GIF or TIFF of
+//! that size needs at the very least.
 
 use crate::{MediaError, MediaFormat};
 
@@ -299,16 +299,37 @@ fn check_ogg_comments(b: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// Most pixels one byte of a PNG can expand to: DEFLATE expands at most 1032:1 (RFC 1951),
+/// over at least one bit per pixel. Also the density cap for codings without a hard bound.
+const PNG_PIXELS_PER_BYTE: u64 = 8 * 1032;
+/// Most bytes one byte of LZW data can expand to (GIF89a Appendix F, TIFF 6.0 §13): a code of
+/// at least 12 bits once the table is full (GIF may keep coding without a clear code) stands
+/// for a string of at most 4096 symbols.
+const LZW_BYTES_PER_BYTE: u64 = 4096 * 8 / 12;
+
 /// Checks that `bytes` can hold a `width` × `height` image of `format` at all, before the
 /// decoder allocates its canvas.
 ///
-/// Lower bounds: a Huffman-coded JPEG (ITU-T T.81) spends at least one bit per 8×8 luma block
-/// in its DC coefficients (one bit per block per scan, every block coded); a PNG's zlib stream
-/// (RFC 1951) expands at most 1032:1, over at least one bit per pixel. Other formats pass
-/// (their decoders are bounded by the pixel limits and the worker's memory limit only).
+/// Lower bounds on the coded data ([`MediaError::Corrupt`] below them):
+/// - JPEG (ITU-T T.81): a Huffman-coded scan spends at least one bit per 8×8 luma block in
+///   its DC coefficients (one bit per block per scan, every block coded);
+/// - PNG: the zlib stream (RFC 1951) expands at most 1032:1, over at least one bit per pixel;
+/// - lossy WebP (VP8 key frame, RFC 6386 §11.2–11.4): every 16×16 macroblock codes its luma
+///   and chroma modes with fixed probabilities, the first decision of each at 145/256 and
+///   142/256, so at least 0.8 + 0.8 bits per macroblock (one bit is the bound used);
+/// - TIFF (TIFF 6.0 §3, §9, §13, Adobe Deflate): the first image's raw size (width × height ×
+///   bits per sample × samples per pixel) divided by its compression's largest expansion —
+///   1 uncompressed, 64 PackBits (2 bytes → 128), 1032 Deflate, 2730 LZW (and any other).
+///
+/// Codings with no hard bound — a GIF's canvas (its frames need not cover it) and lossless or
+/// animated WebP (a flat VP8L image costs 0 bits per pixel) — are held to a density cap
+/// instead ([`MediaError::LimitExceeded`]): 2730 pixels per byte for GIF (LZW's largest
+/// expansion) and 8256 for WebP (PNG's bound). An image past it is a nearly empty canvas with
+/// nothing to analyse. Other formats pass.
 ///
 /// # Errors
-/// [`MediaError::Corrupt`] when the file is smaller than the least data such an image needs.
+/// [`MediaError::Corrupt`] when the file is smaller than the least data such an image needs,
+/// [`MediaError::LimitExceeded`] past the density caps.
 pub fn check_declared_pixels(
     bytes: &[u8],
     format: MediaFormat,
@@ -316,21 +337,121 @@ pub fn check_declared_pixels(
     height: u32,
 ) -> Result<(), MediaError> {
     let (w, h) = (u64::from(width), u64::from(height));
-    let need = match format {
-        MediaFormat::Jpeg => w.div_ceil(8) * h.div_ceil(8) / 8,
-        MediaFormat::Png => (w * h / 8) / 1032,
-        _ => 0,
+    let len = bytes.len() as u64;
+    let (need, capped) = match format {
+        MediaFormat::Jpeg => (w.div_ceil(8) * h.div_ceil(8) / 8, false),
+        MediaFormat::Png => (w * h / PNG_PIXELS_PER_BYTE, false),
+        MediaFormat::Webp if webp_is_simple_lossy(bytes) => {
+            (w.div_ceil(16) * h.div_ceil(16) / 8, false)
+        }
+        MediaFormat::Webp => (w * h / PNG_PIXELS_PER_BYTE, true),
+        MediaFormat::Gif => (w * h / LZW_BYTES_PER_BYTE, true),
+        MediaFormat::Tiff => (tiff_min_bytes(bytes, w * h), false),
+        _ => (0, false),
     };
-    if (bytes.len() as u64) < need {
-        return Err(MediaError::Corrupt {
-            format: format.mime(),
-            detail: format!(
-                "declares {width}x{height} pixels but holds {} bytes; such an image needs at least {need}",
-                bytes.len()
-            ),
-        });
+    if len >= need {
+        return Ok(());
     }
-    Ok(())
+    let detail = format!(
+        "declares {width}x{height} pixels but holds {len} bytes; such an image needs at least {need}"
+    );
+    Err(if capped {
+        MediaError::LimitExceeded(format!("{} {detail}", format.mime()))
+    } else {
+        MediaError::Corrupt {
+            format: format.mime(),
+            detail,
+        }
+    })
+}
+
+/// Whether a WebP (RIFF, "WebP Container Specification") holds one lossy `VP8 ` bitstream and
+/// no animation: the chunks are walked from offset 12 until the first image chunk.
+fn webp_is_simple_lossy(b: &[u8]) -> bool {
+    let mut at = 12usize;
+    for _ in 0..64 {
+        let Some(id) = b.get(at..at + 4) else {
+            return false;
+        };
+        match id {
+            b"VP8 " => return true,
+            b"VP8L" | b"ANMF" | b"ANIM" => return false,
+            _ => {}
+        }
+        let Some(size) = u32_le(b, at + 4) else {
+            return false;
+        };
+        let size = u64::from(size) + u64::from(size & 1);
+        at = match usize::try_from(8 + size)
+            .ok()
+            .and_then(|s| at.checked_add(s))
+        {
+            Some(next) => next,
+            None => return false,
+        };
+    }
+    false
+}
+
+/// The least bytes a TIFF's first image of `pixels` pixels needs (see
+/// [`check_declared_pixels`]); 0 when its first IFD can't be read (the decoder then fails on
+/// it anyway).
+fn tiff_min_bytes(b: &[u8], pixels: u64) -> u64 {
+    let le = b.starts_with(b"II");
+    let u16_at = |at: usize| {
+        b.get(at..at + 2).map(|x| {
+            let x = [x[0], x[1]];
+            if le {
+                u16::from_le_bytes(x)
+            } else {
+                u16::from_be_bytes(x)
+            }
+        })
+    };
+    let u32_at = |at: usize| {
+        b.get(at..at + 4).map(|x| {
+            let x = [x[0], x[1], x[2], x[3]];
+            if le {
+                u32::from_le_bytes(x)
+            } else {
+                u32::from_be_bytes(x)
+            }
+        })
+    };
+    let Some(ifd) = u32_at(4).map(|o| o as usize) else {
+        return 0;
+    };
+    let (mut bits, mut samples, mut compression) = (1u64, 1u64, 1u16);
+    for i in 0..usize::from(u16_at(ifd).unwrap_or(0)).min(512) {
+        let e = ifd + 2 + 12 * i;
+        let (Some(tag), Some(kind), Some(count)) = (u16_at(e), u16_at(e + 2), u32_at(e + 4)) else {
+            break;
+        };
+        // A SHORT value: in the entry when it fits (≤ 2 of them), else at the offset there.
+        let short = || match (kind, count) {
+            (3, 1 | 2) => u16_at(e + 8),
+            (3, _) => u32_at(e + 8).and_then(|o| u16_at(o as usize)),
+            (4, 1) => u32_at(e + 8).and_then(|v| u16::try_from(v).ok()),
+            _ => None,
+        };
+        match tag {
+            258 => bits = short().map_or(bits, u64::from),
+            259 => compression = short().unwrap_or(compression),
+            277 => samples = short().map_or(samples, u64::from),
+            _ => {}
+        }
+    }
+    let ratio = match compression {
+        1 => 1,
+        32773 => 64,
+        8 | 32946 => 1032,
+        _ => LZW_BYTES_PER_BYTE,
+    };
+    (pixels
+        .saturating_mul(bits.max(1))
+        .saturating_mul(samples.max(1))
+        / 8)
+        / ratio
 }
 
 #[cfg(test)]

@@ -179,6 +179,153 @@ fn declared_pixels_need_the_data_present() {
     assert!(err.to_string().contains("declares 8000x6000"), "{err}");
 }
 
+/// A GIF whose logical screen is `w`×`h` holding one 1×1 frame.
+fn tiny_gif(w: u16, h: u16) -> Vec<u8> {
+    let mut g = b"GIF89a".to_vec();
+    g.extend_from_slice(&w.to_le_bytes());
+    g.extend_from_slice(&h.to_le_bytes());
+    g.extend_from_slice(&[0x80, 0, 0, 0, 0, 0, 255, 255, 255]); // 2-colour global table
+    g.extend_from_slice(&[0x2C, 0, 0, 0, 0, 1, 0, 1, 0, 0]); // 1×1 frame at 0,0
+    g.extend_from_slice(&[2, 2, 0x44, 0x01, 0, 0x3B]); // LZW data, trailer
+    g
+}
+
+/// A RIFF WebP with one chunk `id` holding `payload`.
+fn webp(id: &[u8; 4], payload: &[u8]) -> Vec<u8> {
+    let mut w = b"RIFF".to_vec();
+    w.extend_from_slice(&((payload.len() + 12) as u32).to_le_bytes());
+    w.extend_from_slice(b"WEBP");
+    w.extend_from_slice(id);
+    w.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    w.extend_from_slice(payload);
+    w
+}
+
+/// A little-endian 8-bit greyscale TIFF declaring `w`×`h` with `compression` and 16 bytes
+/// of strip data.
+fn tiny_tiff(w: u32, h: u32, compression: u16) -> Vec<u8> {
+    let entries: [(u16, u16, u32); 9] = [
+        (256, 4, w),
+        (257, 4, h),
+        (258, 3, 8),
+        (259, 3, u32::from(compression)),
+        (262, 3, 1),
+        (273, 4, 8 + 2 + 9 * 12 + 4),
+        (277, 3, 1),
+        (278, 4, h),
+        (279, 4, 16),
+    ];
+    let mut t = b"II*\0".to_vec();
+    t.extend_from_slice(&8u32.to_le_bytes());
+    t.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    for (tag, kind, value) in entries {
+        t.extend_from_slice(&tag.to_le_bytes());
+        t.extend_from_slice(&kind.to_le_bytes());
+        t.extend_from_slice(&1u32.to_le_bytes());
+        t.extend_from_slice(&value.to_le_bytes());
+    }
+    t.extend_from_slice(&0u32.to_le_bytes());
+    t.extend_from_slice(&[0x55; 16]);
+    t
+}
+
+#[test]
+fn gif_webp_and_tiff_declared_sizes_need_the_data_present() {
+    // Each bomb is within the pixel and side limits (≤ 50 MP, ≤ 20 000 px): only the check of
+    // the data present stops it, before the decoder allocates the canvas.
+    let vp8l = |w: u32, h: u32| {
+        let bits = (w - 1) | ((h - 1) << 14);
+        let mut p = vec![0x2F];
+        p.extend_from_slice(&bits.to_le_bytes());
+        p.extend_from_slice(&[0; 8]);
+        webp(b"VP8L", &p)
+    };
+    let vp8 = |w: u16, h: u16| {
+        let mut p = vec![0x50, 0x02, 0x00, 0x9D, 0x01, 0x2A];
+        p.extend_from_slice(&w.to_le_bytes());
+        p.extend_from_slice(&h.to_le_bytes());
+        p.extend_from_slice(&[0; 16]);
+        webp(b"VP8 ", &p)
+    };
+    for (bytes, format, w, h, capped) in [
+        (
+            tiny_gif(20_000, 2_500),
+            MediaFormat::Gif,
+            20_000,
+            2_500,
+            true,
+        ),
+        (vp8l(16_383, 3_000), MediaFormat::Webp, 16_383, 3_000, true),
+        (vp8(16_383, 3_000), MediaFormat::Webp, 16_383, 3_000, false),
+        (
+            tiny_tiff(20_000, 2_500, 1),
+            MediaFormat::Tiff,
+            20_000,
+            2_500,
+            false,
+        ),
+        (
+            tiny_tiff(20_000, 2_500, 5),
+            MediaFormat::Tiff,
+            20_000,
+            2_500,
+            false,
+        ),
+        (
+            tiny_tiff(20_000, 2_500, 8),
+            MediaFormat::Tiff,
+            20_000,
+            2_500,
+            false,
+        ),
+    ] {
+        let r = check_declared_pixels(&bytes, format, w, h);
+        match (&r, capped) {
+            (Err(MediaError::LimitExceeded(_)), true)
+            | (Err(MediaError::Corrupt { .. }), false) => {}
+            _ => panic!("{format:?} {w}x{h} ({} bytes): {r:?}", bytes.len()),
+        }
+        // The decoder refuses it too (by this check, or its own parser), without a canvas.
+        let d = decode_image(&bytes, format, &Limits::default());
+        assert!(
+            matches!(
+                d,
+                Err(MediaError::LimitExceeded(_) | MediaError::Corrupt { .. })
+            ),
+            "{format:?}: {d:?}"
+        );
+    }
+    // Through the decoder, the refusal names the declared size.
+    for (bytes, format) in [
+        (tiny_gif(20_000, 2_500), MediaFormat::Gif),
+        (tiny_tiff(20_000, 2_500, 1), MediaFormat::Tiff),
+    ] {
+        let err = decode_image(&bytes, format, &Limits::default()).unwrap_err();
+        assert!(
+            err.to_string().contains("declares 20000x2500"),
+            "{format:?}: {err}"
+        );
+    }
+    // The same headers at honest sizes pass, and real images of every format decode.
+    assert!(check_declared_pixels(&tiny_gif(16, 16), MediaFormat::Gif, 16, 16).is_ok());
+    assert!(check_declared_pixels(&tiny_tiff(4, 4, 1), MediaFormat::Tiff, 4, 4).is_ok());
+    assert!(check_declared_pixels(&vp8(160, 120), MediaFormat::Webp, 160, 120).is_ok());
+    let photo = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(512, 384, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x * y) % 251) as u8])
+    }));
+    for (f, fmt) in [
+        (MediaFormat::Gif, image::ImageFormat::Gif),
+        (MediaFormat::Webp, image::ImageFormat::WebP),
+        (MediaFormat::Tiff, image::ImageFormat::Tiff),
+    ] {
+        let mut out = std::io::Cursor::new(Vec::new());
+        photo.write_to(&mut out, fmt).unwrap();
+        let bytes = out.into_inner();
+        assert!(check_declared_pixels(&bytes, f, 512, 384).is_ok(), "{f:?}");
+        assert!(decode_image(&bytes, f, &Limits::default()).is_ok(), "{f:?}");
+    }
+}
+
 /// An ID3v2.4 tag header declaring `size` bytes of frames (syncsafe), `flags` as given.
 fn id3_header(size: u32, flags: u8) -> Vec<u8> {
     let mut h = b"ID3\x04\x00".to_vec();

@@ -8,7 +8,9 @@ mod containers;
 mod demux;
 mod error;
 mod image_io;
+mod opus;
 mod sniff;
+mod webm;
 
 pub use audio::{
     decode_audio, encode_m4a, encode_mp3, encode_wav, encode_wav_as, wav_sample_format, AudioClip,

@@ -42,6 +42,8 @@ pub enum MediaFormat {
     Flac,
     /// Ogg (Vorbis/Opus).
     Ogg,
+    /// WebM or Matroska (EBML); decoded for its Opus track.
+    Webm,
     /// MPEG-4 audio (M4A/AAC).
     M4a,
     /// MPEG-4 / QuickTime video.
@@ -73,6 +75,7 @@ impl MediaFormat {
             Self::Mp3 => "audio/mpeg",
             Self::Flac => "audio/flac",
             Self::Ogg => "audio/ogg",
+            Self::Webm => "audio/webm",
             Self::M4a => "audio/mp4",
             Self::Mp4 => "video/mp4",
             Self::Mov => "video/quicktime",
@@ -97,6 +100,7 @@ impl MediaFormat {
             Self::Mp3 => "mp3",
             Self::Flac => "flac",
             Self::Ogg => "ogg",
+            Self::Webm => "webm",
             Self::M4a => "m4a",
             Self::Mp4 => "mp4",
             Self::Mov => "mov",
@@ -117,7 +121,9 @@ impl MediaFormat {
             | Self::Tiff
             | Self::Heif
             | Self::Avif => MediaKind::Image,
-            Self::Wav | Self::Mp3 | Self::Flac | Self::Ogg | Self::M4a => MediaKind::Audio,
+            Self::Wav | Self::Mp3 | Self::Flac | Self::Ogg | Self::Webm | Self::M4a => {
+                MediaKind::Audio
+            }
             Self::Mp4 | Self::Mov | Self::Avi => MediaKind::Video,
             Self::Pdf | Self::Svg | Self::C2pa => MediaKind::Other,
         }
@@ -136,6 +142,7 @@ impl MediaFormat {
                 | Self::Mp3
                 | Self::Flac
                 | Self::Ogg
+                | Self::Webm
                 | Self::M4a
         )
     }
@@ -190,6 +197,9 @@ pub fn sniff(bytes: &[u8]) -> Option<MediaFormat> {
     if starts(b"OggS") {
         return Some(MediaFormat::Ogg);
     }
+    if starts(&[0x1A, 0x45, 0xDF, 0xA3]) {
+        return Some(MediaFormat::Webm); // EBML header (RFC 8794 §8.1)
+    }
     if starts(b"%PDF-") {
         return Some(MediaFormat::Pdf);
     }
@@ -232,6 +242,7 @@ mod tests {
         assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), Some(MediaFormat::Webp));
         assert_eq!(sniff(b"ID3\x04\0"), Some(MediaFormat::Mp3));
         assert_eq!(sniff(b"\0\0\0\x20ftypM4A \0"), Some(MediaFormat::M4a));
+        assert_eq!(sniff(b"\x1A\x45\xDF\xA3\x9F"), Some(MediaFormat::Webm));
         assert_eq!(sniff(b"<svg xmlns='x'/>"), Some(MediaFormat::Svg));
         assert_eq!(sniff(b"hello world"), None);
         assert_eq!(sniff(b""), None);
