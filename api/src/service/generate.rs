@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Body of `POST /v1/generate`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GenerateBody {
     /// Registered generator name (see `GET /v1/generators`).
