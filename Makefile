@@ -22,12 +22,13 @@ build: setup
 run: setup
 	$(CARGO) run --bin hallmark -- serve
 
-# Runs every test. Postgres/Redis tests use HALLMARK_TEST_PG_URL / HALLMARK_TEST_REDIS_URL
+# Runs every test, then every command block of README.md (scripts/readme-test.sh). Postgres/Redis tests use HALLMARK_TEST_PG_URL / HALLMARK_TEST_REDIS_URL
 # (defaults: postgres://postgres@127.0.0.1:5432/postgres, redis://127.0.0.1:6379).
 test: setup
 	$(CARGO) build --bins
 	$(CARGO) test --workspace --no-fail-fast
 	scripts/interop/run.sh
+	scripts/readme-test.sh
 
 fmt:
 	$(CARGO) fmt --all --check

@@ -188,6 +188,59 @@ impl ApiError {
         }
     }
 
+    /// One error of every kind, in declaration order: the catalogue of stable codes (the
+    /// OpenAPI document's `Problem.code` enum is built from it).
+    pub fn catalogue() -> Vec<ApiError> {
+        let all = vec![
+            Self::Unauthorized,
+            Self::Forbidden(""),
+            Self::InvalidRequest(String::new()),
+            Self::PayloadTooLarge { limit: 0 },
+            Self::UnsupportedMedia(String::new()),
+            Self::CorruptMedia(String::new()),
+            Self::MediaLimit(String::new()),
+            Self::MediaTooSmall(String::new()),
+            Self::RequestTimeout(0),
+            Self::NotFound(""),
+            Self::MethodNotAllowed(""),
+            Self::UpstreamUnavailable(String::new()),
+            Self::Overloaded,
+            Self::RateLimited {
+                retry_after_secs: 0,
+            },
+            Self::StoreUnavailable(String::new()),
+            Self::OutOfRange(String::new()),
+            Self::AuditLogUnavailable(String::new()),
+            Self::IdempotencyKeyReused(String::new()),
+            Self::Internal(anyhow::anyhow!("")),
+        ];
+        // A new variant fails to compile here until it is added to the list above.
+        for e in &all {
+            match e {
+                Self::Unauthorized
+                | Self::Forbidden(_)
+                | Self::InvalidRequest(_)
+                | Self::PayloadTooLarge { .. }
+                | Self::UnsupportedMedia(_)
+                | Self::CorruptMedia(_)
+                | Self::MediaLimit(_)
+                | Self::MediaTooSmall(_)
+                | Self::RequestTimeout(_)
+                | Self::NotFound(_)
+                | Self::MethodNotAllowed(_)
+                | Self::UpstreamUnavailable(_)
+                | Self::Overloaded
+                | Self::RateLimited { .. }
+                | Self::StoreUnavailable(_)
+                | Self::OutOfRange(_)
+                | Self::AuditLogUnavailable(_)
+                | Self::IdempotencyKeyReused(_)
+                | Self::Internal(_) => {}
+            }
+        }
+        all
+    }
+
     /// Wraps any error as an internal one.
     pub fn internal(e: impl Into<anyhow::Error>) -> Self {
         Self::Internal(e.into())

@@ -11,6 +11,7 @@ pub mod detectors_cli;
 pub mod error;
 pub mod keys_cli;
 pub mod metrics;
+pub mod openapi;
 pub mod paths;
 pub mod ratelimit;
 pub mod report;

@@ -482,6 +482,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             height,
             output,
         } => {
+            hallmark_api::tools::check_output_name(&output, hallmark_media::MediaFormat::Png)?;
             settings.detectors.enabled = false;
             let state = AppState::init(settings).await?;
             let out = service::generate(
@@ -538,6 +539,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let inputs = opts.paths;
             let bytes = read_input(&inputs[0], settings.server.max_upload_bytes)?;
+            if let Some(format) = hallmark_media::sniff(&bytes) {
+                hallmark_api::tools::check_output_name(&output, format)?;
+            }
             let state = AppState::init(settings).await?;
             let out = service::sign(&state, bytes, meta, "cli").await;
             write_signed(out, &output)

@@ -5,7 +5,7 @@ use hallmark_provenance::C2paReport;
 use serde::{Deserialize, Serialize};
 
 /// Watermark part of a report.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct WatermarkReport {
     /// Detected at the configured false-positive rate (p < 1e-6).
     pub detected: bool,
@@ -30,7 +30,7 @@ pub struct WatermarkReport {
 }
 
 /// Outcome of the content-binding check (watermark/README.md, "Content binding").
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ContentMatchStatus {
     /// The content's fingerprint matches the one stored when the asset was signed.
@@ -42,7 +42,7 @@ pub enum ContentMatchStatus {
 }
 
 /// `watermark.content_match` of a report.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct ContentMatch {
     /// `match`, `mismatch` or `unknown`.
     pub status: ContentMatchStatus,
@@ -54,7 +54,7 @@ pub struct ContentMatch {
 }
 
 /// A time range in seconds from the start of the clip.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct TimeRange {
     /// Start, seconds.
     pub start_s: f64,
@@ -63,7 +63,7 @@ pub struct TimeRange {
 }
 
 /// What the watermark recovered about a file Hallmark signed earlier.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct RecoveredAsset {
     /// Hallmark asset id.
     pub asset_id: String,
@@ -94,11 +94,12 @@ pub struct RecoveredAsset {
     /// `assertion.dataHash.mismatch` when the bytes it covers changed after signing
     /// (re-encoding, editing, or removing the metadata segment, which shifts them).
     #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[schema(value_type = Option<Object>)]
     pub c2pa: Option<C2paReport>,
 }
 
 /// The verdict: a label and the reasons behind it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Verdict {
     /// `ai_generated`, `likely_ai_generated`, `tampered`, `blocked_signer`, `provenance_valid`,
     /// `watermark_mismatch` (a Hallmark mark copied onto content it was not issued for), or
@@ -109,7 +110,7 @@ pub struct Verdict {
 }
 
 /// A complete verification report.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct VerificationReport {
     /// Verification id (UUID v7).
     pub id: String,
@@ -122,17 +123,20 @@ pub struct VerificationReport {
     /// Upload size in bytes.
     pub size_bytes: u64,
     /// C2PA validation.
+    #[schema(value_type = Object)]
     pub c2pa: C2paReport,
     /// Watermark detection.
     pub watermark: WatermarkReport,
     /// Asset recovered through the watermark, when the payload is known here.
     pub recovered: Option<RecoveredAsset>,
     /// Detector results per model: calibrated probability (1 = synthetic) and band.
+    #[schema(value_type = Vec<Object>)]
     pub detectors: Vec<DetectorScore>,
     /// Detection summary: combined calibrated probability, band (`likely_synthetic`,
     /// `inconclusive`, `no_signal`), the false-positive rate its threshold was set at, and why
     /// no probability was computed when there is none. Absent in reports stored before v2.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub detection: Option<Detection>,
     /// Verdict.
     pub verdict: Verdict,

@@ -55,6 +55,44 @@ pub fn create_private(path: &Path, bytes: &[u8]) -> anyhow::Result<bool> {
     }
 }
 
+/// Refuses an output name whose extension names another media format than the one that will be
+/// written (`sign in.png -o out.jpg` would put PNG bytes under a .jpg name): signing and marking
+/// keep the input's format, since re-encoding after signing would break the C2PA hard binding.
+/// Names without an extension, or with one that is no media format, are accepted.
+///
+/// # Errors
+/// A message naming the format written and the extension to use.
+pub fn check_output_name(output: &Path, format: MediaFormat) -> anyhow::Result<()> {
+    let Some(ext) = output.extension().and_then(|e| e.to_str()) else {
+        return Ok(());
+    };
+    let ext = ext.to_ascii_lowercase();
+    let named = match ext.as_str() {
+        "jpg" | "jpeg" => MediaFormat::Jpeg,
+        "png" => MediaFormat::Png,
+        "webp" => MediaFormat::Webp,
+        "wav" => MediaFormat::Wav,
+        "mp3" => MediaFormat::Mp3,
+        "m4a" | "mp4" | "aac" => MediaFormat::M4a,
+        "gif" => MediaFormat::Gif,
+        "tif" | "tiff" => MediaFormat::Tiff,
+        "flac" => MediaFormat::Flac,
+        "ogg" | "opus" => MediaFormat::Ogg,
+        _ => return Ok(()),
+    };
+    if named != format {
+        bail!(
+            "{}: the output is {} (Hallmark keeps the input's format; converting after signing \
+             would break the signature); name it .{} or convert the input to {} before signing",
+            output.display(),
+            format.mime(),
+            format.extension(),
+            named.mime()
+        );
+    }
+    Ok(())
+}
+
 fn format_of(bytes: &[u8], path: &Path) -> anyhow::Result<MediaFormat> {
     let f = hallmark_media::sniff(bytes)
         .with_context(|| format!("{}: unrecognised media format", path.display()))?;
@@ -85,6 +123,7 @@ pub fn watermark_embed(
     let (key, _) = load_watermark_key(settings)?;
     let bytes = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
     let format = format_of(&bytes, input)?;
+    check_output_name(output, format)?;
     let bits = payload_bits(format.kind());
     let payload = match payload_hex_arg {
         Some(h) => {
@@ -122,7 +161,12 @@ pub fn watermark_embed(
                 payload,
                 &hallmark_watermark::image::ImageEmbedParams::default(),
             )?;
-            hallmark_media::encode_image(&marked, format, settings.signing.jpeg_quality)?
+            hallmark_media::encode_image_like(
+                &marked,
+                format,
+                settings.signing.jpeg_quality,
+                &bytes,
+            )?
         }
         _ => {
             let mut clip = hallmark_media::decode_audio(&bytes, format, &limits)?;

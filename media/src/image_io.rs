@@ -209,9 +209,119 @@ pub fn encode_image(
     Ok(out.into_inner())
 }
 
+/// Whether `bytes` is a WebP file whose image is lossy (a `VP8 ` bitstream, RFC 9649 §2.5)
+/// rather than lossless (`VP8L`, §3). Walks the RIFF chunks of the simple and the extended
+/// (`VP8X`) layouts; anything else (not WebP, truncated, animated) is `false`.
+pub fn webp_is_lossy(bytes: &[u8]) -> bool {
+    if bytes.len() < 12 || &bytes[..4] != b"RIFF" || &bytes[8..12] != b"WEBP" {
+        return false;
+    }
+    let mut at = 12usize;
+    while let Some(header) = bytes.get(at..at.saturating_add(8)) {
+        match &header[..4] {
+            b"VP8 " => return true,
+            b"VP8L" | b"ANIM" => return false,
+            _ => {}
+        }
+        let size = u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as usize;
+        // Chunks are padded to an even size.
+        at = match at
+            .checked_add(8)
+            .and_then(|a| a.checked_add(size))
+            .and_then(|a| a.checked_add(size & 1))
+        {
+            Some(next) => next,
+            None => return false,
+        };
+    }
+    false
+}
+
+/// Encodes `image` as lossy WebP with libwebp at `quality` (0–100), keeping alpha (encoded
+/// losslessly in an `ALPH` chunk, as libwebp does).
+///
+/// # Errors
+/// [`MediaError::Encode`] for an image libwebp refuses (over 16383 px a side).
+pub fn encode_webp_lossy(image: &DynamicImage, quality: u8) -> Result<Vec<u8>, MediaError> {
+    let (w, h) = (image.width(), image.height());
+    if w > 16383 || h > 16383 {
+        return Err(MediaError::Encode {
+            format: MediaFormat::Webp.mime(),
+            detail: format!("{w}x{h} is over WebP's 16383-pixel side"),
+        });
+    }
+    let quality = f32::from(quality.min(100));
+    let out = if image.color().has_alpha() {
+        let rgba = image.to_rgba8();
+        webp::Encoder::from_rgba(rgba.as_raw(), w, h).encode(quality)
+    } else {
+        let rgb = image.to_rgb8();
+        webp::Encoder::from_rgb(rgb.as_raw(), w, h).encode(quality)
+    };
+    Ok(out.to_vec())
+}
+
+/// Encodes `image` in `format` the way `original` (the input it came from) was encoded: a lossy
+/// WebP input gives a lossy WebP output at `quality` (a lossless one would be many times larger);
+/// everything else is [`encode_image`].
+///
+/// # Errors
+/// As [`encode_image`] and [`encode_webp_lossy`].
+pub fn encode_image_like(
+    image: &DynamicImage,
+    format: MediaFormat,
+    quality: u8,
+    original: &[u8],
+) -> Result<Vec<u8>, MediaError> {
+    if format == MediaFormat::Webp && webp_is_lossy(original) {
+        encode_webp_lossy(image, quality)
+    } else {
+        encode_image(image, format, quality)
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
+    #[test]
+    fn lossy_webp_stays_lossy_and_lossless_stays_lossless() {
+        let img = DynamicImage::ImageRgb8(image::RgbImage::from_fn(256, 192, |x, y| {
+            image::Rgb([
+                (x * 7 % 256) as u8,
+                (y * 5 % 256) as u8,
+                ((x ^ y) % 256) as u8,
+            ])
+        }));
+        let lossy = encode_webp_lossy(&img, 80).unwrap();
+        assert!(webp_is_lossy(&lossy));
+        let lossless = encode_image(&img, MediaFormat::Webp, 95).unwrap();
+        assert!(!webp_is_lossy(&lossless));
+        assert!(
+            lossy.len() < lossless.len(),
+            "{} vs {}",
+            lossy.len(),
+            lossless.len()
+        );
+        let again = encode_image_like(&img, MediaFormat::Webp, 90, &lossy).unwrap();
+        assert!(webp_is_lossy(&again));
+        assert!(!webp_is_lossy(
+            &encode_image_like(&img, MediaFormat::Webp, 90, &lossless).unwrap()
+        ));
+        let decoded = decode_image(&again, MediaFormat::Webp, &Default::default()).unwrap();
+        assert_eq!(decoded.image.dimensions(), (256, 192));
+        // With alpha: still lossy, alpha kept.
+        let rgba = DynamicImage::ImageRgba8(img.to_rgba8());
+        let a = encode_webp_lossy(&rgba, 80).unwrap();
+        assert!(webp_is_lossy(&a));
+        // Not WebP, truncated, or a chunk size past the end.
+        assert!(!webp_is_lossy(b"RIFF\0\0\0\0WEBP"));
+        assert!(!webp_is_lossy(&lossy[..11]));
+        let mut bad = lossy[..20].to_vec();
+        bad[12..16].copy_from_slice(b"VP8X");
+        bad[16..20].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(!webp_is_lossy(&bad));
+    }
+
     use super::*;
 
     #[test]

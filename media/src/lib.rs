@@ -18,7 +18,9 @@ pub use audio::{
 };
 pub use containers::{check_declared_pixels, check_tables};
 pub use error::MediaError;
-pub use image_io::{decode_image, encode_image, DecodedImage};
+pub use image_io::{
+    decode_image, encode_image, encode_image_like, encode_webp_lossy, webp_is_lossy, DecodedImage,
+};
 pub use sniff::{sniff, MediaFormat, MediaKind};
 
 /// Resource limits applied before and while decoding untrusted media.

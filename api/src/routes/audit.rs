@@ -10,6 +10,10 @@ use crate::state::AppState;
 
 const NOTE_TYPE: &str = "text/plain; charset=utf-8";
 
+/// A page of log leaves.
+#[utoipa::path(get, path = "/v1/audit/entries", tag = "audit", params(crate::service::audit::EntriesQuery),
+    responses((status = 200, description = "Entries", body = crate::openapi::schemas::EntryList)),
+    security(("api_key" = ["audit"])))]
 async fn entries(
     state: web::Data<AppState>,
     caller: Caller,
@@ -19,11 +23,19 @@ async fn entries(
     Ok(HttpResponse::Ok().json(svc::entries(&state, &q).await?))
 }
 
+/// Re-verifies the whole stored log against its signed checkpoints.
+#[utoipa::path(get, path = "/v1/audit/verify", tag = "audit",
+    responses((status = 200, description = "The chain report: entries checked, checkpoints, first problem if any", body = serde_json::Value)),
+    security(("api_key" = ["audit"])))]
 async fn verify(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Audit)?;
     Ok(HttpResponse::Ok().json(state.audit.verify().await?))
 }
 
+/// The latest signed checkpoint (C2SP tlog-checkpoint in a signed note).
+#[utoipa::path(get, path = "/v1/audit/checkpoint", tag = "audit",
+    responses((status = 200, description = "Signed note", body = String, content_type = "text/plain")),
+    security(("api_key" = ["audit"])))]
 async fn checkpoint(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Audit)?;
     let cp = state
@@ -34,6 +46,10 @@ async fn checkpoint(state: web::Data<AppState>, caller: Caller) -> Result<HttpRe
     Ok(HttpResponse::Ok().content_type(NOTE_TYPE).body(cp.note))
 }
 
+/// The log's note verifier key (C2SP signed-note `vkey`).
+#[utoipa::path(get, path = "/v1/audit/public-key", tag = "audit",
+    responses((status = 200, description = "Verifier key line", body = String, content_type = "text/plain")),
+    security(("api_key" = ["audit"])))]
 async fn public_key(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Audit)?;
     Ok(HttpResponse::Ok()
@@ -41,6 +57,10 @@ async fn public_key(state: web::Data<AppState>, caller: Caller) -> Result<HttpRe
         .body(format!("{}\n", state.audit.verifier().to_vkey())))
 }
 
+/// RFC 9162 inclusion proof of a leaf in a tree size.
+#[utoipa::path(get, path = "/v1/audit/proof/inclusion", tag = "audit", params(crate::service::audit::InclusionQuery),
+    responses((status = 200, description = "Proof", body = crate::openapi::schemas::InclusionProof)),
+    security(("api_key" = ["audit"])))]
 async fn inclusion(
     state: web::Data<AppState>,
     caller: Caller,
@@ -50,6 +70,10 @@ async fn inclusion(
     Ok(HttpResponse::Ok().json(svc::inclusion(&state, &q).await?))
 }
 
+/// RFC 9162 consistency proof between two tree sizes.
+#[utoipa::path(get, path = "/v1/audit/proof/consistency", tag = "audit", params(crate::service::audit::ConsistencyQuery),
+    responses((status = 200, description = "Proof", body = crate::openapi::schemas::ConsistencyProof)),
+    security(("api_key" = ["audit"])))]
 async fn consistency(
     state: web::Data<AppState>,
     caller: Caller,

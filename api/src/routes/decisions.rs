@@ -61,6 +61,13 @@ fn created(replayed: bool, body: impl serde::Serialize) -> HttpResponse {
     resp.json(body)
 }
 
+/// Records a moderation decision as an audit-log leaf; 201 carries its receipt.
+#[utoipa::path(post, path = "/v1/decisions", tag = "decisions",
+    params(("Idempotency-Key" = Option<String>, Header, description = "1–255 printable ASCII, bare or an RFC 8941 string")),
+    request_body = crate::service::DecisionRequest,
+    responses((status = 201, description = "Recorded (or replayed: `Idempotent-Replayed: true`)", body = crate::service::DecisionResponse,
+        headers(("Idempotent-Replayed" = String, description = "`true` on a replay")))),
+    security(("api_key" = ["moderate"])))]
 async fn create(
     state: web::Data<AppState>,
     caller: Caller,
@@ -79,6 +86,13 @@ async fn create(
     Ok(created(out.replayed, one))
 }
 
+/// Records 1–100 decisions together (all or none), one receipt each.
+#[utoipa::path(post, path = "/v1/decisions/batch", tag = "decisions",
+    params(("Idempotency-Key" = Option<String>, Header, description = "1–255 printable ASCII, bare or an RFC 8941 string")),
+    request_body = crate::service::DecisionBatchRequest,
+    responses((status = 201, description = "Recorded (or replayed)", body = crate::openapi::schemas::DecisionBatch,
+        headers(("Idempotent-Replayed" = String, description = "`true` on a replay")))),
+    security(("api_key" = ["moderate"])))]
 async fn create_batch(
     state: web::Data<AppState>,
     caller: Caller,
@@ -103,6 +117,11 @@ async fn create_batch(
     ))
 }
 
+/// Recorded decisions in log order, with filters.
+#[utoipa::path(get, path = "/v1/decisions", tag = "decisions",
+    params(crate::service::DecisionsQuery),
+    responses((status = 200, description = "A page", body = crate::openapi::schemas::DecisionList)),
+    security(("api_key" = ["audit"])))]
 async fn list(
     state: web::Data<AppState>,
     caller: Caller,

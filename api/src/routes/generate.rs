@@ -8,6 +8,14 @@ use crate::error::ApiError;
 use crate::service::{self, GenerateBody};
 use crate::state::AppState;
 
+/// Renders with a registered ONNX generator model; the PNG is watermarked and signed.
+#[utoipa::path(post, path = "/v1/generate", tag = "sign",
+    request_body = crate::service::GenerateBody,
+    responses((status = 200, description = "The signed PNG", content_type = "image/png",
+        headers(("Hallmark-Asset-Id" = String, description = "New asset id (UUID v7)"),
+            ("Hallmark-Manifest-Label" = String, description = "The C2PA manifest label"),
+            ("Hallmark-Watermark-Payload" = String, description = "Hex watermark payload")))),
+    security(("api_key" = ["sign"])))]
 async fn generate(
     state: web::Data<AppState>,
     caller: Caller,
@@ -22,6 +30,10 @@ async fn generate(
     Ok(super::signed_response(&out).body(out.bytes))
 }
 
+/// The registered generator models.
+#[utoipa::path(get, path = "/v1/generators", tag = "sign",
+    responses((status = 200, description = "Generators", body = crate::openapi::schemas::GeneratorList)),
+    security(("api_key" = ["sign"])))]
 async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Sign)?;
     let list = state

@@ -8,12 +8,17 @@ use serde_json::json;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "Alive", body = crate::openapi::schemas::Health)))]
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
 }
 
 /// Ready when the database and the cache both answer within 0.8 s (checked concurrently);
 /// otherwise 503 problem+json `store_unavailable` naming what is down.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses((status = 200, description = "Ready: database and cache answer", body = crate::openapi::schemas::Ready)))]
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let limit = Duration::from_millis(800);
     let (db, cache) = tokio::join!(state.store.ping_within(limit), state.cache.ping(limit));

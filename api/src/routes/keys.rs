@@ -9,13 +9,19 @@ use crate::error::{ApiError, JSON_BODY_LIMIT};
 use crate::service::keys::{self, CreateKeyRequest, RotateKeyRequest};
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// List revoked keys too.
     #[serde(default)]
     include_revoked: bool,
 }
 
+/// API keys (never their secrets).
+#[utoipa::path(get, path = "/v1/keys", tag = "keys", params(ListQuery),
+    responses((status = 200, description = "Keys", body = crate::openapi::schemas::KeyList)),
+    security(("api_key" = ["admin"])))]
 async fn list(
     state: web::Data<AppState>,
     caller: Caller,
@@ -26,6 +32,10 @@ async fn list(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "keys": keys })))
 }
 
+/// Creates a key; the secret is in this response only.
+#[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = crate::service::keys::CreateKeyRequest,
+    responses((status = 201, description = "Created", body = crate::service::keys::CreatedKey)),
+    security(("api_key" = ["admin"])))]
 async fn create(
     state: web::Data<AppState>,
     caller: Caller,
@@ -38,6 +48,10 @@ async fn create(
     Ok(HttpResponse::Created().json(out))
 }
 
+/// Revokes a key: its next request gets 401.
+#[utoipa::path(post, path = "/v1/keys/{id}/revoke", tag = "keys", params(("id" = String, Path, description = "Key id")),
+    responses((status = 200, description = "Revoked", body = crate::service::keys::RevokedKey)),
+    security(("api_key" = ["admin"])))]
 async fn revoke(
     state: web::Data<AppState>,
     caller: Caller,
@@ -47,6 +61,11 @@ async fn revoke(
     Ok(HttpResponse::Ok().json(keys::revoke(&state, &id, &caller.key_id).await?))
 }
 
+/// Replaces a key by a new one with the same name, scopes and expiry.
+#[utoipa::path(post, path = "/v1/keys/{id}/rotate", tag = "keys", params(("id" = String, Path, description = "Key id")),
+    request_body(content = Option<crate::service::keys::RotateKeyRequest>, description = "Optional"),
+    responses((status = 201, description = "Rotated", body = crate::service::keys::RotatedKey)),
+    security(("api_key" = ["admin"])))]
 async fn rotate(
     state: web::Data<AppState>,
     caller: Caller,

@@ -9,6 +9,13 @@ use crate::error::ApiError;
 use crate::service::resolve::{self, ManifestParams};
 use crate::state::AppState;
 
+/// A manifest store Hallmark signed (C2PA Soft Binding API `getManifestById`).
+#[utoipa::path(get, path = "/v1/manifests/{label}", tag = "soft-binding",
+    params(("label" = String, Path, description = "The `urn:c2pa:…` manifest label (raw or percent-encoded)"),
+        crate::service::resolve::ManifestParams),
+    responses((status = 200, description = "The C2PA manifest store (JUMBF)", content_type = "application/c2pa",
+        headers(("Hallmark-Asset-Id" = String, description = "The asset it was signed for")))),
+    security(("api_key" = ["verify"])))]
 async fn get(
     state: web::Data<AppState>,
     caller: Caller,

@@ -7,6 +7,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// Prometheus text exposition (no API key; `metrics.token` when set).
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain; version=0.0.4")),
+    security((), ("metrics_token" = [])))]
 async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let s = &state.settings.metrics;
     if !s.enabled {

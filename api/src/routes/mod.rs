@@ -30,6 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     review::configure(cfg);
     keys::configure(cfg);
     metrics::configure(cfg);
+    crate::openapi::configure(cfg);
 }
 
 /// One resource with one route; any other method gets 405 `method_not_allowed` with an

@@ -7,6 +7,10 @@ use crate::auth::{Caller, Scope};
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// The loaded detector models with calibration and statistics.
+#[utoipa::path(get, path = "/v1/models", tag = "verify",
+    responses((status = 200, description = "Models", body = crate::openapi::schemas::ModelList)),
+    security(("api_key" = ["verify"])))]
 async fn list_models(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Verify)?;
     let models = state

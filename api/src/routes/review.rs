@@ -8,12 +8,19 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Query: `lease_seconds` (1–3600, default 300).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct NextQuery {
+    /// Lease length in seconds, 1–3600 (default 300).
     lease_seconds: Option<u32>,
 }
 
+/// Leases the next verification awaiting review to the caller.
+#[utoipa::path(get, path = "/v1/review/next", tag = "decisions", params(NextQuery),
+    responses((status = 200, description = "Leased", body = crate::openapi::schemas::ReviewLease),
+        (status = 204, description = "Nothing to review")),
+    security(("api_key" = ["moderate"])))]
 async fn next(
     state: web::Data<AppState>,
     caller: Caller,

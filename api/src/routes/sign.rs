@@ -9,6 +9,16 @@ use crate::error::ApiError;
 use crate::service::{self, SignMetadata};
 use crate::state::AppState;
 
+/// Watermarks and C2PA-signs an uploaded file; the response is the signed file, same format.
+#[utoipa::path(post, path = "/v1/sign", tag = "sign",
+    request_body(content = crate::openapi::schemas::SignForm, content_type = "multipart/form-data"),
+    responses((status = 200, description = "The signed file (same media type as the upload)",
+        content(("image/jpeg"), ("image/png"), ("image/webp"), ("audio/wav"), ("audio/mpeg"), ("audio/mp4")),
+        headers(("Hallmark-Asset-Id" = String, description = "New asset id (UUID v7)"),
+            ("Hallmark-Manifest-Label" = String, description = "The C2PA manifest label (urn:c2pa:…)"),
+            ("Hallmark-Watermark-Payload" = String, description = "Hex watermark payload"),
+            ("Content-Disposition" = String, description = "attachment; filename=\"{asset id}.{ext}\"")))),
+    security(("api_key" = ["sign"])))]
 async fn sign(
     state: web::Data<AppState>,
     caller: Caller,

@@ -13,6 +13,10 @@ use crate::service::resolve::{self, ByBindingParams, ByContentParams, MaxResults
 use crate::state::AppState;
 use hallmark_provenance::soft_binding::{supported_algorithms, SoftBindingQuery};
 
+/// Manifests whose soft binding (watermark) has this value (`queryByBinding`).
+#[utoipa::path(get, path = "/v1/matches/byBinding", tag = "soft-binding", params(crate::service::resolve::ByBindingParams),
+    responses((status = 200, description = "Matches", body = crate::openapi::schemas::SoftBindingQueryResult)),
+    security(("api_key" = ["verify"])))]
 async fn by_binding_get(
     state: web::Data<AppState>,
     caller: Caller,
@@ -23,6 +27,11 @@ async fn by_binding_get(
     Ok(HttpResponse::Ok().json(out))
 }
 
+/// As the GET, with `alg` and `value` in the body (`queryByLargeBinding`).
+#[utoipa::path(post, path = "/v1/matches/byBinding", tag = "soft-binding", params(crate::service::resolve::MaxResultsParam),
+    request_body = crate::openapi::schemas::SoftBindingQuery,
+    responses((status = 200, description = "Matches", body = crate::openapi::schemas::SoftBindingQueryResult)),
+    security(("api_key" = ["verify"])))]
 async fn by_binding_post(
     state: web::Data<AppState>,
     caller: Caller,
@@ -37,6 +46,11 @@ async fn by_binding_post(
     Ok(HttpResponse::Ok().json(out))
 }
 
+/// Reads the soft bindings of uploaded content and answers the manifests they name (`uploadFile`).
+#[utoipa::path(post, path = "/v1/matches/byContent", tag = "soft-binding", params(crate::service::resolve::ByContentParams),
+    request_body(content((crate::openapi::schemas::FileForm = "multipart/form-data"), ("application/octet-stream"))),
+    responses((status = 200, description = "Matches", body = crate::openapi::schemas::SoftBindingQueryResult)),
+    security(("api_key" = ["verify"])))]
 async fn by_content(
     state: web::Data<AppState>,
     caller: Caller,
@@ -50,6 +64,9 @@ async fn by_content(
     Ok(HttpResponse::Ok().json(out))
 }
 
+/// The soft binding algorithms this service resolves (no key).
+#[utoipa::path(get, path = "/v1/services/supportedAlgorithms", tag = "soft-binding",
+    responses((status = 200, description = "Algorithms", body = crate::openapi::schemas::SoftBindingAlgList)))]
 async fn algorithms() -> HttpResponse {
     HttpResponse::Ok().json(supported_algorithms())
 }

@@ -9,6 +9,12 @@ use crate::error::ApiError;
 use crate::service;
 use crate::state::AppState;
 
+/// Verifies a file (multipart `file` or the raw body): C2PA, watermark, detectors, verdict. The report is stored.
+#[utoipa::path(post, path = "/v1/verify", tag = "verify",
+    request_body(content((crate::openapi::schemas::FileForm = "multipart/form-data"), ("application/octet-stream"))),
+    responses((status = 201, description = "The stored report", body = crate::report::VerificationReport,
+        headers(("Location" = String, description = "/v1/verifications/{id}")))),
+    security(("api_key" = ["verify"])))]
 async fn verify(
     state: web::Data<AppState>,
     caller: Caller,
@@ -26,6 +32,11 @@ async fn verify(
         .json(body))
 }
 
+/// A stored verification report.
+#[utoipa::path(get, path = "/v1/verifications/{id}", tag = "verify",
+    params(("id" = String, Path, description = "Verification id (UUID, any case)")),
+    responses((status = 200, description = "The report, as first returned", body = crate::report::VerificationReport)),
+    security(("api_key" = ["verify"])))]
 async fn get_verification(
     state: web::Data<AppState>,
     caller: Caller,
@@ -41,6 +52,11 @@ async fn get_verification(
     Ok(HttpResponse::Ok().json(record.report))
 }
 
+/// Stored verifications, newest first, with filters (the review backlog: `decided=false`).
+#[utoipa::path(get, path = "/v1/verifications", tag = "verify",
+    params(crate::service::VerificationsQuery),
+    responses((status = 200, description = "A page", body = crate::openapi::schemas::VerificationList)),
+    security(("api_key" = ["verify"])))]
 async fn list_verifications(
     state: web::Data<AppState>,
     caller: Caller,

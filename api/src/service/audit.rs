@@ -79,18 +79,28 @@ fn u64_param(name: &str, v: Option<&str>) -> Result<u64, ApiError> {
 
 /// Query of `GET /v1/audit/proof/inclusion` (strings, so that every malformed value is a
 /// 400 with our message).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct InclusionQuery {
+    /// 0-based leaf index (required).
+    #[param(value_type = u64, required = true)]
     index: Option<String>,
+    /// Tree size of the proof: `index < tree_size <=` the latest checkpoint (required).
+    #[param(value_type = u64, required = true)]
     tree_size: Option<String>,
 }
 
 /// Query of `GET /v1/audit/proof/consistency`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ConsistencyQuery {
+    /// Older tree size, `0 < old <= new` (required).
+    #[param(value_type = u64, required = true)]
     old: Option<String>,
+    /// Newer tree size, at most the latest checkpoint's (required).
+    #[param(value_type = u64, required = true)]
     new: Option<String>,
 }
 
@@ -132,10 +142,15 @@ pub async fn consistency(state: &AppState, q: &ConsistencyQuery) -> Result<Value
 }
 
 /// Query of `GET /v1/audit/entries`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct EntriesQuery {
+    /// Entries with `seq > after` (default 0).
+    #[param(value_type = Option<u64>)]
     after: Option<String>,
+    /// Page size, 1–1000.
+    #[param(value_type = Option<u32>)]
     limit: Option<String>,
 }
 

@@ -7,7 +7,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// What a moderator decided.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DecisionAction {
     /// Leave the content up, unlabelled.
@@ -35,7 +35,7 @@ impl DecisionAction {
 }
 
 /// Body of `POST /v1/decisions`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionRequest {
     /// The verification the decision is about.
@@ -50,7 +50,7 @@ pub struct DecisionRequest {
 }
 
 /// A recorded decision and its audit-log position.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DecisionResponse {
     /// Decision id.
     pub id: String,
@@ -73,16 +73,18 @@ pub struct DecisionResponse {
     /// Proof that the decision is in the log: entry, leaf index and hash, inclusion
     /// proof and the signed checkpoint (verify offline with `hallmark audit
     /// verify-receipt`).
+    #[schema(value_type = crate::openapi::schemas::Receipt)]
     pub receipt: hallmark_audit::Receipt,
     /// The same receipt in the C2SP tlog-proof text shape.
     pub tlog_proof: String,
 }
 
 /// Body of `POST /v1/decisions/batch`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionBatchRequest {
     /// 1–[`MAX_BATCH_DECISIONS`] decisions, recorded together (all or none).
+    #[schema(min_items = 1, max_items = 100)]
     pub decisions: Vec<DecisionRequest>,
 }
 
@@ -263,15 +265,23 @@ async fn record(
 
 /// Query of `GET /v1/decisions` (strings, so that every malformed value is a 400 with our
 /// message).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DecisionsQuery {
+    /// Only decisions on this verification.
     verification_id: Option<String>,
+    /// Only decisions by this API key id.
     decided_by: Option<String>,
+    /// Only this action.
     action: Option<DecisionAction>,
+    /// RFC 3339 lower bound (inclusive).
     since: Option<String>,
+    /// RFC 3339 upper bound (exclusive).
     until: Option<String>,
+    /// The previous page's `next_after` (an `audit_seq`).
     after: Option<u64>,
+    /// Page size, 1–1000 (default 100).
     limit: Option<u32>,
 }
 

@@ -24,7 +24,7 @@ use crate::state::AppState;
 pub const MAX_KEY_LIFETIME_SECONDS: u64 = 10 * 365 * 24 * 3600;
 
 /// A key as listed: never the secret or its digest.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct KeyView {
     /// Key id (the actor recorded on decisions and audit entries).
     pub id: String,
@@ -60,7 +60,7 @@ impl From<&ApiKeyRecord> for KeyView {
 }
 
 /// `POST /v1/keys` body.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyRequest {
     /// Name to recognise the key by (1–100 characters).
@@ -73,7 +73,7 @@ pub struct CreateKeyRequest {
 }
 
 /// `POST /v1/keys/{id}/rotate` body (optional).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateKeyRequest {
     /// Seconds the old key keeps working (0 – 30 days); absent or 0 = revoked at once.
@@ -82,7 +82,7 @@ pub struct RotateKeyRequest {
 }
 
 /// A new key: shown once.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CreatedKey {
     /// The key's record.
     #[serde(flatten)]
@@ -95,7 +95,7 @@ pub struct CreatedKey {
 }
 
 /// A rotation's outcome.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RotatedKey {
     /// The replaced key (revoked, or expiring at the end of the grace period).
     pub old: KeyView,
@@ -104,7 +104,7 @@ pub struct RotatedKey {
 }
 
 /// A revocation's outcome.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RevokedKey {
     /// The key, now revoked.
     #[serde(flatten)]

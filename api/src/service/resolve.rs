@@ -23,7 +23,8 @@ use crate::report::ContentMatchStatus;
 use crate::state::AppState;
 
 /// Query of `GET /v1/matches/byBinding` (OpenAPI `queryByBinding`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ByBindingParams {
     /// Algorithm name (required).
     pub alg: String,
@@ -35,7 +36,8 @@ pub struct ByBindingParams {
 }
 
 /// Query of `POST /v1/matches/byBinding` (`queryByLargeBinding`; `alg` and `value` in the body).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MaxResultsParam {
     /// At least 1, default 10.
     #[serde(rename = "maxResults")]
@@ -43,7 +45,8 @@ pub struct MaxResultsParam {
 }
 
 /// Query of `POST /v1/matches/byContent` (`uploadFile`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ByContentParams {
     /// Restricts the query to this algorithm; the upload must be media it reads (415 otherwise).
     pub alg: Option<String>,
@@ -60,7 +63,8 @@ pub struct ByContentParams {
 }
 
 /// Query of `GET /v1/manifests/{manifestId}` (`getManifestById`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ManifestParams {
     /// Accepted; Hallmark answers the manifest store either way (see [`manifest_store`]).
     #[serde(rename = "returnActiveManifest", default)]

@@ -59,7 +59,7 @@ pub fn random_payload(kind: MediaKind) -> anyhow::Result<u64> {
 }
 
 /// The `metadata` part of a sign request.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignMetadata {
     /// Product or service that generated the media.
@@ -407,7 +407,7 @@ fn watermark_and_encode(
                     None => hallmark_watermark::image::embed(&image, key, payload, &params),
                 }
                 .map_err(too_small)?;
-                let out = hallmark_media::encode_image(&marked, format, quality)?;
+                let out = hallmark_media::encode_image_like(&marked, format, quality, bytes)?;
                 let check = hallmark_media::decode_image(&out, format, &limits)?;
                 if carries(&hallmark_watermark::image::detect(&check.image, key)) {
                     return Ok((out, super::binding::signed_image(&check.image)));

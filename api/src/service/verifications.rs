@@ -23,18 +23,30 @@ pub const BANDS: [&str; 3] = ["likely_synthetic", "inconclusive", "no_signal"];
 
 /// Query of `GET /v1/verifications` (strings, so that every malformed value is a 400 with our
 /// message). `verdict` and `band` take comma-separated lists.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct VerificationsQuery {
+    /// Verdict labels, comma-separated.
     verdict: Option<String>,
+    /// Detection bands, comma-separated.
     band: Option<String>,
+    /// Media type, e.g. `image/png`.
     media_type: Option<String>,
+    /// Hex SHA-256 of the file.
     sha256: Option<String>,
+    /// Asset id named by a watermark or manifest.
     asset_id: Option<String>,
+    /// RFC 3339 lower bound.
     since: Option<String>,
+    /// RFC 3339 upper bound.
     until: Option<String>,
+    /// `true` or `false`: with or without a recorded decision.
+    #[param(value_type = Option<bool>)]
     decided: Option<String>,
+    /// The previous page's `next_cursor`.
     cursor: Option<String>,
+    /// Page size, 1–1000 (default 100).
     limit: Option<u32>,
 }
 
