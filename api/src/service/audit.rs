@@ -1,7 +1,7 @@
 //! The audit log's service side: its signing key (a file outside the database), and the
 //! reads behind `GET /v1/audit/*`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context as _;
 use hallmark_audit::NoteSigner;
