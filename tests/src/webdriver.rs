@@ -18,7 +18,7 @@ pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// The W3C element reference key.
-const ELEMENT: &str = "element-6066-11e4-a5c6-4c8c1ec1ab5a";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// A running chromedriver with one browser session; both end on drop.
 pub struct Browser {
@@ -176,8 +176,18 @@ impl Browser {
                 return Ok(e);
             }
             if start.elapsed() > timeout {
+                let page = self
+                    .eval("return document.documentElement.outerHTML;", json!([]))
+                    .map(|v| {
+                        v.as_str()
+                            .unwrap_or_default()
+                            .chars()
+                            .take(1500)
+                            .collect::<String>()
+                    })
+                    .unwrap_or_default();
                 bail!(
-                    "no element {selector} within {timeout:?} at {}",
+                    "no element {selector} within {timeout:?} at {}: {page}",
                     self.url().unwrap_or_default()
                 );
             }

@@ -19,6 +19,7 @@ const FILENAME: &str = "<img src=x onerror=alert(3)>.png";
 const REASON: &str = "<script>alert(4)</script> looks generated";
 
 /// A response with its headers, redirects not followed.
+#[derive(Debug)]
 struct Page {
     status: u16,
     headers: Vec<(String, String)>,
@@ -379,7 +380,16 @@ fn console_flow_in_headless_chromium() {
         .contains("blur"));
     check_screenshot(&b, "3-report-blurred");
     b.click("#preview").unwrap();
-    assert_eq!(b.eval(filter, json!([])).unwrap(), "none");
+    // Revealed once the 0.15 s transition ends.
+    let mut revealed = json!(null);
+    for _ in 0..50 {
+        revealed = b.eval(filter, json!([])).unwrap();
+        if revealed == "none" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(revealed, "none");
     let loaded = "return document.getElementById('preview-img').naturalWidth;";
     assert_eq!(
         b.eval(loaded, json!([])).unwrap(),
