@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 find seeds -type f ! -name "regress-*" -delete 2>/dev/null || true
 mkdir -p seeds/media_image seeds/media_audio seeds/media_containers \
-    seeds/audit_note seeds/audit_receipt
+    seeds/audit_note seeds/audit_receipt seeds/multipart_form seeds/c2pa_read
 ff() { ffmpeg -hide_banner -loglevel error -y "$@"; }
 
 img=seeds/media_image
@@ -34,10 +34,47 @@ ff -f lavfi -i "$(sine 8000 0.2)" -c:a libmp3lame -b:a 8k "$aud/cbr.mp3"
 ff -f lavfi -i "$(sine 8000 0.1)" -c:a flac "$aud/mono.flac"
 ff -f lavfi -i "$(sine 8000 0.2)" -c:a libvorbis -q:a 0 "$aud/vorbis.ogg"
 ff -f lavfi -i "$(sine 8000 0.2)" -c:a aac -b:a 8k "$aud/aac.m4a"
+ff -f lavfi -i "$(sine 8000 0.1)" -c:a libopus -b:a 8k "$aud/opus.ogg"
+ff -f lavfi -i "$(sine 8000 0.1)" -ac 2 -c:a libopus -b:a 8k "$aud/opus-stereo.webm"
 
 # Container checks: the audio containers with tables, and the image formats with a declared size.
 cp "$aud/aac.m4a" "$aud/mono.flac" "$aud/vorbis.ogg" "$img/baseline.jpg" "$img/testsrc.png" \
-    seeds/media_containers/
+    "$img/anim.gif" "$img/lossy.webp" "$img/rgb.tiff" seeds/media_containers/
+
+# Multipart uploads: the first line is the Content-Type, the rest the body.
+mp=seeds/multipart_form
+part() { printf -- '--XyZ\r\nContent-Disposition: form-data; name="%s"%s\r\n\r\n' "$1" "$2"; }
+{ printf 'multipart/form-data; boundary=XyZ\n'; part file '; filename="a.jpg"'
+  cat "$img/baseline.jpg"; printf '\r\n'; part metadata ''; printf '{"model":"m"}\r\n--XyZ--\r\n'
+} >"$mp/sign"
+{ printf 'multipart/form-data; boundary="a b"; charset=utf-8\n--a b\r\n'
+  printf 'Content-Disposition: form-data; name=file\r\nContent-Type: audio/wav\r\n\r\n'
+  cat "$aud/u8.wav"; printf '\r\n--a b--\r\n'
+} >"$mp/quoted-boundary"
+
+# C2PA: small files signed by this repo's `hallmark` (built first: cargo build --bin hallmark)
+# with a throw-away instance, and the manifest store of the signed PNG as a standalone `.c2pa`
+# (its `caBX` chunk).
+c2=seeds/c2pa_read
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+ff -f lavfi -i testsrc=size=128x128:rate=1 -frames:v 1 -q:v 10 "$tmp/in.jpg"
+ff -f lavfi -i testsrc=size=128x128:rate=1 -frames:v 1 "$tmp/in.png"
+ff -f lavfi -i "$(sine 8000 5)" -c:a pcm_u8 "$tmp/in.wav"
+for f in in.jpg in.png in.wav; do
+    HALLMARK__STORAGE__DATA_DIR="$tmp/data" HALLMARK_LOG=error ../target/debug/hallmark sign \
+        "$tmp/$f" -o "$c2/signed.${f#in.}" --model fuzz-seed >/dev/null
+done
+python3 - "$c2/signed.png" "$c2/store.c2pa" <<'PY'
+import struct, sys
+png = open(sys.argv[1], "rb").read()
+at = 8
+while at < len(png):
+    n, kind = struct.unpack(">I4s", png[at:at + 8])
+    if kind == b"caBX":
+        open(sys.argv[2], "wb").write(png[at + 8:at + 8 + n])
+    at += 12 + n
+PY
 
 python3 - <<'PY'
 import base64, hashlib, json

@@ -9,7 +9,7 @@ cd "$(dirname "$0")"
 secs=${1:?usage: fuzz/run.sh SECONDS [TARGET...]}
 shift
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(media_image media_audio media_containers audit_note audit_receipt)
+[ ${#targets[@]} -gt 0 ] || targets=(media_image media_audio media_containers audit_note audit_receipt c2pa_read multipart_form)
 mkdir -p logs
 
 nice -n 19 cargo +nightly fuzz build -s none -a

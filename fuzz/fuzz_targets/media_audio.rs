@@ -1,6 +1,7 @@
 //! Audio path of verify/sign: magic-byte sniffing, then bounded decoding (WAV, MP3, FLAC,
-//! Ogg Vorbis, M4A/AAC via symphonia, after Hallmark's header and container-table checks) with
-//! the service's default limits.
+//! Ogg Vorbis, M4A/AAC via symphonia, after Hallmark's header and container-table checks; Opus
+//! in Ogg and WebM via libopus, WebM through Hallmark's EBML demuxer) with the service's
+//! default limits.
 #![no_main]
 
 use hallmark_media::{decode_audio, sniff, wav_sample_format, MediaKind};
