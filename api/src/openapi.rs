@@ -332,10 +332,7 @@ async fn openapi_json() -> HttpResponse {
     responses((status = 200, description = "The page or asset", content_type = "text/html"))
 )]
 async fn docs(path: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    static CONFIG: OnceLock<Arc<utoipa_swagger_ui::Config<'static>>> = OnceLock::new();
-    let config = CONFIG
-        .get_or_init(|| Arc::new(utoipa_swagger_ui::Config::from("/openapi.json")))
-        .clone();
+    let config = Arc::new(utoipa_swagger_ui::Config::from("/openapi.json"));
     match utoipa_swagger_ui::serve(&path, config) {
         Ok(Some(file)) => Ok(HttpResponse::Ok()
             .content_type(file.content_type)

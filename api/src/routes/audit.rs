@@ -24,7 +24,7 @@ async fn entries(
 }
 
 /// Re-verifies the whole stored log against its signed checkpoints.
-#[utoipa::path(get, path = "/v1/audit/verify", tag = "audit",
+#[utoipa::path(get, path = "/v1/audit/verify", operation_id = "verifyAuditLog", tag = "audit",
     responses((status = 200, description = "The chain report: entries checked, checkpoints, first problem if any", body = serde_json::Value)),
     security(("api_key" = ["audit"])))]
 async fn verify(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {

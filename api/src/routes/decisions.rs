@@ -62,7 +62,7 @@ fn created(replayed: bool, body: impl serde::Serialize) -> HttpResponse {
 }
 
 /// Records a moderation decision as an audit-log leaf; 201 carries its receipt.
-#[utoipa::path(post, path = "/v1/decisions", tag = "decisions",
+#[utoipa::path(post, path = "/v1/decisions", operation_id = "createDecision", tag = "decisions",
     params(("Idempotency-Key" = Option<String>, Header, description = "1–255 printable ASCII, bare or an RFC 8941 string")),
     request_body = crate::service::DecisionRequest,
     responses((status = 201, description = "Recorded (or replayed: `Idempotent-Replayed: true`)", body = crate::service::DecisionResponse,
@@ -87,7 +87,7 @@ async fn create(
 }
 
 /// Records 1–100 decisions together (all or none), one receipt each.
-#[utoipa::path(post, path = "/v1/decisions/batch", tag = "decisions",
+#[utoipa::path(post, path = "/v1/decisions/batch", operation_id = "createDecisionBatch", tag = "decisions",
     params(("Idempotency-Key" = Option<String>, Header, description = "1–255 printable ASCII, bare or an RFC 8941 string")),
     request_body = crate::service::DecisionBatchRequest,
     responses((status = 201, description = "Recorded (or replayed)", body = crate::openapi::schemas::DecisionBatch,
@@ -118,7 +118,7 @@ async fn create_batch(
 }
 
 /// Recorded decisions in log order, with filters.
-#[utoipa::path(get, path = "/v1/decisions", tag = "decisions",
+#[utoipa::path(get, path = "/v1/decisions", operation_id = "listDecisions", tag = "decisions",
     params(crate::service::DecisionsQuery),
     responses((status = 200, description = "A page", body = crate::openapi::schemas::DecisionList)),
     security(("api_key" = ["audit"])))]

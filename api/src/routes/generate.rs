@@ -31,7 +31,7 @@ async fn generate(
 }
 
 /// The registered generator models.
-#[utoipa::path(get, path = "/v1/generators", tag = "sign",
+#[utoipa::path(get, path = "/v1/generators", operation_id = "listGenerators", tag = "sign",
     responses((status = 200, description = "Generators", body = crate::openapi::schemas::GeneratorList)),
     security(("api_key" = ["sign"])))]
 async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {

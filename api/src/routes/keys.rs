@@ -19,7 +19,7 @@ struct ListQuery {
 }
 
 /// API keys (never their secrets).
-#[utoipa::path(get, path = "/v1/keys", tag = "keys", params(ListQuery),
+#[utoipa::path(get, path = "/v1/keys", operation_id = "listKeys", tag = "keys", params(ListQuery),
     responses((status = 200, description = "Keys", body = crate::openapi::schemas::KeyList)),
     security(("api_key" = ["admin"])))]
 async fn list(
@@ -33,7 +33,7 @@ async fn list(
 }
 
 /// Creates a key; the secret is in this response only.
-#[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = crate::service::keys::CreateKeyRequest,
+#[utoipa::path(post, path = "/v1/keys", operation_id = "createKey", tag = "keys", request_body = crate::service::keys::CreateKeyRequest,
     responses((status = 201, description = "Created", body = crate::service::keys::CreatedKey)),
     security(("api_key" = ["admin"])))]
 async fn create(

@@ -10,7 +10,7 @@ use crate::service::resolve::{self, ManifestParams};
 use crate::state::AppState;
 
 /// A manifest store Hallmark signed (C2PA Soft Binding API `getManifestById`).
-#[utoipa::path(get, path = "/v1/manifests/{label}", tag = "soft-binding",
+#[utoipa::path(get, path = "/v1/manifests/{label}", operation_id = "getManifestById", tag = "soft-binding",
     params(("label" = String, Path, description = "The `urn:c2pa:…` manifest label (raw or percent-encoded)"),
         crate::service::resolve::ManifestParams),
     responses((status = 200, description = "The C2PA manifest store (JUMBF)", content_type = "application/c2pa",

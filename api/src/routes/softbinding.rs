@@ -14,7 +14,7 @@ use crate::state::AppState;
 use hallmark_provenance::soft_binding::{supported_algorithms, SoftBindingQuery};
 
 /// Manifests whose soft binding (watermark) has this value (`queryByBinding`).
-#[utoipa::path(get, path = "/v1/matches/byBinding", tag = "soft-binding", params(crate::service::resolve::ByBindingParams),
+#[utoipa::path(get, path = "/v1/matches/byBinding", operation_id = "queryByBinding", tag = "soft-binding", params(crate::service::resolve::ByBindingParams),
     responses((status = 200, description = "Matches", body = crate::openapi::schemas::SoftBindingQueryResult)),
     security(("api_key" = ["verify"])))]
 async fn by_binding_get(
@@ -28,7 +28,7 @@ async fn by_binding_get(
 }
 
 /// As the GET, with `alg` and `value` in the body (`queryByLargeBinding`).
-#[utoipa::path(post, path = "/v1/matches/byBinding", tag = "soft-binding", params(crate::service::resolve::MaxResultsParam),
+#[utoipa::path(post, path = "/v1/matches/byBinding", operation_id = "queryByLargeBinding", tag = "soft-binding", params(crate::service::resolve::MaxResultsParam),
     request_body = crate::openapi::schemas::SoftBindingQuery,
     responses((status = 200, description = "Matches", body = crate::openapi::schemas::SoftBindingQueryResult)),
     security(("api_key" = ["verify"])))]
@@ -47,7 +47,7 @@ async fn by_binding_post(
 }
 
 /// Reads the soft bindings of uploaded content and answers the manifests they name (`uploadFile`).
-#[utoipa::path(post, path = "/v1/matches/byContent", tag = "soft-binding", params(crate::service::resolve::ByContentParams),
+#[utoipa::path(post, path = "/v1/matches/byContent", operation_id = "uploadFile", tag = "soft-binding", params(crate::service::resolve::ByContentParams),
     request_body(content((crate::openapi::schemas::FileForm = "multipart/form-data"), ("application/octet-stream"))),
     responses((status = 200, description = "Matches", body = crate::openapi::schemas::SoftBindingQueryResult)),
     security(("api_key" = ["verify"])))]
@@ -65,7 +65,7 @@ async fn by_content(
 }
 
 /// The soft binding algorithms this service resolves (no key).
-#[utoipa::path(get, path = "/v1/services/supportedAlgorithms", tag = "soft-binding",
+#[utoipa::path(get, path = "/v1/services/supportedAlgorithms", operation_id = "getSupportedAlgorithms", tag = "soft-binding",
     responses((status = 200, description = "Algorithms", body = crate::openapi::schemas::SoftBindingAlgList)))]
 async fn algorithms() -> HttpResponse {
     HttpResponse::Ok().json(supported_algorithms())

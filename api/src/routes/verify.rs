@@ -10,7 +10,7 @@ use crate::service;
 use crate::state::AppState;
 
 /// Verifies a file (multipart `file` or the raw body): C2PA, watermark, detectors, verdict. The report is stored.
-#[utoipa::path(post, path = "/v1/verify", tag = "verify",
+#[utoipa::path(post, path = "/v1/verify", operation_id = "verify", tag = "verify",
     request_body(content((crate::openapi::schemas::FileForm = "multipart/form-data"), ("application/octet-stream"))),
     responses((status = 201, description = "The stored report", body = crate::report::VerificationReport,
         headers(("Location" = String, description = "/v1/verifications/{id}")))),
