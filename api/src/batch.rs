@@ -315,10 +315,7 @@ pub async fn verify_batch(state: &AppState, opts: &BatchOptions) -> anyhow::Resu
         .output
         .as_ref()
         .is_some_and(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")));
-    let tmp = opts
-        .output
-        .as_ref()
-        .map(|p| crate::tools::temp_sibling(p));
+    let tmp = opts.output.as_ref().map(|p| crate::tools::temp_sibling(p));
     let mut sink: Box<dyn Write> = match &tmp {
         Some(t) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(t)

@@ -111,8 +111,7 @@ pub(crate) fn check_asset(a: &AssetRecord) -> Result<(), StoreError> {
     if let Some(p) = &a.watermark_payload {
         if !(is_lower_hex(p, 16) || is_lower_hex(p, 8)) {
             return Err(StoreError::Invalid(
-                "watermark_payload must be 16 (image) or 8 (audio) lowercase hex characters"
-                    .into(),
+                "watermark_payload must be 16 (image) or 8 (audio) lowercase hex characters".into(),
             ));
         }
     }

@@ -22,7 +22,11 @@ macro_rules! both {
     )*};
 }
 
-both!(signed_rows_are_all_or_nothing, request_keys, startup_lock_excludes);
+both!(
+    signed_rows_are_all_or_nothing,
+    request_keys,
+    startup_lock_excludes
+);
 
 fn asset(id: &str, payload: &str) -> AssetRecord {
     AssetRecord {
@@ -54,13 +58,21 @@ fn manifest(label: &str, asset_id: &str) -> ManifestRecord {
 
 async fn signed_rows_are_all_or_nothing(ctx: Ctx) {
     let s = &ctx.store;
-    s.insert_signed(&asset("a1", "0000000000000001"), &manifest("L1", "a1"), None)
-        .await
-        .unwrap();
+    s.insert_signed(
+        &asset("a1", "0000000000000001"),
+        &manifest("L1", "a1"),
+        None,
+    )
+    .await
+    .unwrap();
     assert!(s.get_manifest("L1").await.unwrap().is_some());
     // The manifest insert fails (its label exists): the asset is not written either.
     let err = s
-        .insert_signed(&asset("a2", "0000000000000002"), &manifest("L1", "a2"), None)
+        .insert_signed(
+            &asset("a2", "0000000000000002"),
+            &manifest("L1", "a2"),
+            None,
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err}");
@@ -152,10 +164,7 @@ async fn request_keys(ctx: Ctx) {
         idem_key: String::new(),
         ..k
     };
-    assert!(matches!(
-        claim(empty).await,
-        Err(StoreError::Invalid(_))
-    ));
+    assert!(matches!(claim(empty).await, Err(StoreError::Invalid(_))));
 }
 
 async fn startup_lock_excludes(ctx: Ctx) {

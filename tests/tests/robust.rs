@@ -46,7 +46,12 @@ fn scope_is_checked_before_the_body_is_read() {
     let s = Server::start(Backend::Sqlite, &[]).unwrap();
     let verify_only = s.create_key("verify");
     let big = json!({ "policy": "x".repeat(200_000) });
-    for path in ["/v1/decisions", "/v1/decisions/batch", "/v1/generate", "/v1/keys"] {
+    for path in [
+        "/v1/decisions",
+        "/v1/decisions/batch",
+        "/v1/generate",
+        "/v1/keys",
+    ] {
         s.post_json(path, Some(&verify_only), &big)
             .assert_problem(403, "insufficient_scope");
     }
@@ -93,12 +98,19 @@ fn upload_budget_bounds_slow_uploads_and_slow_bodies_are_cut() {
     assert_eq!(held.len(), 4, "{refused} refused");
     assert_eq!(refused, 46);
     // The held bodies are cut once they fall under 1000 B/s after the 6 s grace.
-    assert!(opened.elapsed() < Duration::from_secs(6), "{:?}", opened.elapsed());
+    assert!(
+        opened.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        opened.elapsed()
+    );
     for c in &mut held {
         assert_eq!(status_within(c, Duration::from_secs(15)), Some(408));
     }
     let cut = opened.elapsed();
-    assert!(cut > Duration::from_secs(5) && cut < Duration::from_secs(12), "{cut:?}");
+    assert!(
+        cut > Duration::from_secs(5) && cut < Duration::from_secs(12),
+        "{cut:?}"
+    );
     // The budget is returned: a full-speed upload goes through (and is analysed).
     let png = encode(&photo(64, 64, 1), image::ImageFormat::Png);
     assert_eq!(s.verify(&png).status, 201);
@@ -141,7 +153,10 @@ fn sign_with_key(s: &Server, idem: Option<&str>, file: &[u8], model: &str) -> ha
         ("metadata", None, meta.as_bytes()),
     ]);
     let auth = format!("Bearer {}", s.admin_key);
-    let mut headers = vec![("Authorization", auth.as_str()), ("Content-Type", ct.as_str())];
+    let mut headers = vec![
+        ("Authorization", auth.as_str()),
+        ("Content-Type", ct.as_str()),
+    ];
     if let Some(k) = idem {
         headers.push(("Idempotency-Key", k));
     }
@@ -154,13 +169,22 @@ fn sign_idempotency_replays_and_refuses_reuse() {
         let s = Server::start(backend, &[]).unwrap();
         let png = encode(&photo(256, 256, 5), image::ImageFormat::Png);
         let first = sign_with_key(&s, Some("sign-1"), &png, "m");
-        assert_eq!(first.status, 200, "{}", String::from_utf8_lossy(&first.body));
+        assert_eq!(
+            first.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&first.body)
+        );
         assert_eq!(first.header("idempotent-replayed"), None);
         let again = sign_with_key(&s, Some("sign-1"), &png, "m");
         assert_eq!(again.status, 200);
         assert_eq!(again.header("idempotent-replayed"), Some("true"));
         assert_eq!(again.body, first.body);
-        for h in ["hallmark-asset-id", "hallmark-manifest-label", "hallmark-watermark-payload"] {
+        for h in [
+            "hallmark-asset-id",
+            "hallmark-manifest-label",
+            "hallmark-watermark-payload",
+        ] {
             assert_eq!(again.header(h), first.header(h), "{h}");
         }
         assert_eq!(s.count_rows("assets"), 1);
@@ -223,7 +247,12 @@ fn generate_idempotency() {
     // No seed: a re-render would differ; the replay is the first image.
     let body = json!({ "generator": name, "width": 256, "height": 256 });
     let first = send(body.clone());
-    assert_eq!(first.status, 200, "{}", String::from_utf8_lossy(&first.body));
+    assert_eq!(
+        first.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&first.body)
+    );
     let again = send(body);
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
     assert_eq!(again.body, first.body);

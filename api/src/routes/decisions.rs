@@ -141,7 +141,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 Err::<HttpResponse, _>(ApiError::MethodNotAllowed("GET, POST"))
             })),
     )
-    .service(
-        super::resource("/v1/decisions/batch", "POST", web::post().to(create_batch)),
-    );
+    .service(super::resource(
+        "/v1/decisions/batch",
+        "POST",
+        web::post().to(create_batch),
+    ));
 }
