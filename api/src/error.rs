@@ -212,6 +212,8 @@ impl ApiError {
             Self::OutOfRange(String::new()),
             Self::AuditLogUnavailable(String::new()),
             Self::IdempotencyKeyReused(String::new()),
+            Self::IdempotencyInProgress,
+            Self::BindingNotFound(String::new()),
             Self::Internal(anyhow::anyhow!("")),
         ];
         // A new variant fails to compile here until it is added to the list above.
@@ -235,6 +237,8 @@ impl ApiError {
                 | Self::OutOfRange(_)
                 | Self::AuditLogUnavailable(_)
                 | Self::IdempotencyKeyReused(_)
+                | Self::IdempotencyInProgress
+                | Self::BindingNotFound(_)
                 | Self::Internal(_) => {}
             }
         }

@@ -283,6 +283,7 @@ pub fn encode_image_like(
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
+    use image::GenericImageView;
     #[test]
     fn lossy_webp_stays_lossy_and_lossless_stays_lossless() {
         let img = DynamicImage::ImageRgb8(image::RgbImage::from_fn(256, 192, |x, y| {
