@@ -148,6 +148,8 @@ pub fn problem_codes(method: &str, path: &str) -> &'static [&'static str] {
         "overloaded",
         "timestamp_authority_unavailable",
         "audit_log_unavailable",
+        "idempotency_key_reused",
+        "idempotency_key_in_use",
     ];
     const DECIDE: &[&str] = &[
         "invalid_request",
@@ -165,6 +167,8 @@ pub fn problem_codes(method: &str, path: &str) -> &'static [&'static str] {
             "not_found",
             "overloaded",
             "timestamp_authority_unavailable",
+            "idempotency_key_reused",
+            "idempotency_key_in_use",
         ],
         ("post", "/v1/verify") | ("post", "/v1/matches/byContent") => UPLOAD,
         ("get", "/v1/verifications/{id}") | ("get", "/v1/manifests/{label}") => {
@@ -185,7 +189,10 @@ pub fn problem_codes(method: &str, path: &str) -> &'static [&'static str] {
             "not_found",
             "audit_log_unavailable",
         ],
-        ("post", "/v1/matches/byBinding") => &["invalid_request", "payload_too_large"],
+        ("post", "/v1/matches/byBinding") => {
+            &["invalid_request", "payload_too_large", "binding_not_found"]
+        }
+        ("get", "/v1/matches/byBinding") => &["invalid_request", "binding_not_found"],
         ("get", "/metrics") => &["unauthorized", "not_found"],
         ("get", "/readyz") => &["store_unavailable"],
         ("get", "/docs/{path}") => &["not_found"],

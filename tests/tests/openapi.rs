@@ -272,6 +272,7 @@ fn docs_serve_swagger_ui_which_renders_the_document() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    #[allow(clippy::disallowed_methods)] // the test's own screenshot, not untrusted input
     let img = image::open(&shot).unwrap().to_rgb8();
     assert_eq!(img.dimensions(), (1280, 2000));
     let colours: BTreeSet<[u8; 3]> = img.pixels().map(|p| p.0).collect();
