@@ -119,6 +119,17 @@ impl TestDatabase {
     }
 }
 
+impl crate::Store {
+    /// Rows in `table` (a table name from the schema; tests only).
+    pub async fn count_rows(&self, table: &str) -> Result<i64, StoreError> {
+        use sqlx::Row as _;
+        let row = sqlx::query(&format!("SELECT COUNT(*) AS n FROM {table}"))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<i64, _>("n")?)
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -143,16 +154,5 @@ mod tests {
             database_name("postgres://h/hallmark_test_abc?x=1").unwrap(),
             "hallmark_test_abc"
         );
-    }
-}
-
-impl crate::Store {
-    /// Rows in `table` (a table name from the schema; tests only).
-    pub async fn count_rows(&self, table: &str) -> Result<i64, StoreError> {
-        use sqlx::Row as _;
-        let row = sqlx::query(&format!("SELECT COUNT(*) AS n FROM {table}"))
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(row.try_get::<i64, _>("n")?)
     }
 }
