@@ -89,17 +89,23 @@ async fn login(
     }
     let (id, _) = state.console.sessions.open(&caller.key_id)?;
     let max_age = state.console.sessions.max_age_secs();
-    Ok(HttpResponse::SeeOther()
-        .insert_header((actix_web::http::header::LOCATION, "/console"))
-        .append_header((
-            actix_web::http::header::SET_COOKIE,
+    Ok(see_other_setting(
+        "/console",
+        [
             session::set_cookie(&req, SESSION_COOKIE, &id, "/console", max_age),
-        ))
-        .append_header((
-            actix_web::http::header::SET_COOKIE,
             session::set_cookie(&req, LOGIN_COOKIE, "", "/console/login", 0),
-        ))
-        .finish())
+        ],
+    ))
+}
+
+/// `303 See Other` to `location`, setting each cookie.
+fn see_other_setting<const N: usize>(location: &str, cookies: [String; N]) -> HttpResponse {
+    let mut resp = HttpResponse::SeeOther();
+    resp.insert_header((actix_web::http::header::LOCATION, location));
+    for cookie in cookies {
+        resp.append_header((actix_web::http::header::SET_COOKIE, cookie));
+    }
+    resp.finish()
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -116,13 +122,10 @@ async fn logout(
     let form: CsrfForm = super::parse_form(&req, &body);
     signed.check_request(&req, form.csrf.as_deref())?;
     state.console.sessions.close(&signed.session_id);
-    Ok(HttpResponse::SeeOther()
-        .insert_header((actix_web::http::header::LOCATION, "/console/login"))
-        .append_header((
-            actix_web::http::header::SET_COOKIE,
-            session::set_cookie(&req, SESSION_COOKIE, "", "/console", 0),
-        ))
-        .finish())
+    Ok(see_other_setting(
+        "/console/login",
+        [session::set_cookie(&req, SESSION_COOKIE, "", "/console", 0)],
+    ))
 }
 
 /// Queue filters as the form sends them (empty = any).
