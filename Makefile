@@ -36,6 +36,9 @@ fmt:
 lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+# Cargo's output directory: CARGO_TARGET_DIR when set (a shared target directory), else ./target.
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
+
 install: setup
 	$(CARGO) build --profile $(PROFILE) --bin hallmark
-	scripts/install.sh --bin target/$(if $(filter dev,$(PROFILE)),debug,$(PROFILE))/hallmark $(PREFIX)
+	scripts/install.sh --bin $(TARGET_DIR)/$(if $(filter dev,$(PROFILE)),debug,$(PROFILE))/hallmark $(PREFIX)

@@ -208,6 +208,24 @@ fn hostile_files_get_answers_and_the_server_stays_up_under_4_gib() {
         ("jpeg_nested_jumbf", jpeg_with_jumbf(&nested_jumbf()), false),
         ("jpeg_huge_jumbf", jpeg_with_jumbf(&huge_jumbf()), false),
     ];
+    // Every input a fuzzer found that once crashed a target (`fuzz/seeds/*/regress-*`,
+    // docs/FUZZING.md), as the files themselves.
+    let mut found: Vec<(String, Vec<u8>)> = Vec::new();
+    let seeds = hallmark_tests::repo_root().join("fuzz/seeds");
+    for target in std::fs::read_dir(&seeds).unwrap() {
+        for f in std::fs::read_dir(target.unwrap().path()).unwrap() {
+            let path = f.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with("regress-") {
+                found.push((name, std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    assert!(found.len() >= 2, "fuzz/seeds/*/regress-*: {} files", found.len());
+    let files: Vec<(&str, Vec<u8>, bool)> = files
+        .into_iter()
+        .chain(found.iter().map(|(n, b)| (n.as_str(), b.clone(), true)))
+        .collect();
     for (name, bytes, must_refuse) in &files {
         for (route, r) in [("verify", s.verify(bytes)), ("sign", s.sign(bytes, &meta))] {
             let body = String::from_utf8_lossy(&r.body[..r.body.len().min(400)]).into_owned();
