@@ -26,22 +26,27 @@
 //!   (`r/(a+1)`, clipped) as a cheap locally-optimal weighting, over a centred
 //!   analysis region of at most 2048×2048 px (bounded time and memory), is folded
 //!   (summed) modulo the tile *in the tile's own frame* for each geometric
-//!   hypothesis (see `sync.rs`: the identity, then up to 4 lattices — scale
+//!   hypothesis (the identity; the tile `128 · L'/720` px that an uncropped copy of
+//!   long side `L'` of a mark-scaled original carries, see [`mark_scale`]; then, from
+//!   `sync.rs`, up to 4 lattices — scale
 //!   0.45–2.05, rotation ±3.5°, mild anisotropy — found in the autocorrelation of
 //!   the residual, the self-reference of the periodic mark, Kutter 1998; a lattice
 //!   is folded only if it stands out in the autocorrelation, z ≥ 8). The folded
-//!   tile is whitened in the 2-D FFT domain (phase-only correlation) and circularly
+//!   tile is whitened in the 2-D FFT domain (each frequency divided by the square
+//!   root of the fold's power spectrum averaged over 5×5 bins, an estimate of the
+//!   noise spectrum: the SCOT weighting of Knapp & Carter 1976) and circularly
 //!   cross-correlated with the pilot for all 16384 tile offsets (this absorbs any
 //!   translation / crop). The score is the z-score of the peak against the
 //!   mean/std of the correlation at all offsets outside a 5×5 neighbourhood of the
 //!   peak; the p-value is Šidák-corrected for the `n` hypotheses tested,
 //!   `1 − (1 − Φc(z))^(n·16384)` (identity on a centred 1024² region when the region
-//!   is larger, identity on the whole region, the lattices with z ≥ 8 of at most 4;
+//!   is larger, identity on the whole region, the predicted tile when it is within
+//!   the synchronisation range and not the identity, the lattices with z ≥ 8 of at most 4;
 //!   which are tested depends on the image only, never on the key). The coded bits
 //!   are read at the peak offset (chip correlation, summed per bit) and
 //!   Viterbi-decoded; hypotheses are tried in that order and the first that passes
 //!   (p < 1e-6 and CRC) is returned, which is the same decision as testing all of
-//!   them (the identity ones are first decided with the largest possible `n` = 6,
+//!   them (the identity and predicted ones are first decided with the largest possible `n` = 7,
 //!   which is conservative, so that a marked image returns before the sync search).
 //!
 //! Pixel values are processed on a 0–255 scale whatever the bit depth
@@ -1007,11 +1012,13 @@ fn score_fold(fold: &[f64], layout: &Layout, pilot: &[Complex<f64>]) -> FoldScor
     // Whitened folded residual: every frequency divided by the square root of the
     // fold's power spectrum averaged over 5×5 neighbouring bins, an estimate of the
     // noise (host + attack) PSD, so the correlation with the pilot weights each
-    // frequency by the inverse noise amplitude (the whitening matched filter; Knapp &
-    // Carter 1976's SCOT weighting with a smoothed spectrum). Dividing each bin by its
-    // own magnitude instead (phase-only correlation) also divides the mark's share of
-    // that bin by itself; on the platform harness's weakest copies the smoothed
-    // estimate gave a 10–20 % larger pilot z (watermark/README.md).
+    // frequency by the inverse noise amplitude (the SCOT weighting of Knapp & Carter
+    // 1976, with a smoothed spectrum). Dividing each bin by its own magnitude instead
+    // (phase-only correlation, the previous version) also divides the mark's share of
+    // that bin by itself; the inverse PSD (the matched filter for an unattacked mark)
+    // over-weights the high frequencies that JPEG and resampling take from the mark
+    // too. Measured on the platform harness (watermark/README.md): the weakest copies'
+    // pilot z rose 10–20 % over phase-only; the inverse PSD lowered it.
     let mut f: Vec<Complex<f64>> = fold.iter().map(|&v| Complex::new(v, 0.0)).collect();
     fft2(&mut f, TILE, false);
     f[0] = Complex::new(0.0, 0.0);
