@@ -454,9 +454,15 @@ fn uniformly_resized_copies_are_read_at_the_predicted_tile() {
         let d = detect(&resize(&marked), &key());
         assert!(d.detected && d.payload == Some(PAYLOAD), "{w}x{h}: {d:?}");
         let predicted = f64::from(w) / 720.0;
-        assert!((d.scale.unwrap() - predicted).abs() < 1e-9, "{w}x{h}: {d:?}");
+        assert!(
+            (d.scale.unwrap() - predicted).abs() < 1e-9,
+            "{w}x{h}: {d:?}"
+        );
         assert!(d.p_value < FALSE_POSITIVE_RATE);
         let clean = detect(&resize(&orig), &key());
-        assert!(!clean.detected && clean.p_value > 1e-3, "{w}x{h}: {clean:?}");
+        assert!(
+            !clean.detected && clean.p_value > 1e-3,
+            "{w}x{h}: {clean:?}"
+        );
     }
 }
