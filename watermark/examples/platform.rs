@@ -13,7 +13,11 @@
 //! ```
 //!
 //! Files after `--upscale` (up to `--`) are upscaled 2× (Lanczos3) before marking; the rest
-//! are used as they are. `--legacy-scale` marks with the integer scale `⌊long side / 1000⌋`
+//! are used as they are. Each image is signed as the service signs it: the default mark
+//! shipped at q95, and if that JPEG does not read back, the service's stronger attempts in
+//! order (`image_attempts` in api/src/service/sign.rs: strength and low-activity cap ×1.6 at
+//! q97, ×2.5 at q98, ×2.5 with a 1-code-value flat floor at q98); the attempt used is printed
+//! when it is not the first. `--legacy-scale` marks with the integer scale `⌊long side / 1000⌋`
 //! (1–8) of the marks signed before `mark_scale` became `long side / 720`, to check that the
 //! current detector still finds them. The PSNR of each mark (8-bit RGB, against the original)
 //! is printed per group. Transforms use ImageMagick `convert` (`-resize WxH>` fits within a
@@ -52,6 +56,25 @@ const TRANSFORMS: &[(&str, &[&str])] = &[
     ),
     ("50 % + JPEG q85", &["-resize", "50%", "-quality", "85"]),
 ];
+
+/// The service's image signing attempts (api/src/service/sign.rs `image_attempts`, with
+/// `signing.jpeg_quality` = 95): parameters and the JPEG quality shipped.
+fn sign_attempts() -> Vec<(wm::ImageEmbedParams, u8)> {
+    let d = wm::ImageEmbedParams::default();
+    let stronger = |f: f32, min_psnr_db: f32, flat_floor: f32| wm::ImageEmbedParams {
+        strength: d.strength * f,
+        grain_cap: d.grain_cap * f,
+        min_psnr_db,
+        flat_floor,
+        ..wm::ImageEmbedParams::default()
+    };
+    vec![
+        (d.clone(), 95),
+        (stronger(1.6, 40.0, 0.0), 97),
+        (stronger(2.5, 38.5, 0.0), 98),
+        (stronger(2.5, 38.5, 1.0), 98),
+    ]
+}
 
 struct Input {
     path: String,
@@ -100,9 +123,9 @@ fn convert(src: &Path, args: &[&str], dst: &Path) -> DynamicImage {
     image::open(dst).unwrap()
 }
 
-fn save_jpeg(img: &DynamicImage, path: &Path) {
+fn save_jpeg(img: &DynamicImage, path: &Path, quality: u8) {
     let f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(f, 95);
+    let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(f, quality);
     img.to_rgb8().write_with_encoder(enc).unwrap();
 }
 
@@ -135,24 +158,47 @@ fn process(
         orig = orig.resize_exact(w, h, image::imageops::FilterType::Lanczos3);
     }
     let orig = DynamicImage::ImageRgb8(orig.to_rgb8());
-    let params = wm::ImageEmbedParams {
-        mark_scale: legacy.then(|| legacy_scale(orig.width(), orig.height())),
-        ..wm::ImageEmbedParams::default()
-    };
-    let marked = wm::embed(&orig, key, PAYLOAD, &params).unwrap();
-    let psnr = psnr(&orig, &marked);
     // Shipped as the service ships a signed JPEG (the `image` crate's encoder at
-    // signing.jpeg_quality = 95); the unsigned original goes through the same encoder.
+    // signing.jpeg_quality = 95, stronger attempts at 97 / 98 while the shipped file does
+    // not read back); the unsigned original goes through the encoder at q95.
     let shipped = dir.join("shipped.jpg");
     let unsigned = dir.join("unsigned.jpg");
-    save_jpeg(&marked, &shipped);
-    save_jpeg(&orig, &unsigned);
+    let attempts = sign_attempts();
+    let mut signed = None;
+    for (i, (params, quality)) in attempts.iter().enumerate() {
+        let params = wm::ImageEmbedParams {
+            mark_scale: legacy.then(|| legacy_scale(orig.width(), orig.height())),
+            ..params.clone()
+        };
+        let marked = wm::embed(&orig, key, PAYLOAD, &params).unwrap();
+        save_jpeg(&marked, &shipped, *quality);
+        let back = wm::detect(&image::open(&shipped).unwrap(), key);
+        if back.detected && back.payload == Some(PAYLOAD) {
+            signed = Some((i, marked));
+            break;
+        }
+    }
+    save_jpeg(&orig, &unsigned, 95);
+    let Some((attempt, marked)) = signed else {
+        println!(
+            "{}: no signing attempt reads back (the service answers media_too_small)",
+            input.path
+        );
+        std::fs::remove_dir_all(&dir).ok();
+        return Vec::new();
+    };
+    let psnr = psnr(&orig, &marked);
     let mut line = format!(
-        "{}{} {}x{} PSNR {psnr:.2} dB",
+        "{}{} {}x{} PSNR {psnr:.2} dB{}",
         input.path,
         if input.upscale { " (2x)" } else { "" },
         orig.width(),
-        orig.height()
+        orig.height(),
+        if attempt > 0 {
+            format!(" (signing attempt {} of {})", attempt + 1, attempts.len())
+        } else {
+            String::new()
+        }
     );
     let mut rows = Vec::new();
     for (t, (name, args)) in TRANSFORMS.iter().enumerate() {
@@ -296,7 +342,7 @@ fn main() {
             println!(
                 "{name:<24} {:<19} {:>9} {:>6.3} {:>15} {:>13} {:>15}",
                 if group {
-                    "868-1024 px, 2x up"
+                    "2x upscales"
                 } else {
                     "full resolution"
                 },

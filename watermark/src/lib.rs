@@ -7,7 +7,7 @@
 //!   local activity. Detection estimates scale/rotation from the lattice of peaks
 //!   in the autocorrelation of the high-passed luma (the mark is periodic), folds
 //!   it modulo the tile in the tile's frame, finds the tile origin by whitened
-//!   (phase-only) FFT cross-correlation with a keyed pilot, and reads the payload
+//!   FFT cross-correlation with a keyed pilot, and reads the payload
 //!   chips at that origin.
 //! * [`audio`]: spread-transform dither modulation (Chen & Wornell 2001) of
 //!   projections of short-time band log-powers (500–3000 Hz, analysed at an

@@ -59,8 +59,8 @@ const WHITEN_R: usize = 8;
 /// Whitened power is clipped at this multiple of its local mean.
 const CLIP: f32 = 6.0;
 /// Scale range searched (attacked period / original period).
-const MIN_SCALE: f64 = 0.45;
-const MAX_SCALE: f64 = 2.05;
+pub(crate) const MIN_SCALE: f64 = 0.45;
+pub(crate) const MAX_SCALE: f64 = 2.05;
 /// Rotation range searched, degrees.
 const MAX_ANGLE_DEG: f64 = 3.5;
 /// Coarse-grid scores ordered before the distinct maxima are picked (a peak's
@@ -77,7 +77,12 @@ pub(crate) struct Lattice {
 
 impl Lattice {
     pub(crate) fn identity(tile: usize) -> Self {
-        let t = tile as f64;
+        Self::scaled(tile, 1.0)
+    }
+
+    /// The tile magnified `s` times, unrotated.
+    pub(crate) fn scaled(tile: usize, s: f64) -> Self {
+        let t = tile as f64 * s;
         Self {
             a1: [t, 0.0],
             a2: [0.0, t],
@@ -131,7 +136,7 @@ impl Lattice {
 
 /// Circular box mean over the `n`×`n` plane `src`, half-width `r`, into `dst`;
 /// `tmp` (`n`×`n`) holds the horizontal pass.
-fn circular_box(src: &[f32], tmp: &mut [f32], dst: &mut [f32], n: usize, r: usize) {
+pub(crate) fn circular_box(src: &[f32], tmp: &mut [f32], dst: &mut [f32], n: usize, r: usize) {
     let win = (2 * r + 1) as f32;
     for (row, line) in src.chunks_exact(n).zip(tmp.chunks_exact_mut(n)) {
         let mut acc: f32 = (0..=2 * r).map(|k| row[(k + n - r) % n]).sum();

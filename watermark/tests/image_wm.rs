@@ -430,3 +430,39 @@ fn marks_of_the_earlier_large_image_scale_are_detected_and_replaced() {
         Err(WatermarkError::InvalidInput(_))
     ));
 }
+
+/// A uniformly resized, uncropped copy of a mark-scaled original carries a tile of
+/// `128 · L' / 720` px; the detector tests that lattice before its autocorrelation search, so
+/// such a copy is read at exactly the predicted scale (a lattice found by the search is refined
+/// to other values), also for a mark weaker than the default, and the unmarked original under
+/// the same transform is not detected.
+#[test]
+fn uniformly_resized_copies_are_read_at_the_predicted_tile() {
+    let orig = DynamicImage::ImageRgb8(photo(2560, 1600, 13));
+    let weak = ImageEmbedParams {
+        strength: 2.0,
+        ..ImageEmbedParams::default()
+    };
+    let marked = embed(&orig, &key(), PAYLOAD, &weak).unwrap();
+    for (w, h) in [(1080, 675), (1280, 800), (1920, 1200)] {
+        let resize = |img: &DynamicImage| {
+            jpeg(
+                &img.resize_exact(w, h, ::image::imageops::FilterType::Lanczos3),
+                80,
+            )
+        };
+        let d = detect(&resize(&marked), &key());
+        assert!(d.detected && d.payload == Some(PAYLOAD), "{w}x{h}: {d:?}");
+        let predicted = f64::from(w) / 720.0;
+        assert!(
+            (d.scale.unwrap() - predicted).abs() < 1e-9,
+            "{w}x{h}: {d:?}"
+        );
+        assert!(d.p_value < FALSE_POSITIVE_RATE);
+        let clean = detect(&resize(&orig), &key());
+        assert!(
+            !clean.detected && clean.p_value > 1e-3,
+            "{w}x{h}: {clean:?}"
+        );
+    }
+}
