@@ -54,10 +54,7 @@ impl Generator {
         let (nw, nh) = (native.0 as usize, native.1 as usize);
         let latent_t = TensorRef::from_array_view((vec![1, latent.len()], latent))
             .map_err(|e| fail(e.to_string()))?;
-        let mut session = self
-            .session
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut session = crate::lock(&self.session);
         let outputs = session
             .run(ort::inputs![self.spec.latent_input.as_str() => latent_t])
             .map_err(|e| fail(e.to_string()))?;
@@ -129,10 +126,7 @@ impl Generator {
                 .map_err(|e| fail(e.to_string()))?;
             let latent_t = TensorRef::from_array_view((vec![1, latent.len()], latent))
                 .map_err(|e| fail(e.to_string()))?;
-            let mut session = self
-                .session
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut session = crate::lock(&self.session);
             let outputs = session
                 .run(ort::inputs![
                     coords_input => coords_t,

@@ -463,6 +463,14 @@ fn check_size(width: u32, height: u32) -> Result<(), GeneratorError> {
     }
 }
 
+/// Locks a session (`Session::run` takes `&mut self`); a poisoned lock is taken over (a
+/// panic inside ONNX Runtime's bindings leaves no half-updated state of ours behind).
+pub(crate) fn lock(session: &Mutex<Session>) -> std::sync::MutexGuard<'_, Session> {
+    session
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 pub(crate) fn build_session(
     env: &Environment,
     model: &str,

@@ -102,10 +102,13 @@ fn long_unpunctuated_text_is_cut_into_bounded_runs() -> TestResult {
     Ok(())
 }
 
+/// What a refused request's error must match.
+type Expect = fn(&TextError) -> bool;
+
 #[test]
 fn bad_text_is_refused_before_work() -> TestResult {
     let reg = shipped()?;
-    let cases: [(&str, f64, fn(&TextError) -> bool); 5] = [
+    let cases: [(&str, f64, Expect); 5] = [
         ("", 1.0, |e| matches!(e, TextError::Empty)),
         ("!!!", 1.0, |e| matches!(e, TextError::Empty)),
         ("hi \u{200b}", 1.0, |e| {

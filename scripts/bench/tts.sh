@@ -7,7 +7,8 @@
 #
 # 1. End to end, through `hallmark generate` (synthesis + watermark + read-back + C2PA signing
 #    + store, one process per text, SQLite in a temporary data directory, detectors off):
-#    for a sentence, an 800-character paragraph and a 5,000-character text, the wall-clock
+#    for a ~100-character text (two sentences: a clip must carry the audio watermark, 5 s),
+#    an 800-character paragraph and a 5,000-character text, the wall-clock
 #    time, the real-time factor (audio seconds / wall seconds, "x real time", process start
 #    and model load included) and the peak RSS (`/usr/bin/time -v`).
 # 2. Synthesis only (when the tts_bench example binary is given): see
@@ -49,15 +50,15 @@ def text(n):
         out = (out + " " + s[i % 20]).strip()
         i += 1
     return out
-for name, n in (("sentence", 50), ("paragraph", 800), ("5000chars", 5000)):
+for name, n in (("short", 100), ("paragraph", 800), ("5000chars", 5000)):
     open(f"{sys.argv[1]}/{name}.txt", "w").write(text(n))
 PY
 
 # Warm the data directory (identity, keys, database) once, outside the timings.
-"$BIN" generate --generator "$VOICE" --text "Warm up." -o "$WORK/warm.wav" >/dev/null
+"$BIN" generate --generator "$VOICE" --text "Warming up: the first request builds the data directory." -o "$WORK/warm.wav" >/dev/null 2>&1
 
 printf 'text\tchars\taudio_s\twall_s\trtf_x\tpeak_rss_mb\n'
-for name in sentence paragraph 5000chars; do
+for name in short paragraph 5000chars; do
     /usr/bin/time -v -o "$WORK/$name.time" \
         "$BIN" generate --generator "$VOICE" --text-file "$WORK/$name.txt" -o "$WORK/$name.wav" >/dev/null
     python3 - "$WORK/$name" "$name" <<'PY'

@@ -164,28 +164,21 @@ async fn generate_claimed(
     parameters.insert("seed".into(), seed.into());
     parameters.insert("width".into(), width.into());
     parameters.insert("height".into(), height.into());
-    super::sign::sign_claimed(
+    sign_made(
         state,
-        png,
-        SignMetadata {
-            generator: Some(format!("hallmark-generate (seed {seed})")),
+        Made {
+            bytes: png,
+            label: format!("hallmark-generate (seed {seed})"),
             model: g.model,
-            model_version: Some(agent_version(&g.version, &g.model_sha256)),
-            digital_source_type: Some("trainedAlgorithmicMedia".into()),
-            title: body.title,
-            training_mining: None,
-        },
-        actor,
-        claim,
-        Generated {
-            generation: Some(GenerationRecord {
-                model_sha256: g.model_sha256,
-                input_type: None,
-                input_sha256: None,
-                parameters,
-            }),
+            version: g.version,
+            model_sha256: g.model_sha256,
+            input_sha256: None,
+            parameters,
             output: None,
         },
+        body.title,
+        actor,
+        claim,
     )
     .await
 }
@@ -256,28 +249,21 @@ async fn speak(
     let mut parameters = serde_json::Map::new();
     parameters.insert("speed".into(), body.speed.unwrap_or(1.0).into());
     parameters.insert("format".into(), format.extension().into());
-    super::sign::sign_claimed(
+    sign_made(
         state,
-        wav,
-        SignMetadata {
-            generator: Some("hallmark-generate (text to speech)".into()),
-            model_version: Some(agent_version(&version, &model_sha256)),
+        Made {
+            bytes: wav,
+            label: "hallmark-generate (text to speech)".into(),
             model,
-            digital_source_type: Some("trainedAlgorithmicMedia".into()),
-            title: body.title,
-            training_mining: None,
-        },
-        actor,
-        claim,
-        Generated {
-            generation: Some(GenerationRecord {
-                model_sha256,
-                input_type: Some("text/plain; charset=utf-8".into()),
-                input_sha256: Some(text_sha256),
-                parameters,
-            }),
+            version,
+            model_sha256,
+            input_sha256: Some(text_sha256),
+            parameters,
             output: Some(format),
         },
+        body.title,
+        actor,
+        claim,
     )
     .await
     .map_err(|e| match e {
@@ -287,4 +273,59 @@ async fn speak(
         )),
         other => other,
     })
+}
+
+/// What a generator made, ready for the sign path.
+struct Made {
+    /// The encoded media (PNG, or 16-bit WAV for speech).
+    bytes: Vec<u8>,
+    /// The manifest's `generator` description.
+    label: String,
+    model: String,
+    version: String,
+    model_sha256: String,
+    /// SHA-256 of the text a voice spoke (`None` for image generators).
+    input_sha256: Option<String>,
+    parameters: serde_json::Map<String, serde_json::Value>,
+    /// Output format when it differs from `bytes`' (speech as MP3).
+    output: Option<MediaFormat>,
+}
+
+/// Signs generated media through the one sign path: softwareAgent = model, version and model
+/// SHA-256; an `io.hallmark.generation` assertion with the model hash, the input's hash (text
+/// as UTF-8) and the parameters.
+async fn sign_made(
+    state: &AppState,
+    made: Made,
+    title: Option<String>,
+    actor: &str,
+    claim: Option<Claimed>,
+) -> Result<SignOutput, ApiError> {
+    super::sign::sign_claimed(
+        state,
+        made.bytes,
+        SignMetadata {
+            generator: Some(made.label),
+            model_version: Some(agent_version(&made.version, &made.model_sha256)),
+            model: made.model,
+            digital_source_type: Some("trainedAlgorithmicMedia".into()),
+            title,
+            training_mining: None,
+        },
+        actor,
+        claim,
+        Generated {
+            generation: Some(GenerationRecord {
+                model_sha256: made.model_sha256,
+                input_type: made
+                    .input_sha256
+                    .is_some()
+                    .then(|| "text/plain; charset=utf-8".to_owned()),
+                input_sha256: made.input_sha256,
+                parameters: made.parameters,
+            }),
+            output: made.output,
+        },
+    )
+    .await
 }

@@ -245,10 +245,7 @@ impl Voice {
             TensorRef::from_array_view((vec![1], &lengths[..])).map_err(|e| e.to_string())?;
         let scales =
             TensorRef::from_array_view((vec![3], &scales[..])).map_err(|e| e.to_string())?;
-        let mut session = self
-            .session
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut session = crate::lock(&self.session);
         let outputs = session
             .run(ort::inputs![
                 "input" => input,
