@@ -11,7 +11,7 @@ RUN scripts/fetch-onnxruntime.sh && scripts/fetch-models.sh \
     && scripts/install.sh --bin target/release/hallmark /opt/hallmark-prefix
 
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates ffmpeg libopus0 && rm -rf /var/lib/apt/lists/* \
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates ffmpeg libopus0 espeak-ng-data espeak-ng && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home /var/lib/hallmark hallmark && mkdir -p /var/lib/hallmark/data && chown -R hallmark /var/lib/hallmark
 WORKDIR /var/lib/hallmark
 COPY --from=build /opt/hallmark-prefix/ /usr/local/

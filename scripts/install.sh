@@ -49,10 +49,17 @@ for reg in detectors/models generators/models; do
     # Every `file = "…"` of the registry (models and backbones), relative to the registry.
     while IFS= read -r f; do
         [[ -n "$f" ]] || continue
-        [[ -s "$src/$f" ]] || fail "$reg/$f is referenced by $reg/registry.toml but missing (run scripts/fetch-models.sh)"
+        if [[ ! -s "$src/$f" ]]; then
+            # Voices are optional: the service lists a voice without its files as unavailable.
+            if [[ "$f" == voices/* ]]; then
+                echo "install.sh: warning: $reg/$f is missing (run scripts/fetch-models.sh); that voice will be unavailable" >&2
+                continue
+            fi
+            fail "$reg/$f is referenced by $reg/registry.toml but missing (run scripts/fetch-models.sh)"
+        fi
         install -d "$(dirname "$dest/$f")"
         install -m 0644 "$src/$f" "$dest/$f"   # follows symlinks: the installed copy is a file
-    done < <(sed -n 's/^[[:space:]]*file[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\1/p' "$src/registry.toml")
+    done < <(sed -n 's/^[[:space:]]*\(file\|config\)[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\2/p' "$src/registry.toml")
 done
 
 echo "installed $PREFIX/bin/hallmark (models: $PREFIX/share/hallmark, ONNX Runtime: $PREFIX/lib)"

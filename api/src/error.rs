@@ -81,6 +81,14 @@ pub enum ApiError {
     /// retry later for its result.
     #[error("a request with this Idempotency-Key is still being processed; retry later")]
     IdempotencyInProgress,
+    /// The text or speed of a speech generation request was refused: `empty_text`,
+    /// `unsupported_characters`, `invalid_speed` (400) or `text_too_long` (413).
+    #[error("{0}")]
+    SpeechInput(hallmark_generators::TextError),
+    /// The generator is registered but cannot run on this instance (its files are not
+    /// installed, or espeak-ng is missing); `GET /v1/generators` gives the reason.
+    #[error("{0}")]
+    GeneratorUnavailable(String),
     /// Unexpected server-side failure; details go to the log only.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -180,6 +188,23 @@ impl ApiError {
                 StatusCode::CONFLICT,
                 "Request in progress",
             ),
+            Self::SpeechInput(e) => {
+                use hallmark_generators::TextError as T;
+                let (status, title) = match e {
+                    T::Empty => (StatusCode::BAD_REQUEST, "Empty text"),
+                    T::TooLong { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "Text too long"),
+                    T::UnsupportedCharacter { .. } => {
+                        (StatusCode::BAD_REQUEST, "Unsupported characters")
+                    }
+                    T::Speed(_) => (StatusCode::BAD_REQUEST, "Invalid speed"),
+                };
+                (e.code(), status, title)
+            }
+            Self::GeneratorUnavailable(_) => (
+                "generator_unavailable",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Generator unavailable",
+            ),
             Self::Internal(_) => (
                 "internal",
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -214,6 +239,14 @@ impl ApiError {
             Self::IdempotencyKeyReused(String::new()),
             Self::IdempotencyInProgress,
             Self::BindingNotFound(String::new()),
+            Self::SpeechInput(hallmark_generators::TextError::Empty),
+            Self::SpeechInput(hallmark_generators::TextError::TooLong { chars: 0, limit: 0 }),
+            Self::SpeechInput(hallmark_generators::TextError::UnsupportedCharacter {
+                code: 0,
+                position: 0,
+            }),
+            Self::SpeechInput(hallmark_generators::TextError::Speed(0.0)),
+            Self::GeneratorUnavailable(String::new()),
             Self::Internal(anyhow::anyhow!("")),
         ];
         // A new variant fails to compile here until it is added to the list above.
@@ -239,6 +272,8 @@ impl ApiError {
                 | Self::IdempotencyKeyReused(_)
                 | Self::IdempotencyInProgress
                 | Self::BindingNotFound(_)
+                | Self::SpeechInput(_)
+                | Self::GeneratorUnavailable(_)
                 | Self::Internal(_) => {}
             }
         }

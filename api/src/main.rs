@@ -104,21 +104,32 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
-    /// Render an image with a registered ONNX generator model and sign it.
+    /// Render an image, or speak a text, with a registered generator and sign the result
+    /// (same code path as POST /v1/generate).
     Generate {
-        /// Generator name (see the generator registry).
+        /// Generator name (see the generator registry / GET /v1/generators).
         #[arg(long)]
         generator: String,
-        /// Seed (same seed, same image).
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// Width in pixels.
-        #[arg(long, default_value_t = 512)]
-        width: u32,
-        /// Height in pixels.
-        #[arg(long, default_value_t = 512)]
-        height: u32,
-        /// Output PNG.
+        /// Image: seed (same seed, same image).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Image: width in pixels (default 512).
+        #[arg(long)]
+        width: Option<u32>,
+        /// Image: height in pixels (default 512).
+        #[arg(long)]
+        height: Option<u32>,
+        /// Speech: the text to speak.
+        #[arg(long, conflicts_with = "text_file")]
+        text: Option<String>,
+        /// Speech: read the text to speak from this UTF-8 file ("-" = standard input).
+        #[arg(long)]
+        text_file: Option<PathBuf>,
+        /// Speech: speaking rate, 0.5-2.0 (default 1).
+        #[arg(long)]
+        speed: Option<f64>,
+        /// Output file: PNG for images; for speech .wav or .mp3 (the extension picks the
+        /// format; default WAV).
         #[arg(short, long)]
         output: PathBuf,
     },
@@ -480,18 +491,45 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             seed,
             width,
             height,
+            text,
+            text_file,
+            speed,
             output,
         } => {
-            hallmark_api::tools::check_output_name(&output, hallmark_media::MediaFormat::Png)?;
+            let text = match text_file {
+                Some(p) => Some(hallmark_api::tools::read_text_arg(&p)?),
+                None => text,
+            };
+            let speech = text.is_some() || speed.is_some();
+            let format = match (speech, output.extension().and_then(|e| e.to_str())) {
+                (true, Some(e)) if e.eq_ignore_ascii_case("mp3") => Some("mp3".to_owned()),
+                (true, _) => Some("wav".to_owned()),
+                (false, _) => None,
+            };
+            let expected = match format.as_deref() {
+                Some("mp3") => hallmark_media::MediaFormat::Mp3,
+                Some(_) => hallmark_media::MediaFormat::Wav,
+                None => hallmark_media::MediaFormat::Png,
+            };
+            hallmark_api::tools::check_output_name(&output, expected)?;
             settings.detectors.enabled = false;
             let state = AppState::init(settings).await?;
+            // Images keep the CLI's historical default seed 0 (reproducible); voices take none.
+            let seed = if speech {
+                seed
+            } else {
+                Some(seed.unwrap_or(0))
+            };
             let out = service::generate(
                 &state,
                 service::GenerateBody {
                     generator,
-                    seed: Some(seed),
+                    seed,
                     width,
                     height,
+                    text,
+                    format,
+                    speed,
                     title: None,
                 },
                 "cli",

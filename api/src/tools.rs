@@ -221,3 +221,33 @@ pub fn watermark_detect(settings: &Settings, input: &Path) -> anyhow::Result<ser
         "ranges": d.ranges,
     }))
 }
+
+/// Largest text file `hallmark generate --text-file` reads (bytes); the voices' own limit is in
+/// characters and far smaller.
+pub const MAX_TEXT_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Reads the text of `--text-file` (`-` = standard input), at most [`MAX_TEXT_FILE_BYTES`]
+/// bytes of UTF-8.
+///
+/// # Errors
+/// The file cannot be read, is larger than the limit, or is not UTF-8.
+pub fn read_text_arg(path: &Path) -> anyhow::Result<String> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    let reader: Box<dyn Read> = if path == Path::new("-") {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(std::fs::File::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?)
+    };
+    reader
+        .take(MAX_TEXT_FILE_BYTES + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    if buf.len() as u64 > MAX_TEXT_FILE_BYTES {
+        bail!(
+            "{}: larger than {MAX_TEXT_FILE_BYTES} bytes",
+            path.display()
+        );
+    }
+    String::from_utf8(buf).map_err(|_| anyhow::anyhow!("{}: not UTF-8 text", path.display()))
+}

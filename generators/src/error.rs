@@ -8,6 +8,8 @@ use std::path::PathBuf;
 /// [`RuntimeMissing`](Self::RuntimeMissing), [`Runtime`](Self::Runtime).
 /// Request-time errors: [`UnknownGenerator`](Self::UnknownGenerator),
 /// [`InvalidRequest`](Self::InvalidRequest) (both caller mistakes, e.g. HTTP 404 / 400) and
+/// [`Text`](Self::Text) (caller mistakes in a speech request, HTTP 400/413),
+/// [`Unavailable`](Self::Unavailable) (HTTP 503) and
 /// [`Inference`](Self::Inference) (server fault, e.g. HTTP 500).
 #[derive(thiserror::Error, Debug)]
 pub enum GeneratorError {
@@ -56,6 +58,21 @@ pub enum GeneratorError {
     /// generator kind, ...).
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+
+    /// The generator is registered but cannot run on this instance: its files are not
+    /// installed or its phonemizer (espeak-ng) is missing (HTTP 503). The reason says which.
+    #[error("generator `{name}` is unavailable: {reason}")]
+    Unavailable {
+        /// Registry name of the generator.
+        name: String,
+        /// What is missing and how to install it.
+        reason: String,
+    },
+
+    /// A speech request's text or speed was refused (a caller mistake; see
+    /// [`TextError::code`](crate::speech::TextError::code) for the stable codes).
+    #[error(transparent)]
+    Text(#[from] crate::speech::TextError),
 
     /// ONNX Runtime failed while running a generator, or the output was malformed
     /// (wrong element count, non-finite values).

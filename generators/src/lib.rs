@@ -37,15 +37,21 @@ use std::sync::{Arc, Mutex};
 use image::{DynamicImage, RgbImage};
 use ort::environment::Environment;
 use ort::session::Session;
-use ort::value::TensorRef;
 
+mod coords;
 mod error;
+mod info;
 pub mod registry;
 pub mod runtime;
+pub mod speech;
 
+use coords::Generator;
+pub use coords::{pixel_coords, seed_to_latent};
 pub use error::GeneratorError;
-pub use registry::{GeneratorEntry, Registry};
+pub use info::{GeneratorInfo, ParameterInfo};
+pub use registry::{GeneratorEntry, GeneratorSpec, Registry};
 pub use runtime::init_runtime;
+pub use speech::{Speech, SpeechRequest, TextError};
 
 /// Smallest accepted width or height, in pixels.
 pub const MIN_SIZE: u32 = 16;
@@ -102,32 +108,35 @@ pub struct GeneratedImage {
     pub model: String,
     /// Registry version of the generator.
     pub version: String,
+    /// Lower-case hex SHA-256 of the generator's model file.
+    pub model_sha256: String,
 }
 
-/// Public description of a loaded generator.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct GeneratorInfo {
-    /// Registry name (what [`GenerateRequest::generator`] names).
-    pub name: String,
-    /// Registry version.
-    pub version: String,
-    /// Content kind, currently always `"image"`.
-    pub kind: String,
-    /// Human-readable description.
-    pub description: String,
+/// One registry entry as loaded.
+enum Slot {
+    Image(Generator),
+    Speech(speech::Voice),
+    /// Registered but not runnable here (files or phonemizer absent).
+    Unavailable {
+        entry: GeneratorEntry,
+        reason: String,
+    },
 }
 
-struct Generator {
-    entry: GeneratorEntry,
-    /// `Session::run` takes `&mut self`; the lock is held per row band, so concurrent
-    /// requests interleave band by band.
-    session: Mutex<Session>,
+impl Slot {
+    fn entry(&self) -> &GeneratorEntry {
+        match self {
+            Self::Image(g) => &g.entry,
+            Self::Speech(v) => &v.entry,
+            Self::Unavailable { entry, .. } => entry,
+        }
+    }
 }
 
 /// The loaded generators. `Send + Sync`; cloning is an `Arc` bump.
 #[derive(Clone)]
 pub struct GeneratorRegistry {
-    generators: Arc<Vec<Generator>>,
+    slots: Arc<Vec<Slot>>,
 }
 
 impl std::fmt::Debug for GeneratorRegistry {
@@ -138,22 +147,34 @@ impl std::fmt::Debug for GeneratorRegistry {
     }
 }
 
+/// A registry entry between reading its files and building its session.
+enum Pending {
+    Image(GeneratorEntry, registry::ImageSpec, Vec<u8>),
+    Speech(Box<speech::Prepared>),
+    Unavailable(GeneratorEntry, String),
+}
+
 impl GeneratorRegistry {
     /// Loads every generator in the registry.
     ///
-    /// Steps: parse the registry; read each model file and check its SHA-256; load ONNX
-    /// Runtime from `cfg.onnxruntime_path` via [`init_runtime`] (once per process); build
-    /// one CPU session per model and check it has the input/output names the registry
-    /// declares. A registry without generators yields an empty registry and does not load
-    /// ONNX Runtime.
+    /// Steps: parse the registry; read each model file and check its SHA-256 (speech voices
+    /// also their config, and run their phonemizer once); load ONNX Runtime from
+    /// `cfg.onnxruntime_path` via [`init_runtime`] (once per process) when some generator
+    /// can run; build one CPU session per model and check it has the input/output names its
+    /// kind needs. A voice whose files are not installed, or whose phonemizer (espeak-ng) is
+    /// missing, is kept as *unavailable* with the reason ([`GeneratorInfo::unavailable`]);
+    /// it never stops the others from loading. A registry without runnable generators
+    /// does not load ONNX Runtime.
     ///
     /// # Errors
-    /// [`GeneratorError::Registry`] (unreadable/invalid registry or model file),
-    /// [`GeneratorError::ModelHash`] (digest mismatch, naming the model; checked before
-    /// ONNX Runtime is touched), [`GeneratorError::RuntimeMissing`] (library absent: run
-    /// `scripts/fetch-onnxruntime.sh`), [`GeneratorError::Runtime`] (library or model failed
-    /// to load, names missing from the graph, or another crate already created the
-    /// process's ONNX Runtime environment — then use [`Self::load_with_environment`]).
+    /// [`GeneratorError::Registry`] (unreadable/invalid registry, an image model file that
+    /// cannot be read, a voice config that does not parse),
+    /// [`GeneratorError::ModelHash`] (digest mismatch of a file that is present, naming the
+    /// model; checked before ONNX Runtime is touched), [`GeneratorError::RuntimeMissing`]
+    /// (library absent: run `scripts/fetch-onnxruntime.sh`), [`GeneratorError::Runtime`]
+    /// (library or model failed to load, names missing from the graph, or another crate
+    /// already created the process's ONNX Runtime environment — then use
+    /// [`Self::load_with_environment`]).
     pub fn load(cfg: &GeneratorConfig) -> Result<Self, GeneratorError> {
         Self::load_inner(cfg, None)
     }
@@ -176,64 +197,150 @@ impl GeneratorRegistry {
         env: Option<&Environment>,
     ) -> Result<Self, GeneratorError> {
         let registry = Registry::load(&cfg.registry_path)?;
-        let blobs = registry
-            .generators
-            .iter()
-            .map(|g| g.read_verified(&registry.path))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut pending = Vec::with_capacity(registry.generators.len());
+        for entry in &registry.generators {
+            pending.push(match &entry.spec {
+                GeneratorSpec::Image(spec) => Pending::Image(
+                    entry.clone(),
+                    spec.clone(),
+                    entry.read_verified(&registry.path)?,
+                ),
+                GeneratorSpec::Speech(spec) => {
+                    match speech::prepare(entry, spec, &registry.path)? {
+                        speech::Preparation::Ready(p) => Pending::Speech(p),
+                        speech::Preparation::Unavailable(reason) => {
+                            tracing::warn!(generator = %entry.name, %reason, "generator unavailable");
+                            Pending::Unavailable(entry.clone(), reason)
+                        }
+                    }
+                }
+            });
+        }
         if registry.generators.is_empty() {
             tracing::warn!(registry = %registry.path.display(), "generator registry lists no generators");
-            return Ok(Self {
-                generators: Arc::new(Vec::new()),
-            });
         }
-        let env = match env {
-            Some(e) => e.clone(),
-            None => init_runtime(&cfg.onnxruntime_path)?,
+        let runnable = pending
+            .iter()
+            .any(|p| !matches!(p, Pending::Unavailable(..)));
+        let env = match (env, runnable) {
+            (_, false) => None,
+            (Some(e), true) => Some(e.clone()),
+            (None, true) => Some(init_runtime(&cfg.onnxruntime_path)?),
         };
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-        let mut generators = Vec::with_capacity(registry.generators.len());
-        for (entry, bytes) in registry.generators.into_iter().zip(blobs) {
-            let session = build_session(&env, &entry.name, &bytes, threads)?;
-            let has_input = |n: &str| session.inputs().iter().any(|i| i.name() == n);
-            if !has_input(&entry.coords_input)
-                || !has_input(&entry.latent_input)
-                || !session.outputs().iter().any(|o| o.name() == entry.output)
-            {
-                return Err(GeneratorError::Runtime(format!(
-                    "generator `{}` lacks input `{}`/`{}` or output `{}`",
-                    entry.name, entry.coords_input, entry.latent_input, entry.output
-                )));
+        let mut slots = Vec::with_capacity(pending.len());
+        for p in pending {
+            let slot = match (p, &env) {
+                (Pending::Unavailable(entry, reason), _) => Slot::Unavailable { entry, reason },
+                (Pending::Image(entry, spec, bytes), Some(env)) => {
+                    Slot::Image(image_generator(env, entry, spec, &bytes, threads)?)
+                }
+                (Pending::Speech(p), Some(env)) => Slot::Speech(p.into_voice(env, threads)?),
+                (_, None) => continue,
+            };
+            if !matches!(slot, Slot::Unavailable { .. }) {
+                let e = slot.entry();
+                tracing::info!(generator = %e.name, version = %e.version, kind = %e.kind, "generator loaded");
             }
-            tracing::info!(generator = %entry.name, version = %entry.version, "generator loaded");
-            generators.push(Generator {
-                entry,
-                session: Mutex::new(session),
-            });
+            slots.push(slot);
         }
         Ok(Self {
-            generators: Arc::new(generators),
+            slots: Arc::new(slots),
         })
     }
 
-    /// The loaded generators, in registry order.
+    /// Every registered generator, in registry order, with its parameters and whether it is
+    /// available here.
     pub fn list(&self) -> Vec<GeneratorInfo> {
-        self.generators
+        self.slots
             .iter()
-            .map(|g| GeneratorInfo {
-                name: g.entry.name.clone(),
-                version: g.entry.version.clone(),
-                kind: g.entry.kind.clone(),
-                description: g.entry.description.clone(),
+            .map(|s| match s {
+                Slot::Image(g) => GeneratorInfo::new(&g.entry, None),
+                Slot::Speech(v) => GeneratorInfo::new(&v.entry, None),
+                Slot::Unavailable { entry, reason } => {
+                    GeneratorInfo::new(entry, Some(reason.clone()))
+                }
             })
             .collect()
     }
 
-    fn find(&self, name: &str) -> Result<&Generator, GeneratorError> {
-        self.generators
+    fn find(&self, name: &str) -> Result<&Slot, GeneratorError> {
+        let slot = self
+            .slots
             .iter()
-            .find(|g| g.entry.name == name)
+            .find(|s| s.entry().name == name)
+            .ok_or_else(|| GeneratorError::UnknownGenerator(name.to_owned()))?;
+        match slot {
+            Slot::Unavailable { entry, reason } => Err(GeneratorError::Unavailable {
+                name: entry.name.clone(),
+                reason: reason.clone(),
+            }),
+            s => Ok(s),
+        }
+    }
+
+    fn find_image(&self, name: &str) -> Result<&Generator, GeneratorError> {
+        match self.find(name)? {
+            Slot::Image(g) => Ok(g),
+            s => Err(GeneratorError::InvalidRequest(format!(
+                "generator `{name}` is a {} generator, not an image generator",
+                s.entry().kind
+            ))),
+        }
+    }
+
+    /// The registry kind (`"image"`, `"speech"`) of generator `name`, available or not.
+    ///
+    /// # Errors
+    /// [`GeneratorError::UnknownGenerator`].
+    pub fn kind_of(&self, name: &str) -> Result<&str, GeneratorError> {
+        self.slots
+            .iter()
+            .map(Slot::entry)
+            .find(|e| e.name == name)
+            .map(|e| e.kind.as_str())
             .ok_or_else(|| GeneratorError::UnknownGenerator(name.to_owned()))
+    }
+
+    /// Speaks `req.text` with voice `req.generator` ([`speech`] describes the pipeline).
+    /// **Blocking**; safe to call from several threads (sentences of concurrent requests
+    /// interleave). Cost is linear in the text's length; memory is the output clip plus one
+    /// sentence.
+    ///
+    /// # Errors
+    /// [`GeneratorError::UnknownGenerator`]; [`GeneratorError::Unavailable`] for a voice
+    /// whose files or phonemizer are missing; [`GeneratorError::InvalidRequest`] when
+    /// `req.generator` is not a voice; [`GeneratorError::Text`] for refused text or speed;
+    /// [`GeneratorError::Inference`] when espeak-ng or ONNX Runtime fails.
+    pub fn synthesize(&self, req: &SpeechRequest) -> Result<Speech, GeneratorError> {
+        match self.find(&req.generator)? {
+            Slot::Speech(v) => v.synthesize(req),
+            s => Err(GeneratorError::InvalidRequest(format!(
+                "generator `{}` is a {} generator, not a voice",
+                req.generator,
+                s.entry().kind
+            ))),
+        }
+    }
+
+    /// Checks a speech request's text and speed against voice `generator` without
+    /// synthesising (cheap; for refusing bad requests before queueing work).
+    ///
+    /// # Errors
+    /// As [`Self::synthesize`], minus [`GeneratorError::Inference`].
+    pub fn check_speech(&self, req: &SpeechRequest) -> Result<(), GeneratorError> {
+        match self.find(&req.generator)? {
+            Slot::Speech(v) => {
+                speech::text::check_speed(req.speed)?;
+                speech::text::normalize(&req.text, v.max_text_chars)?;
+                Ok(())
+            }
+            s => Err(GeneratorError::InvalidRequest(format!(
+                "generator `{}` is a {} generator, not a voice",
+                req.generator,
+                s.entry().kind
+            ))),
+        }
     }
 
     /// Generates an 8-bit RGB image. **Blocking** (CPU-bound; call it from
@@ -246,21 +353,28 @@ impl GeneratorRegistry {
     /// rendering [`MAX_CHUNK_PIXELS`]-pixel row bands.
     ///
     /// # Errors
-    /// [`GeneratorError::InvalidRequest`] if `width` or `height` is outside `16..=2048`;
-    /// [`GeneratorError::UnknownGenerator`] if no generator has that name;
+    /// [`GeneratorError::InvalidRequest`] if `width` or `height` is outside `16..=2048` or the
+    /// generator is not an image generator; [`GeneratorError::UnknownGenerator`] if no
+    /// generator has that name; [`GeneratorError::Unavailable`];
     /// [`GeneratorError::Inference`] if ONNX Runtime fails or returns malformed output.
     pub fn generate_image(&self, req: &GenerateRequest) -> Result<GeneratedImage, GeneratorError> {
         check_size(req.width, req.height)?;
-        let g = self.find(&req.generator)?;
-        let latent = seed_to_latent(req.seed, g.entry.latent_dim);
-        // Quantise band by band: peak memory is the 8-bit image plus one band.
-        let mut bytes = Vec::with_capacity(req.width as usize * req.height as usize * 3);
-        g.render_bands(&latent, req.width, req.height, MAX_CHUNK_PIXELS, |band| {
-            bytes.extend(
-                band.iter()
-                    .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8),
-            )
-        })?;
+        let g = self.find_image(&req.generator)?;
+        let latent = seed_to_latent(req.seed, g.spec.latent_dim);
+        let quantise = |v: &f32| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+        let bytes: Vec<u8> = if g.spec.native_size.is_some() {
+            g.render(&latent, req.width, req.height, MAX_CHUNK_PIXELS)?
+                .iter()
+                .map(quantise)
+                .collect()
+        } else {
+            // Quantise band by band: peak memory is the 8-bit image plus one band.
+            let mut bytes = Vec::with_capacity(req.width as usize * req.height as usize * 3);
+            g.render_bands(&latent, req.width, req.height, MAX_CHUNK_PIXELS, |band| {
+                bytes.extend(band.iter().map(quantise))
+            })?;
+            bytes
+        };
         let img = RgbImage::from_raw(req.width, req.height, bytes).ok_or_else(|| {
             GeneratorError::Inference {
                 model: g.entry.name.clone(),
@@ -272,6 +386,7 @@ impl GeneratorRegistry {
             image: DynamicImage::ImageRgb8(img),
             model: g.entry.name.clone(),
             version: g.entry.version.clone(),
+            model_sha256: g.entry.sha256.clone(),
         })
     }
 
@@ -292,11 +407,11 @@ impl GeneratorRegistry {
         height: u32,
     ) -> Result<Vec<f32>, GeneratorError> {
         check_size(width, height)?;
-        let g = self.find(generator)?;
-        if latent.len() != g.entry.latent_dim {
+        let g = self.find_image(generator)?;
+        if latent.len() != g.spec.latent_dim {
             return Err(GeneratorError::InvalidRequest(format!(
                 "generator `{generator}` takes a latent of length {}, got {}",
-                g.entry.latent_dim,
+                g.spec.latent_dim,
                 latent.len()
             )));
         }
@@ -307,6 +422,34 @@ impl GeneratorRegistry {
         }
         g.render(latent, width, height, MAX_CHUNK_PIXELS)
     }
+}
+
+fn image_generator(
+    env: &Environment,
+    entry: GeneratorEntry,
+    spec: registry::ImageSpec,
+    bytes: &[u8],
+    threads: usize,
+) -> Result<Generator, GeneratorError> {
+    let session = build_session(env, &entry.name, bytes, threads)?;
+    let has_input = |n: &str| session.inputs().iter().any(|i| i.name() == n);
+    if !spec.coords_input.as_deref().is_none_or(has_input)
+        || !has_input(&spec.latent_input)
+        || !session.outputs().iter().any(|o| o.name() == spec.output)
+    {
+        return Err(GeneratorError::Runtime(format!(
+            "generator `{}` lacks input `{}`/`{}` or output `{}`",
+            entry.name,
+            spec.coords_input.as_deref().unwrap_or("-"),
+            spec.latent_input,
+            spec.output
+        )));
+    }
+    Ok(Generator {
+        entry,
+        spec,
+        session: Mutex::new(session),
+    })
 }
 
 fn check_size(width: u32, height: u32) -> Result<(), GeneratorError> {
@@ -320,7 +463,15 @@ fn check_size(width: u32, height: u32) -> Result<(), GeneratorError> {
     }
 }
 
-fn build_session(
+/// Locks a session (`Session::run` takes `&mut self`); a poisoned lock is taken over (a
+/// panic inside ONNX Runtime's bindings leaves no half-updated state of ours behind).
+pub(crate) fn lock(session: &Mutex<Session>) -> std::sync::MutexGuard<'_, Session> {
+    session
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+pub(crate) fn build_session(
     env: &Environment,
     model: &str,
     bytes: &[u8],
@@ -339,200 +490,4 @@ fn build_session(
         .map_err(|e| fail(&e))?
         .commit_from_memory(bytes)
         .map_err(|e| fail(&e))
-}
-
-impl Generator {
-    /// Renders `height × width` pixels as float32 RGB (see
-    /// [`GeneratorRegistry::render_latent`]).
-    fn render(
-        &self,
-        latent: &[f32],
-        width: u32,
-        height: u32,
-        chunk_pixels: usize,
-    ) -> Result<Vec<f32>, GeneratorError> {
-        let mut out = Vec::with_capacity(width as usize * height as usize * 3);
-        self.render_bands(latent, width, height, chunk_pixels, |v| {
-            out.extend_from_slice(v)
-        })?;
-        Ok(out)
-    }
-
-    /// Renders `height × width` pixels in row bands of at most `chunk_pixels` pixels (at
-    /// least one row), handing each band's finite `[n, 3]` output to `sink` in row order.
-    /// Sizes and latent length are validated by the caller.
-    fn render_bands(
-        &self,
-        latent: &[f32],
-        width: u32,
-        height: u32,
-        chunk_pixels: usize,
-        mut sink: impl FnMut(&[f32]),
-    ) -> Result<(), GeneratorError> {
-        let (w, h) = (width as usize, height as usize);
-        let fail = |m: String| GeneratorError::Inference {
-            model: self.entry.name.clone(),
-            message: m,
-        };
-        let rows_per_chunk = (chunk_pixels / w).max(1);
-        let mut row = 0;
-        while row < h {
-            let end = (row + rows_per_chunk).min(h);
-            let coords = pixel_coords(width, height, row as u32..end as u32);
-            let n = coords.len() / 3;
-            let coords_t = TensorRef::from_array_view((vec![n, 3], coords.as_slice()))
-                .map_err(|e| fail(e.to_string()))?;
-            let latent_t = TensorRef::from_array_view((vec![1, latent.len()], latent))
-                .map_err(|e| fail(e.to_string()))?;
-            let mut session = self
-                .session
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let outputs = session
-                .run(ort::inputs![
-                    self.entry.coords_input.as_str() => coords_t,
-                    self.entry.latent_input.as_str() => latent_t,
-                ])
-                .map_err(|e| fail(e.to_string()))?;
-            let value = outputs
-                .get(&self.entry.output)
-                .ok_or_else(|| fail(format!("no output `{}`", self.entry.output)))?;
-            let (_, values) = value
-                .try_extract_tensor::<f32>()
-                .map_err(|e| fail(e.to_string()))?;
-            if values.len() != n * 3 {
-                return Err(fail(format!(
-                    "expected {} output values, got {}",
-                    n * 3,
-                    values.len()
-                )));
-            }
-            if let Some(v) = values.iter().find(|v| !v.is_finite()) {
-                return Err(fail(format!("non-finite output {v}")));
-            }
-            sink(values);
-            row = end;
-        }
-        Ok(())
-    }
-}
-
-/// Pixel coordinates for rows `rows` of a `width × height` image: float32, row-major,
-/// three values `(x, y, r)` per pixel.
-///
-/// Pixel centres map to `x = 2 (i + ½) / width − 1` and `y = 2 (j + ½) / height − 1`
-/// (column `i`, row `j`, both computed in f64 then rounded to f32, so `x, y ∈ (−1, 1)`
-/// with `y` increasing downwards), and `r = sqrt((x² + y²) / 2)` in f32, so `r ∈ [0, 1)`.
-/// Identical to `pixel_coords` in `training/build_generators.py`. Rows past `height` are
-/// not clipped; callers pass `rows ⊆ 0..height`.
-pub fn pixel_coords(width: u32, height: u32, rows: std::ops::Range<u32>) -> Vec<f32> {
-    let axis = |k: u32, n: u32| ((2.0 * (f64::from(k) + 0.5)) / f64::from(n) - 1.0) as f32;
-    let xs: Vec<f32> = (0..width).map(|i| axis(i, width)).collect();
-    let mut out = Vec::with_capacity(rows.len() * width as usize * 3);
-    for j in rows {
-        let y = axis(j, height);
-        for &x in &xs {
-            out.extend_from_slice(&[x, y, ((x * x + y * y) / 2.0).sqrt()]);
-        }
-    }
-    out
-}
-
-/// One SplitMix64 step (Steele, Lea & Flood 2014): advances `state`, returns the output.
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// Deterministic seed → latent mapping: `dim` independent standard-normal values.
-///
-/// A SplitMix64 stream is seeded with `seed`; each pair of outputs `(a, b)` gives
-/// `u1 = ((a >> 11) + 1)·2⁻⁵³ ∈ (0, 1]`, `u2 = (b >> 11)·2⁻⁵³ ∈ [0, 1)` and the Box–Muller
-/// pair `sqrt(−2 ln u1)·cos(2π u2)`, `sqrt(−2 ln u1)·sin(2π u2)`, computed in f64 and
-/// rounded to f32 (an odd `dim` drops the last sine). Identical to `seed_to_latent` in
-/// `training/build_generators.py`; stable across releases (changing it changes every
-/// seed's picture).
-pub fn seed_to_latent(seed: u64, dim: usize) -> Vec<f32> {
-    let mut state = seed;
-    let mut out = Vec::with_capacity(dim + 1);
-    while out.len() < dim {
-        let a = splitmix64(&mut state);
-        let b = splitmix64(&mut state);
-        let u1 = ((a >> 11) + 1) as f64 * f64::powi(2.0, -53);
-        let u2 = (b >> 11) as f64 * f64::powi(2.0, -53);
-        let rad = (-2.0 * u1.ln()).sqrt();
-        let theta = 2.0 * std::f64::consts::PI * u2;
-        out.push((rad * theta.cos()) as f32);
-        out.push((rad * theta.sin()) as f32);
-    }
-    out.truncate(dim);
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pixel_coords_layout() {
-        let c = pixel_coords(4, 2, 0..2);
-        assert_eq!(c.len(), 4 * 2 * 3);
-        // First pixel: column 0, row 0.
-        assert_eq!(&c[..2], &[-0.75, -0.5]);
-        // Last pixel: column 3, row 1.
-        assert_eq!(&c[21..23], &[0.75, 0.5]);
-        let r = c[23];
-        assert!((r - ((0.75f32 * 0.75 + 0.25) / 2.0).sqrt()).abs() < 1e-7);
-        assert_eq!(pixel_coords(4, 2, 1..2), c[12..].to_vec());
-    }
-
-    #[test]
-    fn seed_to_latent_is_standard_normal_ish() {
-        let v = seed_to_latent(0, 20_000);
-        let n = v.len() as f64;
-        let mean = v.iter().map(|&x| f64::from(x)).sum::<f64>() / n;
-        let var = v
-            .iter()
-            .map(|&x| (f64::from(x) - mean).powi(2))
-            .sum::<f64>()
-            / n;
-        assert!(mean.abs() < 0.03, "mean {mean}");
-        assert!((var - 1.0).abs() < 0.05, "var {var}");
-        assert!(v.iter().all(|x| x.is_finite()));
-        assert_ne!(seed_to_latent(1, 16), seed_to_latent(2, 16));
-    }
-
-    #[test]
-    fn banding_does_not_change_pixels() -> Result<(), Box<dyn std::error::Error>> {
-        let lib = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../.runtime/onnxruntime/libonnxruntime.so.1.31.1");
-        if !lib.is_file() {
-            return Err(format!(
-                "ONNX Runtime not found at {}: run scripts/fetch-onnxruntime.sh first",
-                lib.display()
-            )
-            .into());
-        }
-        let reg = GeneratorRegistry::load(&GeneratorConfig {
-            registry_path: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/registry.toml"),
-            onnxruntime_path: lib,
-        })?;
-        let g = reg.find("cppn-abstract")?;
-        let latent = seed_to_latent(3, 16);
-        let whole = g.render(&latent, 100, 37, usize::MAX)?;
-        for chunk in [1, 100, 250, 1000] {
-            let banded = g.render(&latent, 100, 37, chunk)?;
-            assert_eq!(banded.len(), whole.len());
-            let worst = whole
-                .iter()
-                .zip(&banded)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0f32, f32::max);
-            assert!(worst < 1e-6, "chunk {chunk}: max diff {worst}");
-        }
-        Ok(())
-    }
 }

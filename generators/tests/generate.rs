@@ -75,7 +75,9 @@ fn golden() -> Result<Golden, Box<dyn std::error::Error>> {
 fn lists_the_builtin_generator() -> TestResult {
     let reg = registry()?;
     let list = reg.list();
-    assert_eq!(list.len(), 1);
+    let names: Vec<&str> = list.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(names, ["cppn-abstract", "dcgan-faces", "en_US-joe-medium"]);
+    assert!(list[0].available && list[1].available);
     assert_eq!(list[0].name, "cppn-abstract");
     assert_eq!(list[0].version, "1");
     assert_eq!(list[0].kind, "image");
@@ -259,4 +261,66 @@ fn request_deserialises_from_json() -> TestResult {
 fn registry_is_send_sync_and_cheap_to_clone() {
     fn assert_send_sync<T: Send + Sync + Clone + 'static>() {}
     assert_send_sync::<GeneratorRegistry>();
+}
+
+fn face(seed: u64, side: u32) -> GenerateRequest {
+    GenerateRequest {
+        generator: "dcgan-faces".into(),
+        seed,
+        width: side,
+        height: side,
+    }
+}
+
+#[test]
+fn faces_same_seed_same_image_and_upscaled() -> TestResult {
+    let reg = registry()?;
+    let a = reg.generate_image(&face(11, 256))?;
+    let b = reg.generate_image(&face(11, 256))?;
+    let c = reg.generate_image(&face(12, 256))?;
+    assert_eq!(a.model, "dcgan-faces");
+    assert_eq!(a.model_sha256.len(), 64);
+    let (a, b, c) = (a.image.to_rgb8(), b.image.to_rgb8(), c.image.to_rgb8());
+    assert_eq!(a.dimensions(), (256, 256));
+    assert_eq!(a.as_raw(), b.as_raw(), "same seed, different pixels");
+    let mad = a
+        .as_raw()
+        .iter()
+        .zip(c.as_raw())
+        .map(|(x, y)| f64::from(x.abs_diff(*y)))
+        .sum::<f64>()
+        / a.as_raw().len() as f64;
+    assert!(
+        mad > 10.0,
+        "seeds 11 and 12 give near-identical faces (MAD {mad})"
+    );
+    // The upscale is a resampling of the native 64x64 render: box-averaging the 256x256
+    // image back to 64x64 lands close to the native pixels.
+    let native = reg.render_latent("dcgan-faces", &seed_to_latent(11, 100), 64, 64)?;
+    let mut worst = 0f64;
+    for y in 0..64u32 {
+        for x in 0..64u32 {
+            for ch in 0..3 {
+                let mut sum = 0f64;
+                for dy in 0..4 {
+                    for dx in 0..4 {
+                        sum += f64::from(a.get_pixel(4 * x + dx, 4 * y + dy)[ch]);
+                    }
+                }
+                let n = f64::from(native[((y * 64 + x) * 3) as usize + ch]) * 255.0;
+                worst = worst.max((sum / 16.0 - n).abs());
+            }
+        }
+    }
+    assert!(
+        worst < 60.0,
+        "upscaled image strays from the native render by {worst}"
+    );
+    // Not a flat picture: a face has contrast.
+    let (lo, hi) = a
+        .as_raw()
+        .iter()
+        .fold((255u8, 0u8), |(l, h), &v| (l.min(v), h.max(v)));
+    assert!(hi - lo > 100, "range {lo}..{hi}");
+    Ok(())
 }

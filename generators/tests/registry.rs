@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use hallmark_generators::{GeneratorConfig, GeneratorError, GeneratorRegistry, Registry};
+use hallmark_generators::{
+    GeneratorConfig, GeneratorError, GeneratorRegistry, GeneratorSpec, Registry,
+};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -22,16 +24,41 @@ fn shipped() -> Result<String, std::io::Error> {
 #[test]
 fn shipped_registry_parses() -> TestResult {
     let reg = Registry::load(&models().join("registry.toml"))?;
-    assert_eq!(reg.generators.len(), 1);
+    assert_eq!(reg.generators.len(), 3);
     let g = &reg.generators[0];
     assert_eq!(g.name, "cppn-abstract");
     assert_eq!(g.version, "1");
     assert_eq!(g.kind, "image");
-    assert_eq!(g.latent_dim, 16);
-    assert_eq!(g.coords_input, "coords");
-    assert_eq!(g.latent_input, "latent");
-    assert_eq!(g.output, "rgb");
+    let GeneratorSpec::Image(spec) = &g.spec else {
+        return Err("cppn-abstract is not an image generator".into());
+    };
+    assert_eq!(spec.latent_dim, 16);
+    assert_eq!(spec.coords_input.as_deref(), Some("coords"));
+    assert_eq!(spec.latent_input, "latent");
+    assert_eq!(spec.output, "rgb");
     assert_eq!(g.file, models().join("cppn-abstract-v1.onnx"));
+    let f = &reg.generators[1];
+    assert_eq!((f.name.as_str(), f.kind.as_str()), ("dcgan-faces", "image"));
+    let GeneratorSpec::Image(face) = &f.spec else {
+        return Err("dcgan-faces is not an image generator".into());
+    };
+    assert_eq!(face.coords_input, None);
+    assert_eq!(face.native_size, Some((64, 64)));
+    assert_eq!(face.latent_dim, 100);
+    let v = &reg.generators[2];
+    assert_eq!(
+        (v.name.as_str(), v.kind.as_str()),
+        ("en_US-joe-medium", "speech")
+    );
+    let GeneratorSpec::Speech(speech) = &v.spec else {
+        return Err("en_US-joe-medium is not a voice".into());
+    };
+    assert_eq!(speech.max_text_chars, 5000);
+    assert_eq!(speech.phonemizer, "espeak-ng");
+    assert_eq!(
+        speech.config,
+        models().join("voices/en_US-joe-medium.onnx.json")
+    );
     assert!(!g.license.is_empty());
     // The pinned hash matches the shipped file, and the file is small.
     let bytes = g.read_verified(&reg.path)?;
@@ -55,6 +82,26 @@ fn invalid_registries_are_rejected() -> TestResult {
             &base[base.find("[[generator]]").ok_or("no entry")?..]
         ),
         "schema = 1\n[[generator]]\nname = \"x\"\n".to_string(),
+        // Speech entries: each required key, bounds, and paths.
+        base.replace("max_text_chars = 5000", "max_text_chars = 0"),
+        base.replace("max_text_chars = 5000", "max_text_chars = 1000000"),
+        base.replace("config_sha256 = \"", "config_sha256 = \"x"),
+        base.replace("phonemizer = \"espeak-ng\"", "phonemizer = \" \""),
+        base.replace("config = \"voices/", "config = \"/etc/"),
+        base.replace("kind = \"speech\"", "kind = \"video\""),
+        // Fixed-size image generators: NCHW output of a sane size.
+        base.replace(
+            "output_shape = [1, 3, 64, 64]",
+            "output_shape = [1, 4, 64, 64]",
+        ),
+        base.replace(
+            "output_shape = [1, 3, 64, 64]",
+            "output_shape = [1, 3, 4, 64]",
+        ),
+        base.replace(
+            "output_shape = [1, 3, 64, 64]",
+            "output_shape = [1, 3, 4096, 64]",
+        ),
         "not toml at all [[".to_string(),
     ];
     for (i, text) in cases.iter().enumerate() {
@@ -82,7 +129,11 @@ fn invalid_registries_are_rejected() -> TestResult {
 }
 
 fn copy_models(dir: &Path) -> Result<(), std::io::Error> {
-    for f in ["registry.toml", "cppn-abstract-v1.onnx"] {
+    for f in [
+        "registry.toml",
+        "cppn-abstract-v1.onnx",
+        "dcgan-faces-v1.onnx",
+    ] {
         std::fs::copy(models().join(f), dir.join(f))?;
     }
     Ok(())

@@ -17,8 +17,8 @@ mod verify;
 pub use devca::{generate_dev_identity, generate_dev_identity_with, DevIdentityPaths};
 pub use error::ProvenanceError;
 pub use sign::{
-    sign_media, ManifestRequest, SignedMedia, SoftBinding, CLAIM_GENERATOR,
-    TRAINING_MINING_PERMISSIONS, TRAINING_MINING_USES,
+    sign_media, GenerationRecord, ManifestRequest, SignedMedia, SoftBinding, CLAIM_GENERATOR,
+    GENERATION_ASSERTION, TRAINING_MINING_PERMISSIONS, TRAINING_MINING_USES,
 };
 pub use signer::{SignatureAlgorithm, SigningIdentity};
 pub use verify::{

@@ -2,7 +2,7 @@
 
 use std::io::Cursor;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::{
@@ -44,6 +44,30 @@ pub struct ManifestRequest {
     /// use ([`TRAINING_MINING_USES`], with or without the `c2pa.` prefix) → permission
     /// ([`TRAINING_MINING_PERMISSIONS`]). Empty records no assertion.
     pub training_mining: std::collections::BTreeMap<String, String>,
+    /// Media Hallmark generated itself: what made it and from what, recorded as an
+    /// [`GENERATION_ASSERTION`] assertion. `None` (provider-submitted media) records none.
+    pub generation: Option<GenerationRecord>,
+}
+
+/// Label of the assertion recording how Hallmark generated the media (entity-specific label,
+/// C2PA 2.2 §6.2 "Labels": reverse domain prefix).
+pub const GENERATION_ASSERTION: &str = "io.hallmark.generation";
+
+/// How Hallmark generated the media, recorded as an [`GENERATION_ASSERTION`] assertion:
+/// `{"model": {"name", "version", "sha256"}, "input": {"type", "sha256"}, "parameters": {..}}`.
+/// Inputs are recorded by hash, never verbatim (the text of a speech request can be private;
+/// whoever holds it can check it against the hash).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GenerationRecord {
+    /// Lower-case hex SHA-256 of the generator's model file.
+    pub model_sha256: String,
+    /// MIME type of the input (`text/plain; charset=utf-8` for speech); `None` when the
+    /// generator takes no input but its parameters.
+    pub input_type: Option<String>,
+    /// Lower-case hex SHA-256 of the input bytes exactly as received.
+    pub input_sha256: Option<String>,
+    /// Generation parameters (seed, size, speed, format, ...).
+    pub parameters: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Uses a `c2pa.training-mining` assertion can govern (C2PA 1.3 §18.15.2).
@@ -194,6 +218,25 @@ impl ManifestRequest {
                 "label": "c2pa.training-mining",
                 "data": training_mining_assertion(&self.training_mining)?,
             }));
+        }
+        if let Some(g) = &self.generation {
+            let hex = |h: &str| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit());
+            if !hex(&g.model_sha256) || g.input_sha256.as_deref().is_some_and(|h| !hex(h)) {
+                return Err(ProvenanceError::InvalidRequest(
+                    "generation hashes must be 64 hex digits".into(),
+                ));
+            }
+            let mut data = json!({
+                "model": { "name": self.model, "sha256": g.model_sha256 },
+                "parameters": g.parameters,
+            });
+            if let Some(v) = &self.model_version {
+                data["model"]["version"] = json!(v);
+            }
+            if let (Some(t), Some(h)) = (&g.input_type, &g.input_sha256) {
+                data["input"] = json!({ "type": t, "sha256": h });
+            }
+            assertions.push(json!({ "label": GENERATION_ASSERTION, "data": data }));
         }
         let mut def = json!({
             "claim_generator_info": [{ "name": CLAIM_GENERATOR, "version": self.hallmark_version }],

@@ -31,6 +31,7 @@ fn request() -> ManifestRequest {
         }),
         hallmark_version: "0.1.0".into(),
         training_mining: Default::default(),
+        generation: None,
     }
 }
 

@@ -96,6 +96,17 @@ for mode in es256 es384 ed25519 es256-tsa; do
 done
 "$venv/bin/python" scripts/interop/check_reference.py --table "$work/results.txt" || status=1
 
+# Speech Hallmark generated itself (issue 21): validates in the reference reader, names the
+# voice and its model hash, and records the text's SHA-256 (not the text).
+unset HALLMARK__SIGNING__CHAIN_PATH HALLMARK__SIGNING__KEY_PATH HALLMARK__SIGNING__TSA_URL
+export HALLMARK__STORAGE__DATA_DIR="$work/data-generate"
+voice_sha="$(sed -n '/name = "en_US-joe-medium"/,/^sha256/s/^sha256 = "\(.*\)"/\1/p' generators/models/registry.toml)"
+text="Interop check: this sentence was synthesised and signed by Hallmark."
+"$bin" generate --generator en_US-joe-medium --text "$text" -o "$work/generated.wav" >/dev/null
+"$bin" generate --generator en_US-joe-medium --text "$text" -o "$work/generated.mp3" >/dev/null
+"$venv/bin/python" scripts/interop/check_generated.py --generator en_US-joe-medium \
+  --model-sha256 "$voice_sha" --text "$text" "$work/generated.wav" "$work/generated.mp3" || status=1
+
 # The reference reader's verdicts on the C2PA corpus must match Hallmark's, file by file.
 c2pa_corpus="${HALLMARK_CORPUS:-$repo/../shared/corpus}/c2pa"
 if [ -f "$c2pa_corpus/ORACLE.json" ]; then

@@ -131,7 +131,12 @@ pub struct Ready {
 /// `GET /v1/generators`.
 #[derive(Serialize, ToSchema)]
 pub struct GeneratorList {
-    /// Registered generator models: name, version, kind, output size limits.
+    /// Every registered generator, available or not: `name`, `version`, `kind` (`image` |
+    /// `speech`), `description`, `license`, `sha256` (of the model file, checked at load),
+    /// `available`, `unavailable` (the reason, when not available: files not installed,
+    /// espeak-ng missing) and `parameters` — each `{name, type, required, description,
+    /// minimum?, maximum?, values?, default?}` (for `text`, minimum/maximum are lengths in
+    /// characters).
     pub generators: Vec<serde_json::Value>,
 }
 

@@ -8,10 +8,17 @@ use crate::error::ApiError;
 use crate::service::{self, GenerateBody};
 use crate::state::AppState;
 
-/// Renders with a registered ONNX generator model; the PNG is watermarked and signed.
+/// Renders an image (image generators: a PNG) or speaks a text (voices: WAV or MP3) with a
+/// registered generator; the result is watermarked and C2PA-signed (`c2pa.created`,
+/// trainedAlgorithmicMedia, softwareAgent = generator name and `version sha256:<model hash>`,
+/// and an `io.hallmark.generation` assertion holding the model hash, the text's SHA-256 — never
+/// the text — and the parameters). Text is checked before any work: `empty_text`,
+/// `unsupported_characters`, `invalid_speed` (400), `text_too_long` (413); a voice whose files
+/// or espeak-ng are missing answers 503 `generator_unavailable`. Nothing is stored on refusal.
 #[utoipa::path(post, path = "/v1/generate", tag = "sign",
     request_body = crate::service::GenerateBody,
-    responses((status = 200, description = "The signed PNG", content_type = "image/png",
+    responses((status = 200, description = "The signed PNG, WAV or MP3",
+        content(("image/png"), ("audio/wav"), ("audio/mpeg")),
         headers(("Hallmark-Asset-Id" = String, description = "New asset id (UUID v7)"),
             ("Hallmark-Manifest-Label" = String, description = "The C2PA manifest label"),
             ("Hallmark-Watermark-Payload" = String, description = "Hex watermark payload")))),
@@ -30,7 +37,7 @@ async fn generate(
     Ok(super::signed_response(&out).body(out.bytes))
 }
 
-/// The registered generator models.
+/// The registered generators with their parameters, licence, model hash and availability.
 #[utoipa::path(get, path = "/v1/generators", operation_id = "listGenerators", tag = "sign",
     responses((status = 200, description = "Generators", body = crate::openapi::schemas::GeneratorList)),
     security(("api_key" = ["sign"])))]

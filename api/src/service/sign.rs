@@ -2,7 +2,7 @@
 
 use hallmark_media::{MediaFormat, MediaKind};
 use hallmark_provenance::soft_binding::{self, BindingMedia};
-use hallmark_provenance::{ManifestRequest, ProvenanceError, SoftBinding};
+use hallmark_provenance::{GenerationRecord, ManifestRequest, ProvenanceError, SoftBinding};
 use hallmark_store::{AssetRecord, ManifestRecord};
 use serde::{Deserialize, Serialize};
 
@@ -132,7 +132,18 @@ pub async fn sign(
     metadata: SignMetadata,
     actor: &str,
 ) -> Result<SignOutput, ApiError> {
-    sign_claimed(state, bytes, metadata, actor, None).await
+    sign_claimed(state, bytes, metadata, actor, None, Generated::default()).await
+}
+
+/// What media Hallmark generated itself adds to a sign: the generation record (model hash,
+/// input hash, parameters) and, for audio, an output format other than the input's
+/// (generated speech arrives as WAV and is encoded to MP3 once, after marking).
+#[derive(Debug, Default)]
+pub(crate) struct Generated {
+    /// Recorded as the manifest's `io.hallmark.generation` assertion.
+    pub generation: Option<GenerationRecord>,
+    /// Output format; `None` = the input's. Only audio may change format.
+    pub output: Option<MediaFormat>,
 }
 
 /// [`sign`] under the client's `Idempotency-Key` (if sent): a repeat of the same file and
@@ -151,7 +162,9 @@ pub async fn sign_idempotent(
     let fp = idempotency::fingerprint("/v1/sign", &[sha256_hex(&bytes).as_bytes(), &meta]);
     match idempotency::begin(state, actor, "/v1/sign", idem_key, fp).await? {
         Begun::Replay(out) => Ok(out),
-        Begun::Fresh(claim) => sign_claimed(state, bytes, metadata, actor, claim).await,
+        Begun::Fresh(claim) => {
+            sign_claimed(state, bytes, metadata, actor, claim, Generated::default()).await
+        }
     }
 }
 
@@ -162,6 +175,7 @@ pub(crate) async fn sign_claimed(
     metadata: SignMetadata,
     actor: &str,
     claim: Option<Claimed>,
+    generated: Generated,
 ) -> Result<SignOutput, ApiError> {
     if metadata.model.trim().is_empty() {
         return Err(ApiError::InvalidRequest(
@@ -181,6 +195,16 @@ pub(crate) async fn sign_claimed(
         return Err(ApiError::UnsupportedMedia(format!(
             "{} cannot be signed; sign accepts JPEG, PNG, WebP, WAV, MP3, M4A",
             format.mime()
+        )));
+    }
+    let out_format = generated.output.unwrap_or(format);
+    if out_format != format
+        && (format.kind() != MediaKind::Audio || out_format.kind() != MediaKind::Audio)
+    {
+        return Err(ApiError::internal(anyhow::anyhow!(
+            "only audio can be signed into another format ({} -> {})",
+            format.mime(),
+            out_format.mime()
         )));
     }
     let _permit = job_permit(state).await?;
@@ -205,6 +229,7 @@ pub(crate) async fn sign_claimed(
         }),
         hallmark_version: env!("CARGO_PKG_VERSION").into(),
         training_mining: metadata.training_mining.clone().unwrap_or_default(),
+        generation: generated.generation,
     };
     // Refuse a bad request before decoding and watermarking.
     request.validate().map_err(|e| match e {
@@ -222,13 +247,14 @@ pub(crate) async fn sign_claimed(
     );
     let decoded = decoded?;
     let parent = parent?;
-    let parent_readable = parent.present && parent.read_error.is_none();
+    let parent_readable = parent.present && parent.read_error.is_none() && out_format == format;
     let st = state.clone();
     let req = request.clone();
     let (signed, content_fingerprint) = blocking(move || {
-        let (marked, fingerprint) = watermark_and_encode(&st, &bytes, decoded, format, payload)?;
+        let formats = (format, out_format);
+        let (marked, fingerprint) = watermark_and_encode(&st, &bytes, decoded, formats, payload)?;
         let parent = parent_readable.then_some(bytes.as_slice());
-        hallmark_provenance::sign_media(&marked, format.mime(), &req, &st.identity, parent)
+        hallmark_provenance::sign_media(&marked, out_format.mime(), &req, &st.identity, parent)
             .map(|signed| (signed, fingerprint))
             .map_err(|e| match e {
                 ProvenanceError::InvalidRequest(m) => ApiError::InvalidRequest(m),
@@ -244,7 +270,7 @@ pub(crate) async fn sign_claimed(
     let asset = AssetRecord {
         id: asset_id.clone(),
         created_at,
-        media_type: format.mime().into(),
+        media_type: out_format.mime().into(),
         input_sha256: Some(input_sha256),
         output_sha256: sha256_hex(&signed.bytes),
         watermark_payload: Some(payload_hex.clone()),
@@ -263,14 +289,14 @@ pub(crate) async fn sign_claimed(
     let manifest = ManifestRecord {
         label: signed.manifest_label.clone(),
         asset_id: asset_id.clone(),
-        format: format.mime().into(),
+        format: out_format.mime().into(),
         store_bytes: signed.manifest_store,
         created_at,
     };
     let out = SignOutput {
         asset_id,
         bytes: signed.bytes,
-        format,
+        format: out_format,
         manifest_label: signed.manifest_label,
         payload: payload_hex,
         replayed: false,
@@ -285,7 +311,7 @@ pub(crate) async fn sign_claimed(
     if let Some(c) = claim {
         c.completed();
     }
-    tracing::info!(asset_id = %out.asset_id, payload = %out.payload, media_type = format.mime(), "signed");
+    tracing::info!(asset_id = %out.asset_id, payload = %out.payload, media_type = out_format.mime(), "signed");
     Ok(out)
 }
 
@@ -360,7 +386,8 @@ fn audio_attempts() -> [hallmark_watermark::audio::AudioEmbedParams; 3] {
     ]
 }
 
-/// Embeds the watermark, encodes the output in the input's format, and checks that the encoded
+/// Embeds the watermark, encodes the output in `formats.1` (the input's format `formats.0`
+/// for images; audio may differ), and checks that the encoded
 /// output carries `payload` (decode + detect). Returns the output and the content fingerprint
 /// of what it decodes to (content binding, see `binding.rs`). Images that fail the check are re-marked more
 /// strongly (see [`image_attempts`]); if no attempt survives, the media is too small or too
@@ -373,9 +400,10 @@ fn watermark_and_encode(
     state: &AppState,
     bytes: &[u8],
     decoded: DecodedMedia,
-    format: MediaFormat,
+    formats: (MediaFormat, MediaFormat),
     payload: u64,
 ) -> Result<(Vec<u8>, Option<String>), ApiError> {
+    let (format, out_format) = formats;
     let limits = state.settings.media_limits();
     let key = &state.watermark_key;
     let too_small = |e: hallmark_watermark::WatermarkError| match e {
@@ -442,7 +470,7 @@ fn watermark_and_encode(
                     &params,
                 )
                 .map_err(too_small)?;
-                let out = match format {
+                let out = match out_format {
                     MediaFormat::Mp3 => {
                         hallmark_media::encode_mp3(&clip, state.settings.signing.mp3_kbps)?
                     }
@@ -455,7 +483,7 @@ fn watermark_and_encode(
                     // float); anything else is written as 16-bit.
                     _ => hallmark_media::encode_wav_as(&clip, wav_format)?,
                 };
-                let check = hallmark_media::decode_audio(&out, format, &limits)?;
+                let check = hallmark_media::decode_audio(&out, out_format, &limits)?;
                 let read =
                     hallmark_watermark::audio::detect(&check.channels, check.sample_rate, key);
                 if carries(&read) {
