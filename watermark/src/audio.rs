@@ -18,7 +18,8 @@
 //!   (keyed sign), orthogonal to constant, linear and quadratic trends: a
 //!   volume change or a smooth equaliser/filter slope cancels. Bit `b` is
 //!   embedded by moving `s` to the nearest point of the dithered lattice
-//!   `Δ·(Z + d + b/2)` (keyed dither `d`), spreading the change over the tiles
+//!   `Δ·(Z + d + b/2)` (keyed dither `d`; Δ = [`DELTA`] = 1.25 nepers in the
+//!   layout written now, `audio/v5`, 1 in `audio/v4`), spreading the change over the tiles
 //!   weighted by each tile's sensitivity `E/(E+ε)`, capped at `max_db`; the
 //!   change is synthesised as the *difference* signal (per-tile gains on the
 //!   original spectrum, √Hann synthesis) and refined in closed loop.
@@ -75,15 +76,27 @@
 //!   positions). The selection uses no key, so the Šidák correction for
 //!   stage 1's 269 568 hypotheses (2 frame reads × 8 peaks × 3 factors × 36 offsets
 //!   × 156 phases) holds. A clip needs two overlapping blocks
-//!   (≳ 6 s after the stretch) for the speed search.
+//!   (≳ 6 s after the stretch) for this search; stage 3 works within one.
+//! * Stage 2, pitch search (`detection/pitch.rs`): a pitch shift scales
+//!   every frequency by σ; each cell is read over the scaled band σ·[lo, hi)
+//!   of the received spectrum, for σ = 2^(k/72), k = ±1…±7 (1/6-semitone
+//!   steps, ±7/6 semitone), and the stage-0 search runs on each.
+//! * Stage 3, tempo and speed within one block (`detection/scale.rs`): the
+//!   pilot test over time-scale factors 0.90–1.10 in 0.25 % steps on two
+//!   lines, tempo (frame grid stretched, frequencies kept) and speed
+//!   (resampling: grid stretched and frequencies scaled), on the 2 ms grid of
+//!   the first two blocks, then exact sample positions at the best.
+//! * Layouts: the detector tries `audio/v5` then `audio/v4` (marks signed
+//!   before issue 19), each with its stages.
 //! * p-value: each stage's pilot p-value `pₛ` is combined with the CRC check
 //!   of the payload decoded at its hypothesis. On unmarked audio (or under
 //!   another key) the data symbols' signs are fair coins independent of the
 //!   pilots, so a listed path passes the CRC with probability ≤ ρ =
 //!   16 × 2⁻¹⁶ (list size × CRC); `qₛ = 2ρ·pₛ` with a CRC match, `2·pₛ`
-//!   without, is then a p-value, and the stages are combined by Bonferroni:
-//!   the reported p-value is `min(1, 2 · min(q₀, q₁))`. A detection needs it
-//!   below 1e-6 and the CRC, so the pilots need `pₛ ≲ 1e-3` (z ≳ 5.2).
+//!   without, is then a p-value, and the 4 stages of the 2 layouts are
+//!   combined by Bonferroni: the reported p-value is `min(1, 8 · min qₛ)`.
+//!   A detection needs it below 1e-6 and the CRC, so the pilots need
+//!   `pₛ ≲ 2.6e-4` (z ≳ 5.3 at stage 0, ≳ 5.8 at stage 2, ≳ 6.3 at stage 3).
 //! * Embedding leans on the weaker cells: a symbol's log-power change is
 //!   spread over its cells with weight `E/(E+ε) · (E/Ē)^γ`, γ =
 //!   [`AudioEmbedParams::level_exponent`] = −0.25; a cell's share of the

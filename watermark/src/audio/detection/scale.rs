@@ -9,9 +9,9 @@
 //! grid stretched by a factor off by `e`, the last frame of a block is off
 //! by `156·e` frames: the 0.25 % steps keep that ≤ 0.2 frame (6 ms).
 //! Coarse: the frames of the 2 ms grid nearest to `o + t·step` (step =
-//! 16/r grid points), every other offset `o` (4 ms), the first
-//! [`COARSE_FRAMES`] frames; fine: the best hypothesis' frames at their exact
-//! sample positions, at its offset and ±1 ms, ±2 ms. The p-value is the
+//! 16/r grid points), offsets `o` every 4 ms, the first [`COARSE_FRAMES`]
+//! frames; fine: the best hypothesis' frames at their exact sample
+//! positions, at its offset and every 1 ms within ±4 ms. The p-value is the
 //! Šidák correction for all [`SCALE_HYP`] hypotheses (the search evaluates a
 //! subset), combined with the CRC like every stage ([`stage_p_value`]).
 
@@ -21,8 +21,10 @@ use super::*;
 pub(super) const SCALE_STEP: f64 = 0.0025;
 /// Factors per side of 1 on each line: 1 ± SCALE_STEP·i, i = 1..=40 (±10 %).
 const SCALE_STEPS: usize = 40;
-/// Frames read by the coarse search (two blocks, ≈ 10 s).
-const COARSE_FRAMES: usize = 2 * BLOCK_FRAMES;
+/// Frames read by the coarse search (one block, ≈ 5 s).
+const COARSE_FRAMES: usize = BLOCK_FRAMES;
+/// Offset step of the coarse search, grid points (4 ms).
+const COARSE_OFFSET_STEP: usize = 2;
 /// Stage 3's hypotheses for the Šidák correction: 2 lines × 80 factors ×
 /// 1 ms offsets within the longest stretched frame (32 ms / 0.9) × block
 /// phases × 2 ways of reading a frame (nearest 2 ms grid point, exact
@@ -82,7 +84,7 @@ pub(super) fn search(
         for r in factors() {
             let step = GRID_PER_FRAME as f64 / r;
             let sigma = if speed { r as f32 } else { 1.0 };
-            for o in (0..step.ceil() as usize).step_by(2) {
+            for o in (0..step.ceil() as usize).step_by(COARSE_OFFSET_STEP) {
                 let mut proj = Vec::with_capacity(COARSE_FRAMES * SYMBOLS_PER_FRAME);
                 let mut band = Vec::with_capacity(COARSE_FRAMES);
                 let mut energy = Vec::with_capacity(COARSE_FRAMES * NC);
@@ -105,11 +107,11 @@ pub(super) fn search(
         }
     }
     let (_, speed, r, o, _) = best?;
-    // Fine: the whole clip at exact sample positions, offsets ±1 and ±2 ms.
+    // Fine: the whole clip at exact sample positions, offsets within ±4 ms.
     let step = GRID_PER_FRAME as f64 / r;
     let sigma = if speed { r as f32 } else { 1.0 };
     let mut fine: Option<(f64, f64, usize, Features)> = None;
-    for d in [0.0, -0.5, 0.5, -1.0, 1.0] {
+    for d in [0.0, -0.5, 0.5, -1.0, 1.0, -1.5, 1.5, -2.0, 2.0] {
         let off = o as f64 + d;
         let off = if off < 0.0 { off + step } else { off };
         let starts = stretched_starts(y.len(), off, step);
