@@ -587,6 +587,37 @@ fn detect_layout(
     }
 }
 
+/// The best hypothesis of a search stage: its features, block phase and
+/// pilot score `z`.
+struct Best<'a> {
+    f: &'a Features,
+    theta: usize,
+    z: f64,
+}
+
+/// The decision of a search stage (2 or 3) at its best hypothesis `best`,
+/// its pilots' p-value the Šidák correction for `n_hyp` hypotheses: `None`
+/// when even a CRC match could neither detect nor beat `p_before` (the
+/// earlier stages' p-value), so the payload is not decoded.
+fn decide_stage(
+    best: Best<'_>,
+    layout: &Layout,
+    n_hyp: usize,
+    p_before: f64,
+    timing: FrameTiming,
+    dur: f64,
+) -> Option<(Detection, Option<DataSoft>)> {
+    let z = if best.z.is_finite() { best.z } else { 0.0 };
+    let p = max_of_n_sf(z, n_hyp);
+    let at_best = stage_p_value(p, true);
+    if at_best >= FALSE_POSITIVE_RATE && at_best >= p_before {
+        return None;
+    }
+    Some(decode_hypothesis(
+        best.f, layout, best.theta, p, z, timing, dur,
+    ))
+}
+
 /// Probability bound that the list decoder returns a payload whose CRC
 /// checks when the data soft values carry no mark: `LIST` × 2⁻¹⁶.
 ///

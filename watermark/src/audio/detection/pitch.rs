@@ -71,18 +71,13 @@ pub(super) fn search(
         }
     }
     let (z, k, theta, f) = fine?;
-    let z = if z.is_finite() { z } else { 0.0 };
-    let p2 = max_of_n_sf(z, PITCH_HYP);
-    let at_best = stage_p_value(p2, true);
-    if at_best >= FALSE_POSITIVE_RATE && at_best >= p_before {
-        return None;
-    }
     let timing = FrameTiming {
         start_s: (k * OFFSET_STEP) as f64 / f64::from(FS),
         frame_s: N as f64 / f64::from(FS),
         scale: None,
     };
-    Some(decode_hypothesis(&f, layout, theta, p2, z, timing, dur))
+    let best = Best { f: &f, theta, z };
+    decide_stage(best, layout, PITCH_HYP, p_before, timing, dur)
 }
 
 #[cfg(test)]

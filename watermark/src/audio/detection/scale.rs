@@ -122,17 +122,12 @@ pub(super) fn search(
         }
     }
     let (z, off, theta, f) = fine?;
-    let z = if z.is_finite() { z } else { 0.0 };
-    let p3 = max_of_n_sf(z, SCALE_HYP);
-    let at_best = stage_p_value(p3, true);
-    if at_best >= FALSE_POSITIVE_RATE && at_best >= p_before {
-        return None;
-    }
     let g_s = G as f64 / f64::from(FS);
     let timing = FrameTiming {
         start_s: off * g_s,
         frame_s: step * g_s,
         scale: Some(1.0 / r),
     };
-    Some(decode_hypothesis(&f, layout, theta, p3, z, timing, dur))
+    let best = Best { f: &f, theta, z };
+    decide_stage(best, layout, SCALE_HYP, p_before, timing, dur)
 }
