@@ -18,7 +18,8 @@
 //!   (keyed sign), orthogonal to constant, linear and quadratic trends: a
 //!   volume change or a smooth equaliser/filter slope cancels. Bit `b` is
 //!   embedded by moving `s` to the nearest point of the dithered lattice
-//!   `Δ·(Z + d + b/2)` (keyed dither `d`), spreading the change over the tiles
+//!   `Δ·(Z + d + b/2)` (keyed dither `d`; Δ = [`DELTA`] = 1.25 nepers in the
+//!   layout written now, `audio/v5`, 1 in `audio/v4`), spreading the change over the tiles
 //!   weighted by each tile's sensitivity `E/(E+ε)`, capped at `max_db`; the
 //!   change is synthesised as the *difference* signal (per-tile gains on the
 //!   original spectrum, √Hann synthesis) and refined in closed loop.
@@ -75,15 +76,27 @@
 //!   positions). The selection uses no key, so the Šidák correction for
 //!   stage 1's 269 568 hypotheses (2 frame reads × 8 peaks × 3 factors × 36 offsets
 //!   × 156 phases) holds. A clip needs two overlapping blocks
-//!   (≳ 6 s after the stretch) for the speed search.
+//!   (≳ 6 s after the stretch) for this search; stage 3 works within one.
+//! * Stage 2, pitch search (`detection/pitch.rs`): a pitch shift scales
+//!   every frequency by σ; each cell is read over the scaled band σ·[lo, hi)
+//!   of the received spectrum, for σ = 2^(k/72), k = ±1…±7 (1/6-semitone
+//!   steps, ±7/6 semitone), and the stage-0 search runs on each.
+//! * Stage 3, tempo and speed within one block (`detection/scale.rs`): the
+//!   pilot test over time-scale factors 0.90–1.10 in 0.25 % steps on two
+//!   lines, tempo (frame grid stretched, frequencies kept) and speed
+//!   (resampling: grid stretched and frequencies scaled), on the 2 ms grid of
+//!   the first two blocks, then exact sample positions at the best.
+//! * Layouts: the detector tries `audio/v5` then `audio/v4` (marks signed
+//!   before issue 19), each with its stages.
 //! * p-value: each stage's pilot p-value `pₛ` is combined with the CRC check
 //!   of the payload decoded at its hypothesis. On unmarked audio (or under
 //!   another key) the data symbols' signs are fair coins independent of the
 //!   pilots, so a listed path passes the CRC with probability ≤ ρ =
 //!   16 × 2⁻¹⁶ (list size × CRC); `qₛ = 2ρ·pₛ` with a CRC match, `2·pₛ`
-//!   without, is then a p-value, and the stages are combined by Bonferroni:
-//!   the reported p-value is `min(1, 2 · min(q₀, q₁))`. A detection needs it
-//!   below 1e-6 and the CRC, so the pilots need `pₛ ≲ 1e-3` (z ≳ 5.2).
+//!   without, is then a p-value, and the 4 stages of the 2 layouts are
+//!   combined by Bonferroni: the reported p-value is `min(1, 8 · min qₛ)`.
+//!   A detection needs it below 1e-6 and the CRC, so the pilots need
+//!   `pₛ ≲ 2.6e-4` (z ≳ 5.3 at stage 0, ≳ 5.8 at stage 2, ≳ 6.3 at stage 3).
 //! * Embedding leans on the weaker cells: a symbol's log-power change is
 //!   spread over its cells with weight `E/(E+ε) · (E/Ē)^γ`, γ =
 //!   [`AudioEmbedParams::level_exponent`] = −0.25; a cell's share of the
@@ -102,7 +115,8 @@ mod detection;
 mod embedding;
 
 pub use detection::{
-    cell_log_powers, decode_eval, detect, detect_diag, detect_eval, detect_eval_soft, DataSoft,
+    cell_log_powers, decode_eval, decoded_p_value, detect, detect_diag, detect_eval,
+    detect_eval_soft, DataSoft,
 };
 pub use embedding::embed;
 
@@ -131,8 +145,38 @@ const N_SYM: usize = BLOCK_FRAMES * SYMBOLS_PER_FRAME;
 const N_PILOT: usize = 132;
 const _: () = assert!(N_SYM - N_PILOT == CODE.n_out);
 const PILOT: u16 = u16::MAX;
-/// Quantiser step Δ of the projected log-power (nepers of power).
-pub const DELTA: f32 = 1.0;
+/// Quantiser step Δ of the projected log-power (nepers of power) of the
+/// layout the embedder writes (`audio/v5`).
+pub const DELTA: f32 = 1.25;
+/// Quantiser step of the previous layout (`audio/v4`), still detected.
+pub const DELTA_V4: f32 = 1.0;
+
+/// A version of the mark's layout: what a detector must know besides the
+/// key. `audio/v5` differs from `audio/v4` in its keystream labels and in
+/// the quantiser step Δ (1.25 instead of 1 neper: on the issue-19 tuning half
+/// of 5 s real-speech windows, Opus 32k 19 → 25, pink noise 20 dB 17 → 20,
+/// white noise 20 dB 12 → 13 of 26 detected; see docs/DECISIONS.md).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Scheme {
+    /// Keystream label prefix.
+    pub label: &'static str,
+    /// Quantiser step Δ (nepers of power).
+    pub delta: f32,
+}
+
+/// The layout the embedder writes.
+pub(crate) const V5: Scheme = Scheme {
+    label: "audio/v5",
+    delta: DELTA,
+};
+/// The previous layout, read so that marks already signed keep detecting.
+pub(crate) const V4: Scheme = Scheme {
+    label: "audio/v4",
+    delta: DELTA_V4,
+};
+/// Layouts the detector tries, in order (the first is the embedder's). The
+/// detector's p-value is corrected for their number (Bonferroni).
+pub(crate) const SCHEMES: [Scheme; 2] = [V5, V4];
 /// ε of the log-power feature relative to the local mean bin power.
 pub const EPS_REL: f32 = 0.03;
 /// Frames whose band power is below this fraction of the clip's 90th
@@ -150,6 +194,10 @@ const N_HYP: usize = N_OFFSETS * BLOCK_FRAMES;
 
 /// Minimum clip duration (one block plus a little), seconds.
 pub const MIN_SECONDS: f64 = 5.0;
+/// Shortest clip the detector reads, seconds: 88 % of a block, so a 5 s
+/// marked clip sped up by 10 % (4.55 s) is still read (the missing symbols
+/// are erasures to the decoder); shorter clips are `too_small`.
+pub const DETECT_MIN_SECONDS: f64 = 4.4;
 /// Supported sample rates, Hz.
 pub const SAMPLE_RATES: std::ops::RangeInclusive<u32> = 8000..=192_000;
 
@@ -219,6 +267,8 @@ struct Layout {
     dither: Vec<f32>,
     /// Keyed sign of each symbol's direction (±1).
     flip: Vec<f32>,
+    /// Quantiser step Δ of the layout's version.
+    delta: f32,
     /// `cos 2πd` and `flip · sin 2πd` of each symbol's dither (pilot scan).
     pc: Vec<f32>,
     ps: Vec<f32>,
@@ -229,25 +279,27 @@ struct Layout {
 }
 
 impl Layout {
-    fn new(key: &WatermarkKey) -> Self {
+    fn new(key: &WatermarkKey, scheme: &Scheme) -> Self {
         // Symbol j of a frame uses the CELLS adjacent cells j·L .. (j+1)·L with
         // the Thue–Morse signs + − − + − + + − (times a keyed sign): orthogonal to
         // constant, linear and quadratic trends over the 1.25 kHz span, so a
         // gain change or a smooth equaliser/filter slope cancels in `s`.
         let mut bins = Vec::with_capacity(N_SYM * CELLS);
         let mut sign = Vec::with_capacity(N_SYM * CELLS);
-        let mut ss = key.stream("audio/v4/signs");
+        let mut ss = key.stream(&format!("{}/signs", scheme.label));
         let flips = ss.signs(N_SYM);
         for (q, &f) in flips.iter().enumerate() {
             let j = q % SYMBOLS_PER_FRAME;
             bins.extend((j * CELLS..(j + 1) * CELLS).map(|b| b as u8));
             sign.extend(TM.iter().map(|&v| v * f));
         }
-        let mut ds = key.stream("audio/v4/dither");
+        let mut ds = key.stream(&format!("{}/dither", scheme.label));
         let dither: Vec<f32> = (0..N_SYM)
             .map(|_| ((ds.next_u64() >> 11) as f64 / (1u64 << 53) as f64) as f32)
             .collect();
-        let perm = key.stream("audio/v4/roles").permutation(N_SYM);
+        let perm = key
+            .stream(&format!("{}/roles", scheme.label))
+            .permutation(N_SYM);
         let mut role = vec![PILOT; N_SYM];
         for (i, &q) in perm.iter().enumerate() {
             if i >= N_PILOT {
@@ -274,6 +326,7 @@ impl Layout {
                 .map(|(&d, &f): (&f32, &f32)| f * (std::f32::consts::TAU * d).sin())
                 .collect(),
             flip: flips,
+            delta: scheme.delta,
             dither,
             role,
             dense,
@@ -407,6 +460,56 @@ fn cells(spec: &[Complex<f32>]) -> (Vec<f32>, f64, Vec<f32>) {
         .chunks_exact(TILE_BINS)
         .map(|b| b.iter().map(|c| f64::from(c.norm_sqr())).sum())
         .collect();
+    log_cells(e)
+}
+
+/// Cumulative power of the bins 0..=N/2 of `spec`: element `k` is the power
+/// of bins `0..k` (length N/2 + 2).
+fn cum_power(spec: &[Complex<f32>]) -> Vec<f64> {
+    let mut cum = Vec::with_capacity(N / 2 + 2);
+    let mut acc = 0f64;
+    cum.push(0.0);
+    for c in &spec[..=N / 2] {
+        acc += f64::from(c.norm_sqr());
+        cum.push(acc);
+    }
+    cum
+}
+
+/// [`cells`] of a spectrum whose frequencies were scaled by `sigma` (a pitch
+/// shift by `12·log2(sigma)` semitones, or a resampling speed change), from
+/// its cumulative power `cum` ([`cum_power`]): cell `j` reads the power over
+/// the scaled band `sigma · [K0 + jG − ½, K0 + (j+1)G − ½)` (bin `k` covering
+/// `[k − ½, k + ½)`, fractional bins by linear share), so the tiles of the
+/// original fall on the cells again. `sigma = 1` gives [`cells`] (up to
+/// rounding); `sigma` in [0.5, 1.3] keeps the band below the Nyquist bin.
+fn cells_from_cum(cum: &[f64], sigma: f32) -> (Vec<f32>, f64, Vec<f32>) {
+    let last = cum.len() - 1;
+    // Power below frequency x (bins), bin k covering [k − ½, k + ½).
+    let below = |x: f64| -> f64 {
+        let u = (x + 0.5).clamp(0.0, last as f64);
+        let i = (u.floor() as usize).min(last);
+        let frac = u - i as f64;
+        cum[i]
+            + if i < last {
+                frac * (cum[i + 1] - cum[i])
+            } else {
+                0.0
+            }
+    };
+    let sg = f64::from(sigma);
+    let e = (0..NC)
+        .map(|j| {
+            let lo = sg * ((K0 + j * TILE_BINS) as f64 - 0.5);
+            let hi = sg * ((K0 + (j + 1) * TILE_BINS) as f64 - 0.5);
+            (below(hi) - below(lo)).max(0.0)
+        })
+        .collect();
+    log_cells(e)
+}
+
+/// The log-power cells, band power and cell powers of the cell powers `e`.
+fn log_cells(e: Vec<f64>) -> (Vec<f32>, f64, Vec<f32>) {
     let band: f64 = e.iter().sum();
     let eps = f64::from(EPS_REL) * band / NC as f64 + 1e-20;
     let c = e.iter().map(|&v| (v + eps).ln() as f32).collect();

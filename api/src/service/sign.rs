@@ -358,18 +358,18 @@ fn image_attempts(jpeg_quality: u8) -> [(hallmark_watermark::image::ImageEmbedPa
 /// of the last image attempt, in 8-bit code values.
 const IMAGE_SIGN_FLAT_FLOOR: f32 = 1.0;
 
-/// Read-back p-value a signed audio file's mark must reach to be shipped without trying a
-/// stronger attempt. A mark just under the detection threshold decodes its payload at the
-/// edge of the code's reach (coded-bit agreement ≈ 0.7) and is lost to the first lossy
+/// Pilot p-value a signed audio file's mark must reach on read-back to be shipped without
+/// trying a stronger attempt. A mark just under the detection threshold decodes its payload at
+/// the edge of the code's reach (coded-bit agreement ≈ 0.7) and is lost to the first lossy
 /// transcode in a few percent of payloads (measured on the test suite's synthetic speech: 2 of
 /// 80 payloads lost after MP3 128 kbit/s with acceptance at the threshold, 0 of 200 with a
-/// margin of pilot p-value ≤ 5e-10, reported then as p = 2 × 5e-10 = 1e-9). The detector's
-/// p-value now also counts the CRC match (× 2ρ, ρ = 16 × 2⁻¹⁶, on top of the 4× of the two
-/// stages; see hallmark-watermark's README), so the same pilot strength reads back as
-/// 4ρ × 5e-10 ≈ 4.9e-13: the margin keeps the measured pilot strength, not the number. Real
-/// speech reads back far below it (the harness's 64 corpus clips as 16-bit WAV: pilot z ≥ 9.8),
-/// so its first attempt ships.
-const AUDIO_SIGN_MARGIN_P: f64 = 4.9e-13;
+/// margin of pilot p-value ≤ 5e-10). The detector reports a decoded mark's p-value with the
+/// CRC counted and corrected for its layouts and searches
+/// ([`decoded_p_value`](hallmark_watermark::audio::decoded_p_value): 16ρ × p since issue 19,
+/// ≈ 1.95e-12 here; 4ρ × p = 4.9e-13 before), so the margin is kept as the measured pilot
+/// strength, not as a number. Real speech reads back far below it (the harness's 64 corpus
+/// clips as 16-bit WAV: pilot z ≥ 9.8), so its first attempt ships.
+const AUDIO_SIGN_MARGIN_PILOT_P: f64 = 5e-10;
 
 /// Audio embedding attempts: the default (mark ≥ 28 dB under each frame), then 22 and 16 dB
 /// margins for sparse, harmonic material (synthetic voices) whose first mark doesn't survive.
@@ -456,7 +456,7 @@ fn watermark_and_encode(
             let wav_format = hallmark_media::wav_sample_format(bytes).unwrap_or_default();
             // Like images: a clip whose mark doesn't survive the output encoding under the
             // default masking margin is re-marked with a smaller margin (louder mark). A mark
-            // that reads back but without margin (p-value above AUDIO_SIGN_MARGIN_P) is also
+            // that reads back but without margin (pilot p-value above AUDIO_SIGN_MARGIN_PILOT_P) is also
             // re-marked: it would not survive the first lossy transcode. If no attempt reaches
             // the margin, the first one that reads back at all is shipped.
             let mut readable: Option<(Vec<u8>, Option<String>)> = None;
@@ -488,7 +488,9 @@ fn watermark_and_encode(
                     hallmark_watermark::audio::detect(&check.channels, check.sample_rate, key);
                 if carries(&read) {
                     let fingerprint = Some(super::binding::signed_audio(&check));
-                    if read.p_value <= AUDIO_SIGN_MARGIN_P {
+                    let margin =
+                        hallmark_watermark::audio::decoded_p_value(AUDIO_SIGN_MARGIN_PILOT_P);
+                    if read.p_value <= margin {
                         return Ok((out, fingerprint));
                     }
                     readable.get_or_insert((out, fingerprint));

@@ -131,7 +131,10 @@ fn quiet_mark_level(orig: &[Vec<f32>], marked: &[Vec<f32>], rate: u32) -> f64 {
 }
 
 fn process(file: &Path, filler_file: &Path, idx: usize, attacks: &[&str], tally: &Mutex<Tally>) {
-    let key = WatermarkKey::from_secret(b"hallmark-eval-secret-0001").unwrap();
+    // WM_KEY_SECRET: another marking key (variance of a layout's numbers over keys).
+    let secret =
+        std::env::var("WM_KEY_SECRET").unwrap_or_else(|_| "hallmark-eval-secret-0001".into());
+    let key = WatermarkKey::from_secret(secret.as_bytes()).unwrap();
     let wrong = WatermarkKey::from_secret(b"hallmark-eval-secret-0002").unwrap();
     let null_attacks = std::env::var("WM_NULL_ATTACKS").map_or(true, |v| v != "0");
     let dir = std::env::temp_dir().join(format!("wm-harness-{}-{idx}", std::process::id()));

@@ -7,6 +7,9 @@ use crate::code;
 use crate::stats::max_of_n_sf;
 use crate::{Detection, TimeRange, FALSE_POSITIVE_RATE};
 
+mod pitch;
+mod scale;
+
 /// Frame features of `y` (8 kHz) for frames starting at `o + t·N`: per
 /// frame and symbol slot `j`, the projection `Σ TMᵢ c_{jL+i} / √L` (the
 /// symbol's `s` up to its keyed sign) and its reliability weight
@@ -29,27 +32,49 @@ struct Features {
     active: Vec<bool>,
 }
 
-fn features(stft: &Stft, y: &[f32], o: usize) -> Features {
+fn features(stft: &Stft, y: &[f32], o: usize, delta: f32) -> Features {
     let n_frames = y.len().saturating_sub(o) / N;
     let starts: Vec<usize> = (0..n_frames).map(|t| o + t * N).collect();
-    features_at(stft, y, &starts)
+    features_at(stft, y, &starts, delta)
 }
 
-/// [`features`] of the frames starting at `starts` (each `start + N ≤ y.len()`).
-fn features_at(stft: &Stft, y: &[f32], starts: &[usize]) -> Features {
+/// [`features`] of the frames starting at `starts` (each `start + N ≤ y.len()`)
+/// for the quantiser step `delta` (Δ of the layout read).
+fn features_at(stft: &Stft, y: &[f32], starts: &[usize], delta: f32) -> Features {
+    let mut f = features_scaled(stft, y, starts, delta, &[1.0]);
+    f.pop()
+        .unwrap_or_else(|| finish_features(Vec::new(), Vec::new(), Vec::new(), delta))
+}
+
+/// [`features_at`] for each frequency-scale factor of `sigmas` (see
+/// [`cells_from_cum`]), from one STFT.
+fn features_scaled(
+    stft: &Stft,
+    y: &[f32],
+    starts: &[usize],
+    delta: f32,
+    sigmas: &[f32],
+) -> Vec<Features> {
     let n_frames = starts.len();
-    let mut proj = Vec::with_capacity(n_frames * SYMBOLS_PER_FRAME);
-    let mut band = Vec::with_capacity(n_frames);
-    let mut energy = Vec::with_capacity(n_frames * NC);
+    let ns = sigmas.len();
+    let mut proj = vec![Vec::with_capacity(n_frames * SYMBOLS_PER_FRAME); ns];
+    let mut band = vec![Vec::with_capacity(n_frames); ns];
+    let mut energy = vec![Vec::with_capacity(n_frames * NC); ns];
     let inv = 1.0 / (CELLS as f32).sqrt();
     let mut buf = Vec::with_capacity(N);
     let mut push = |spec: &[Complex<f32>]| {
-        let (ct, e, en) = cells(spec);
-        for j in 0..SYMBOLS_PER_FRAME {
-            proj.push(dot(&TM, &ct[j * CELLS..(j + 1) * CELLS]) * inv);
+        let cum = sigmas.iter().any(|&s| s != 1.0).then(|| cum_power(spec));
+        for (i, &sigma) in sigmas.iter().enumerate() {
+            let (ct, e, en) = match &cum {
+                Some(c) if sigma != 1.0 => cells_from_cum(c, sigma),
+                _ => cells(spec),
+            };
+            for j in 0..SYMBOLS_PER_FRAME {
+                proj[i].push(dot(&TM, &ct[j * CELLS..(j + 1) * CELLS]) * inv);
+            }
+            energy[i].extend(en);
+            band[i].push(e);
         }
-        energy.extend(en);
-        band.push(e);
     };
     let mut t = 0;
     while t + 1 < n_frames {
@@ -63,6 +88,17 @@ fn features_at(stft: &Stft, y: &[f32], starts: &[usize]) -> Features {
         let s = starts[t];
         push(&stft.spectrum(&y[s..s + N]));
     }
+    proj.into_iter()
+        .zip(band)
+        .zip(energy)
+        .map(|((p, b), e)| finish_features(p, b, e, delta))
+        .collect()
+}
+
+/// Reliability weights and lattice phases of frames with projections
+/// `proj`, band powers `band` and cell powers `energy` (see [`Features`]).
+fn finish_features(proj: Vec<f32>, band: Vec<f64>, energy: Vec<f32>, delta: f32) -> Features {
+    let n_frames = band.len();
     let active = activity(&band);
     // Noise floor per cell: a low percentile over the active frames
     // (minimum statistics, Martin 2001). Reliability of a symbol = mean over
@@ -93,7 +129,7 @@ fn features_at(stft: &Stft, y: &[f32], starts: &[usize]) -> Features {
     let mut rel = Vec::with_capacity(n_frames * SYMBOLS_PER_FRAME);
     let mut var = Vec::with_capacity(n_frames * SYMBOLS_PER_FRAME);
     let mut rel_data = Vec::with_capacity(n_frames * SYMBOLS_PER_FRAME);
-    let k_w = -(std::f64::consts::PI / f64::from(DELTA)).powi(2);
+    let k_w = -(std::f64::consts::PI / f64::from(delta)).powi(2);
     for t in 0..n_frames {
         let e = &energy[t * NC..(t + 1) * NC];
         let eps = f64::from(EPS_REL) * e.iter().map(|&v| f64::from(v)).sum::<f64>() / NC as f64;
@@ -125,7 +161,7 @@ fn features_at(stft: &Stft, y: &[f32], starts: &[usize]) -> Features {
     let raw: Vec<[f32; 2]> = proj
         .iter()
         .map(|&p| {
-            let (sn, cn) = (std::f32::consts::TAU * p / DELTA).sin_cos();
+            let (sn, cn) = (std::f32::consts::TAU * p / delta).sin_cos();
             [cn, sn]
         })
         .collect();
@@ -277,7 +313,7 @@ fn z_of(t: f64, n: f64) -> f64 {
 }
 
 /// Detect the mark in `channels[c][n]` at `sample_rate` Hz. Never panics.
-/// Clips shorter than [`MIN_SECONDS`] give `too_small = true`; unsupported
+/// Clips shorter than [`DETECT_MIN_SECONDS`] give `too_small = true`; unsupported
 /// sample rates give `p_value = 1`, not detected.
 pub fn detect(channels: &[Vec<f32>], sample_rate: u32, key: &WatermarkKey) -> Detection {
     detect_soft(channels, sample_rate, key).0
@@ -356,12 +392,12 @@ pub fn detect_diag(
         return Vec::new();
     }
     let y = mono_8k_zc(channels, sample_rate, DETECT_ZC);
-    let layout = Layout::new(key);
+    let layout = Layout::new(key, &V5);
     let stft = Stft::new();
     let coded = CODE.encode(truth);
     let mut best = (f64::NEG_INFINITY, 0usize, 0usize);
     for k in 0..N_OFFSETS {
-        let f = features(&stft, &y, k * OFFSET_STEP);
+        let f = features(&stft, &y, k * OFFSET_STEP, layout.delta);
         for (th, &(t, n)) in pilot_scan(&f, &layout).iter().enumerate() {
             let z = z_of(t, n);
             if z > best.0 {
@@ -370,7 +406,7 @@ pub fn detect_diag(
         }
     }
     let (_, bk, theta) = best;
-    let f = features(&stft, &y, bk * OFFSET_STEP);
+    let f = features(&stft, &y, bk * OFFSET_STEP, layout.delta);
     let mut out = Vec::new();
     for t in 0..f.active.len() {
         if !f.active[t] {
@@ -402,12 +438,43 @@ fn detect_soft(
         return (not_found, None);
     }
     let len = channels.iter().map(Vec::len).min().unwrap_or(0);
-    if (len as f64 / f64::from(sample_rate)) < MIN_SECONDS {
+    if (len as f64 / f64::from(sample_rate)) < DETECT_MIN_SECONDS {
         return (Detection::too_small(), None);
     }
     let dur = len as f64 / f64::from(sample_rate);
     let y = mono_8k_zc(channels, sample_rate, DETECT_ZC);
-    let layout = Layout::new(key);
+    // Every layout in turn (newest first); the stage p-values carry the
+    // Bonferroni factor for their number (`stage_p_value`), so the smallest
+    // over the layouts is a p-value. A detection under the first layout is
+    // returned without reading the others (its p-value is then ≥ the
+    // minimum over all, so still valid).
+    let mut best: Option<(Detection, Option<DataSoft>)> = None;
+    for scheme in &SCHEMES {
+        let r = detect_layout(&y, dur, key, scheme);
+        if r.0.detected {
+            return r;
+        }
+        if best.as_ref().is_none_or(|b| r.0.p_value < b.0.p_value) {
+            best = Some(r);
+        }
+    }
+    best.unwrap_or((not_found, None))
+}
+
+/// [`detect_soft`] under one layout `scheme`, on the 8 kHz mono mix `y` of a
+/// clip of `dur` seconds.
+fn detect_layout(
+    y: &[f32],
+    dur: f64,
+    key: &WatermarkKey,
+    scheme: &Scheme,
+) -> (Detection, Option<DataSoft>) {
+    let not_found = Detection {
+        too_small: false,
+        ..Detection::too_small()
+    };
+    let layout = Layout::new(key, scheme);
+    let delta = layout.delta;
     let pilots = Pilots::new(&layout);
     let stft = Stft::new();
     // Stage 0, unstretched. Coarse to fine: every other offset (2 ms
@@ -418,7 +485,7 @@ fn detect_soft(
     // speed search (stage 1) reads.
     let grid: Vec<Features> = (0..N_OFFSETS)
         .step_by(2)
-        .map(|k| features(&stft, &y, k * OFFSET_STEP))
+        .map(|k| features(&stft, y, k * OFFSET_STEP, delta))
         .collect();
     let mut best: Option<(f64, usize, usize)> = None;
     for (i, f) in grid.iter().enumerate() {
@@ -433,7 +500,7 @@ fn detect_soft(
     let mut k_best = k0;
     let mut fine: Option<Features> = None;
     for k in [(k0 + 1) % N_OFFSETS, (k0 + N_OFFSETS - 1) % N_OFFSETS] {
-        let f = features(&stft, &y, k * OFFSET_STEP);
+        let f = features(&stft, y, k * OFFSET_STEP, delta);
         let (theta, z) = best_phase(&pilot_scan_frames(all_frames(&f), &pilots));
         if z > z0 {
             (z0, k_best, theta0) = (z, k, theta);
@@ -456,50 +523,99 @@ fn detect_soft(
         return stage0;
     }
     // Stage 1, speed search (time stretch, pitch kept).
-    let Some(h) = stretch_search(&grid, &pilots) else {
-        return stage0;
-    };
-    // Fine: the best factor's frames at their exact sample positions, at
-    // the best offset and ±1 ms (part of the family counted in STRETCH_HYP).
-    let mut fine1: Option<(f64, f64, usize, Features)> = None;
-    for d in [0.0, -0.5, 0.5] {
-        let o = h.offset + d;
-        let o = if o < 0.0 { o + h.step } else { o };
-        let starts = stretched_starts(y.len(), o, h.step);
-        let f = features_at(&stft, &y, &starts);
-        let (theta, z) = best_phase(&pilot_scan_frames(all_frames(&f), &pilots));
-        if fine1.as_ref().is_none_or(|b| z > b.0) {
-            fine1 = Some((z, o, theta, f));
+    let s01 = 'speed: {
+        let Some(h) = stretch_search(&grid, &pilots) else {
+            break 'speed stage0;
+        };
+        // Fine: the best factor's frames at their exact sample positions, at
+        // the best offset and ±1 ms (part of the family counted in STRETCH_HYP).
+        let mut fine1: Option<(f64, f64, usize, Features)> = None;
+        for d in [0.0, -0.5, 0.5] {
+            let o = h.offset + d;
+            let o = if o < 0.0 { o + h.step } else { o };
+            let starts = stretched_starts(y.len(), o, h.step);
+            let f = features_at(&stft, y, &starts, delta);
+            let (theta, z) = best_phase(&pilot_scan_frames(all_frames(&f), &pilots));
+            if fine1.as_ref().is_none_or(|b| z > b.0) {
+                fine1 = Some((z, o, theta, f));
+            }
         }
-    }
-    let (z1, o1, theta1, f1) = match fine1 {
-        Some((z, o, theta, f)) if z > h.z => (z, o, theta, f),
-        _ => {
-            let idx = stretched_frames(&grid, h.offset, h.step);
-            (h.z, h.offset, h.theta, Features::gather(&grid, &idx))
+        let (z1, o1, theta1, f1) = match fine1 {
+            Some((z, o, theta, f)) if z > h.z => (z, o, theta, f),
+            _ => {
+                let idx = stretched_frames(&grid, h.offset, h.step);
+                (h.z, h.offset, h.theta, Features::gather(&grid, &idx))
+            }
+        };
+        let z1 = if z1.is_finite() { z1 } else { 0.0 };
+        let p1 = max_of_n_sf(z1, STRETCH_HYP);
+        let p1_at_best = stage_p_value(p1, true);
+        if p1_at_best >= FALSE_POSITIVE_RATE && p1_at_best >= stage0.0.p_value {
+            // Stage 1 can neither detect nor be the reported hypothesis even if
+            // its payload decoded: skip its decode (the common case on unmarked
+            // audio; reporting stage 0's p-value alone is conservative).
+            break 'speed stage0;
+        }
+        let g_s = (2 * OFFSET_STEP) as f64 / f64::from(FS);
+        let timing1 = FrameTiming {
+            start_s: o1 * g_s,
+            frame_s: h.step * g_s,
+            scale: Some(h.step / GRID_PER_FRAME as f64),
+        };
+        let stage1 = decode_hypothesis(&f1, &layout, theta1, p1, z1, timing1, dur);
+        if stage1.0.detected || stage1.0.p_value < stage0.0.p_value {
+            stage1
+        } else {
+            stage0
         }
     };
-    let z1 = if z1.is_finite() { z1 } else { 0.0 };
-    let p1 = max_of_n_sf(z1, STRETCH_HYP);
-    let p1_at_best = stage_p_value(p1, true);
-    if p1_at_best >= FALSE_POSITIVE_RATE && p1_at_best >= stage0.0.p_value {
-        // Stage 1 can neither detect nor be the reported hypothesis even if
-        // its payload decoded: skip its decode (the common case on unmarked
-        // audio; reporting stage 0's p-value alone is conservative).
-        return stage0;
+    if s01.0.detected {
+        return s01;
     }
-    let g_s = (2 * OFFSET_STEP) as f64 / f64::from(FS);
-    let timing1 = FrameTiming {
-        start_s: o1 * g_s,
-        frame_s: h.step * g_s,
-        scale: Some(h.step / GRID_PER_FRAME as f64),
+    // Stage 2, pitch search (frequency scale, duration kept).
+    let s012 = match pitch::search(y, dur, &layout, &pilots, &stft, s01.0.p_value) {
+        Some(s2) if s2.0.detected || s2.0.p_value < s01.0.p_value => s2,
+        _ => s01,
     };
-    let stage1 = decode_hypothesis(&f1, &layout, theta1, p1, z1, timing1, dur);
-    if stage1.0.detected || stage1.0.p_value < stage0.0.p_value {
-        stage1
-    } else {
-        stage0
+    if s012.0.detected {
+        return s012;
     }
+    // Stage 3, tempo and speed search within one block.
+    match scale::search(y, dur, &layout, &pilots, &stft, s012.0.p_value) {
+        Some(s3) if s3.0.detected || s3.0.p_value < s012.0.p_value => s3,
+        _ => s012,
+    }
+}
+
+/// The best hypothesis of a search stage: its features, block phase and
+/// pilot score `z`.
+struct Best<'a> {
+    f: &'a Features,
+    theta: usize,
+    z: f64,
+}
+
+/// The decision of a search stage (2 or 3) at its best hypothesis `best`,
+/// its pilots' p-value the Šidák correction for `n_hyp` hypotheses: `None`
+/// when even a CRC match could neither detect nor beat `p_before` (the
+/// earlier stages' p-value), so the payload is not decoded.
+fn decide_stage(
+    best: Best<'_>,
+    layout: &Layout,
+    n_hyp: usize,
+    p_before: f64,
+    timing: FrameTiming,
+    dur: f64,
+) -> Option<(Detection, Option<DataSoft>)> {
+    let z = if best.z.is_finite() { best.z } else { 0.0 };
+    let p = max_of_n_sf(z, n_hyp);
+    let at_best = stage_p_value(p, true);
+    if at_best >= FALSE_POSITIVE_RATE && at_best >= p_before {
+        return None;
+    }
+    Some(decode_hypothesis(
+        best.f, layout, best.theta, p, z, timing, dur,
+    ))
 }
 
 /// Probability bound that the list decoder returns a payload whose CRC
@@ -523,22 +639,39 @@ pub(crate) const CRC_FALSE_MATCH: f64 = (LIST * if SECOND_TRY { 2 } else { 1 }) 
 
 /// Reported p-value of one stage from the pilots' Šidák p-value `p_pilots`
 /// and whether the stage's payload decoded with a valid CRC:
-/// `min(1, 4·ρ·p_pilots)` with a CRC match (ρ = [`CRC_FALSE_MATCH`]),
-/// `min(1, 4·p_pilots)` without.
+/// `min(1, 2·4·2ρ·p_pilots)` with a CRC match (ρ = [`CRC_FALSE_MATCH`]),
+/// `min(1, 2·4·2·p_pilots)` without.
 ///
 /// Validity (H0: unmarked or another key): `P(p_pilots ≤ x) ≤ x` and the
 /// CRC match is independent of the pilots with probability ≤ ρ (see
 /// [`CRC_FALSE_MATCH`]), so `q = 2ρ·p_pilots` (CRC) or `2·p_pilots` (no CRC)
-/// has `P(q ≤ a) ≤ ρ · a/(2ρ) + a/2 = a`: a p-value. The stages are combined
-/// by Bonferroni (the reported `min(1, 2q)`, the smaller over the stages).
-/// A detection needs the reported value below [`FALSE_POSITIVE_RATE`] *and*
-/// the CRC, so the pilots alone need only `p_pilots < 1e-6 / (4ρ)` ≈ 1.0e-3
-/// (pilot `z` ≳ 5.2 instead of ≳ 6.4 when the CRC was not counted): the CRC
-/// check a detection always required now also counts as evidence.
+/// has `P(q ≤ a) ≤ ρ · a/(2ρ) + a/2 = a`: a p-value. The [`STAGES`] (4)
+/// searches of each of the [`SCHEMES`] (2 layouts) are combined by Bonferroni
+/// (the reported `min(1, 2·4·q)`, the smallest over the stages and layouts
+/// tried). A detection needs the reported value below
+/// [`FALSE_POSITIVE_RATE`] *and* the CRC, so the pilots alone need only
+/// `p_pilots < 1e-6 / (16ρ)` ≈ 2.6e-4 (pilot `z` ≳ 5.3 at stage 0; ≳ 6.6 if
+/// the CRC were not counted): the CRC check a detection always required
+/// also counts as evidence. (Before issue 19: one layout, 2 stages,
+/// `min(1, 4ρ·p_pilots)`.)
 fn stage_p_value(p_pilots: f64, crc: bool) -> f64 {
     let q = 2.0 * p_pilots * if crc { CRC_FALSE_MATCH } else { 1.0 };
-    (2.0 * q).min(1.0)
+    ((SCHEMES.len() * STAGES) as f64 * q).min(1.0)
 }
+
+/// The p-value the detector reports for a decoded mark (CRC match) whose
+/// pilots' Šidák p-value is `p_pilots`: the CRC and the correction for the
+/// layouts and searches tried counted ([`stage_p_value`]; 16ρ·`p_pilots`,
+/// ρ = 16 × 2⁻¹⁶). For callers that keep a margin in pilot strength (the
+/// service's sign path).
+pub fn decoded_p_value(p_pilots: f64) -> f64 {
+    stage_p_value(p_pilots, true)
+}
+
+/// Searches per layout, each tested at its own Šidák p-value: 0 unstretched,
+/// 1 speed (time stretch from the block repetition), 2 pitch (frequency
+/// scale, [`pitch`]), 3 tempo / speed within one block ([`scale`]).
+const STAGES: usize = 4;
 
 /// Where frame `t` of a hypothesis lies: `start_s + t·frame_s` seconds, and
 /// the time-scale factor reported (`None` unstretched).
@@ -1028,9 +1161,11 @@ mod tests {
             assert!(rate <= a + 4.0 * sd, "P(p ≤ {a}) = {rate}");
         }
         // A CRC match lowers the pilots' requirement ~1/(2ρ)-fold:
-        assert!(stage_p_value(5e-4, true) < crate::FALSE_POSITIVE_RATE);
-        assert!(stage_p_value(5e-4, false) >= crate::FALSE_POSITIVE_RATE);
-        assert!(stage_p_value(2e-7, false) < crate::FALSE_POSITIVE_RATE);
+        assert!(stage_p_value(2.5e-4, true) < crate::FALSE_POSITIVE_RATE);
+        assert!(stage_p_value(2.6e-4, true) >= crate::FALSE_POSITIVE_RATE);
+        assert!(stage_p_value(2.5e-4, false) >= crate::FALSE_POSITIVE_RATE);
+        assert!(stage_p_value(6.2e-8, false) < crate::FALSE_POSITIVE_RATE);
+        assert!(stage_p_value(6.3e-8, false) >= crate::FALSE_POSITIVE_RATE);
         assert_eq!(stage_p_value(1.0, false), 1.0);
         assert!((CRC_FALSE_MATCH - 16.0 / 65536.0).abs() < 1e-15);
     }

@@ -162,7 +162,7 @@ fn plan_delta(
     mask_db: f32,
 ) -> (Vec<f32>, usize) {
     let stft = Stft::new();
-    let layout = Layout::new(key);
+    let layout = Layout::new(key, &V5);
     let coded = CODE.encode(payload);
     let n_frames = x8.len() / N;
     let spectra: Vec<Vec<Complex<f32>>> = (0..n_frames)
@@ -185,7 +185,7 @@ fn plan_delta(
             let bit = layout.bit(q, &coded);
             let s0 = layout.project(q, &orig_c[t]);
             let off = layout.offset(q, bit);
-            let target = DELTA * ((s0 / DELTA - off).round() + off);
+            let target = layout.delta * ((s0 / layout.delta - off).round() + off);
             want[t * SYMBOLS_PER_FRAME + j] = s0 + params.alpha * (target - s0);
         }
     }
