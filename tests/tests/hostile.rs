@@ -209,7 +209,9 @@ fn hostile_files_get_answers_and_the_server_stays_up_under_4_gib() {
         ("jpeg_huge_jumbf", jpeg_with_jumbf(&huge_jumbf()), false),
     ];
     // Every input a fuzzer found that once crashed a target (`fuzz/seeds/*/regress-*`,
-    // docs/FUZZING.md), as the files themselves.
+    // docs/FUZZING.md), as the files themselves: each must get an answer below 500 with the
+    // server up. Their hand-built shapes above must be refused; the files themselves may also
+    // get a report on what decodes (the ID3-tagged one is an MP3 whose tag is skipped).
     let mut found: Vec<(String, Vec<u8>)> = Vec::new();
     let seeds = hallmark_tests::repo_root().join("fuzz/seeds");
     for target in std::fs::read_dir(&seeds).unwrap() {
@@ -221,10 +223,14 @@ fn hostile_files_get_answers_and_the_server_stays_up_under_4_gib() {
             }
         }
     }
-    assert!(found.len() >= 2, "fuzz/seeds/*/regress-*: {} files", found.len());
+    assert!(
+        found.len() >= 2,
+        "fuzz/seeds/*/regress-*: {} files",
+        found.len()
+    );
     let files: Vec<(&str, Vec<u8>, bool)> = files
         .into_iter()
-        .chain(found.iter().map(|(n, b)| (n.as_str(), b.clone(), true)))
+        .chain(found.iter().map(|(n, b)| (n.as_str(), b.clone(), false)))
         .collect();
     for (name, bytes, must_refuse) in &files {
         for (route, r) in [("verify", s.verify(bytes)), ("sign", s.sign(bytes, &meta))] {
