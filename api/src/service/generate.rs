@@ -161,7 +161,9 @@ async fn generate_claimed(
     .await?;
     let (png, g) = g;
     let mut parameters = serde_json::Map::new();
-    parameters.insert("seed".into(), seed.into());
+    // As a decimal string: the seed is any u64, and c2pa's assertion encoding takes integers
+    // only up to i64::MAX (a random seed above it failed signing with a 500).
+    parameters.insert("seed".into(), seed.to_string().into());
     parameters.insert("width".into(), width.into());
     parameters.insert("height".into(), height.into());
     sign_made(
